@@ -1,0 +1,1 @@
+"""The `attune` command line: thin adapters over the library."""

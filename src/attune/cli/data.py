@@ -1,0 +1,118 @@
+"""`attune data import|inspect|fetch`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from attune.cli.errors import user_errors
+from attune.data.dataset import Dataset
+from attune.data.importers import ColumnMapping, OnError, load_with_report
+from attune.data.importers.fetch import KNOWN_DATASETS, fetch_dataset
+from attune.data.stats import describe
+from attune.stores import SQLiteStore
+
+data_app = typer.Typer(help="Import, inspect and fetch interaction data.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
+
+
+def _mapping(pairs: list[str]) -> ColumnMapping | None:
+    if not pairs:
+        return None
+    fields: dict[str, str | None] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in ColumnMapping.model_fields:
+            known = ", ".join(ColumnMapping.model_fields)
+            raise typer.BadParameter(
+                f"{pair!r}: want FIELD=COLUMN with FIELD in {known}", param_hint="--map"
+            )
+        fields[key] = value or None
+    return ColumnMapping.model_validate(fields)
+
+
+def _load(src: Path, on_error: OnError, mapping: list[str]) -> Dataset:
+    dataset, report = load_with_report(src, on_error=on_error, mapping=_mapping(mapping))
+    for err in report.rejected:
+        typer.secho(f"skipped {err}", err=True, fg=typer.colors.YELLOW)
+    if report.rejected:
+        typer.secho(
+            f"{len(report.rejected)} of {report.rows_read} rows skipped",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    return dataset
+
+
+ON_ERROR = typer.Option(
+    OnError.FAIL,
+    "--on-error",
+    help="fail: stop at the first bad row and import nothing; "
+    "skip: import the good rows and list the bad ones.",
+)
+MAP = typer.Option(
+    [],
+    "--map",
+    help="Column mapping for CSV/TSV/Parquet/JSONL, e.g. "
+    "--map user=uid --map item=sku --map timestamp=ts --map event_type=kind.",
+)
+
+
+@data_app.command("import")
+def import_(
+    src: Path = typer.Argument(..., help="Dataset folder or file."),
+    db: Path = typer.Option(..., "--db", help="SQLite database to import into (created)."),
+    on_error: OnError = ON_ERROR,
+    map_: list[str] = MAP,
+) -> None:
+    """Import a dataset into the embedded store."""
+    with user_errors():
+        dataset = _load(src, on_error, map_)
+        with SQLiteStore(db) as store:
+            n = store.import_dataset(dataset)
+            counts = store.counts()
+    typer.echo(
+        f"imported {n:,} interactions into {db} "
+        f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
+    )
+
+
+@data_app.command("inspect")
+def inspect(
+    src: Path | None = typer.Argument(None, help="Dataset folder or file."),
+    db: Path | None = typer.Option(None, "--db", help="Inspect an Attune database instead."),
+    on_error: OnError = ON_ERROR,
+    map_: list[str] = MAP,
+) -> None:
+    """Print users, items, interactions, density, lengths, time span, event types, fields."""
+    if (src is None) == (db is None):
+        raise typer.BadParameter("give a dataset SRC or --db PATH (one of them)")
+    with user_errors():
+        if db is not None:
+            if not db.exists():
+                raise FileNotFoundError(f"{db}: no such database")
+            with SQLiteStore(db) as store:
+                dataset = store.to_dataset()
+        else:
+            assert src is not None
+            dataset = _load(src, on_error, map_)
+    rows = describe(dataset).rows()
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        typer.echo(f"{label:<{width}}  {value}")
+
+
+@data_app.command("fetch")
+def fetch(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(KNOWN_DATASETS)}."),
+    dest: Path = typer.Option(Path("data"), "--dest", help="Folder to unpack into."),
+    url: str | None = typer.Option(None, "--url", help="Download from this mirror instead."),
+) -> None:
+    """Download a public dataset (needs network access)."""
+    with user_errors():
+        folder = fetch_dataset(name, dest, url=url)
+    typer.echo(f"{name} is in {folder}")

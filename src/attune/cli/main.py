@@ -1,0 +1,37 @@
+"""Entry point of the `attune` console script; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from attune import __version__
+from attune.cli import data as data_cli
+from attune.log import configure
+
+app = typer.Typer(
+    name="attune",
+    help="Attune: a self-hosted, real-time personalized recommendation engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"attune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    log_level: str = typer.Option("warning", help="Log level: debug, info, warning, error."),
+    log_json: bool = typer.Option(False, help="Write logs as JSON lines."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    configure(log_level, json=log_json)
+
+
+data_cli.register(app)

@@ -1,0 +1,39 @@
+"""Versioned schema of the embedded SQLite store. Append new steps; never edit old ones.
+
+`PRAGMA user_version` records how many steps a database has applied.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: vocabularies with attributes, the event log, and store metadata.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE users (
+        idx INTEGER PRIMARY KEY,          -- internal index, stable forever
+        ext_id TEXT NOT NULL UNIQUE,
+        attributes TEXT                   -- JSON object, NULL when none
+    );
+    CREATE TABLE items (
+        idx INTEGER PRIMARY KEY,
+        ext_id TEXT NOT NULL UNIQUE,
+        title TEXT,
+        attributes TEXT,
+        available_from REAL,
+        available_until REAL,
+        created REAL
+    );
+    CREATE TABLE event_types (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,          -- log position: replay order and stream offset
+        user_idx INTEGER NOT NULL,
+        item_idx INTEGER NOT NULL,
+        event_type INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        value REAL,
+        recommendation_id TEXT,
+        context TEXT
+    );
+    CREATE INDEX events_user ON events (user_idx, seq);
+    """,
+)

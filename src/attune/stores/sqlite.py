@@ -1,0 +1,364 @@
+"""The embedded store: one SQLite file (WAL) with the event log, catalogue and user attributes.
+
+SQLite is the default because it needs no server, survives a killed process once a commit
+returns, and handles the single-machine scale Attune targets by default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from attune.data.dataset import AttributeTable, Dataset, Interactions
+from attune.data.events import (
+    AttributeValue,
+    EventTypes,
+    Interaction,
+    ItemUpdate,
+    UserUpdate,
+    attribute_tokens,
+)
+from attune.data.vocab import Vocabulary
+from attune.log import get_logger
+from attune.stores.migrations import MIGRATIONS
+
+_log = get_logger(__name__)
+
+_CHUNK = 50_000
+
+
+class Durability(StrEnum):
+    """How hard a commit works to reach the disk (SQLite `synchronous` in WAL mode)."""
+
+    FULL = "full"
+    """fsync on every commit: survives a killed process and a power cut."""
+    NORMAL = "normal"
+    """fsync at checkpoints: survives a killed process; a power cut may lose the last commits."""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or is of a newer schema than this version knows."""
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    users: int
+    items: int
+    events: int
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return None if dt is None else dt.timestamp()
+
+
+def tokens_to_attributes(tokens: Iterable[str]) -> dict[str, AttributeValue]:
+    """Inverse of `attribute_tokens` for categorical tokens: `field=value` -> {field: [values]}."""
+    out: dict[str, list[str]] = {}
+    for token in tokens:
+        field, _, value = token.partition("=")
+        out.setdefault(field, []).append(value)
+    return {k: (v[0] if len(v) == 1 else v) for k, v in out.items()}
+
+
+class SQLiteStore:
+    """Event log, catalogue and user attributes in one SQLite database."""
+
+    def __init__(self, path: str | Path, *, durability: Durability = Durability.FULL) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
+        self._db.execute(f"PRAGMA synchronous={durability.value.upper()}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this Attune "
+                f"({len(MIGRATIONS)}); upgrade Attune to open it"
+            )
+        for step in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={step + 1}")
+            _log.info("migrated store", path=str(self.path), version=step + 1)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- metadata and vocabularies ---------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def event_types(self) -> EventTypes:
+        raw = self.get_meta("event_types")
+        return EventTypes.model_validate_json(raw) if raw else EventTypes()
+
+    def _ensure_event_types(self, event_types: EventTypes) -> None:
+        current = self.get_meta("event_types")
+        if current is None:
+            self._set_meta("event_types", event_types.model_dump_json())
+            self._db.executemany(
+                "INSERT INTO event_types VALUES (?, ?)", list(enumerate(event_types.names))
+            )
+        elif EventTypes.model_validate_json(current) != event_types:
+            raise StoreError(f"{self.path}: configured event types differ from the stored ones")
+
+    def vocabulary(self, table: str) -> Vocabulary:
+        assert table in ("users", "items")
+        ids = [r[0] for r in self._db.execute(f"SELECT ext_id FROM {table} ORDER BY idx")]
+        return Vocabulary(ids)
+
+    def _grow(self, table: str, vocab: Vocabulary, external_ids: Iterable[str]) -> None:
+        """Append ids unknown to the store, keeping every existing index."""
+        start = len(vocab)
+        for ext in external_ids:
+            vocab.add(ext)
+        new = [(i, vocab.external(i)) for i in range(start, len(vocab))]
+        if new:
+            self._db.executemany(f"INSERT INTO {table} (idx, ext_id) VALUES (?, ?)", new)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def append_events(
+        self, events: list[Interaction], event_types: EventTypes | None = None
+    ) -> list[int]:
+        """Append validated events in one transaction; returns their log positions.
+
+        The events are durable once this returns (per the store's durability setting).
+        """
+        et = event_types or self.event_types()
+        codes = [et.code(e.event_type) for e in events]
+        with self.transaction():
+            self._ensure_event_types(et)
+            users, items = self.vocabulary("users"), self.vocabulary("items")
+            self._grow("users", users, (e.user_id for e in events))
+            self._grow("items", items, (e.item_id for e in events))
+            seqs = []
+            for e, code in zip(events, codes, strict=True):
+                cur = self._db.execute(
+                    "INSERT INTO events (user_idx, item_idx, event_type, ts, value, "
+                    "recommendation_id, context) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        users.index(e.user_id),
+                        items.index(e.item_id),
+                        code,
+                        e.timestamp.timestamp(),
+                        e.value,
+                        e.recommendation_id,
+                        json.dumps(e.context) if e.context else None,
+                    ),
+                )
+                seqs.append(int(cur.lastrowid or 0))
+        return seqs
+
+    def upsert_items(self, updates: list[ItemUpdate]) -> None:
+        with self.transaction():
+            items = self.vocabulary("items")
+            self._grow("items", items, (u.item_id for u in updates))
+            self._db.executemany(
+                "UPDATE items SET attributes=?, title=COALESCE(?, title), available_from=?, "
+                "available_until=?, created=? WHERE ext_id=?",
+                [
+                    (
+                        json.dumps(u.attributes),
+                        _title(u.attributes),
+                        _ts(u.available_from),
+                        _ts(u.available_until),
+                        _ts(u.created),
+                        u.item_id,
+                    )
+                    for u in updates
+                ],
+            )
+
+    def upsert_users(self, updates: list[UserUpdate]) -> None:
+        with self.transaction():
+            users = self.vocabulary("users")
+            self._grow("users", users, (u.user_id for u in updates))
+            self._db.executemany(
+                "UPDATE users SET attributes=? WHERE ext_id=?",
+                [(json.dumps(u.attributes), u.user_id) for u in updates],
+            )
+
+    def import_dataset(self, dataset: Dataset, *, progress: bool = True) -> int:
+        """Bulk-load a dataset (ids, attributes, titles, events) in one transaction."""
+        inter = dataset.interactions
+        with self.transaction():
+            self._ensure_event_types(dataset.event_types)
+            if self.get_meta("name") is None:
+                self._set_meta("name", dataset.name)
+                self._set_meta("has_timestamps", json.dumps(dataset.has_timestamps))
+                self._set_meta("item_fields", json.dumps(dataset.item_attributes.fields))
+                self._set_meta("user_fields", json.dumps(dataset.user_attributes.fields))
+            users, items = self.vocabulary("users"), self.vocabulary("items")
+            self._grow("users", users, dataset.users.ids)
+            self._grow("items", items, dataset.items.ids)
+            user_map = users.encode(dataset.users.ids, grow=False)
+            item_map = items.encode(dataset.items.ids, grow=False)
+            self._write_attributes("items", dataset.item_attributes, item_map, dataset.item_titles)
+            self._write_attributes("users", dataset.user_attributes, user_map, {})
+            values = inter.values.astype(np.float64)
+            rows = zip(
+                user_map[inter.users].tolist(),
+                item_map[inter.items].tolist(),
+                inter.event_types.tolist(),
+                inter.timestamps.tolist(),
+                [None if math.isnan(v) else v for v in values.tolist()],
+                strict=True,
+            )
+            bar = tqdm(
+                total=len(inter), desc="import", unit="ev", disable=not progress, mininterval=1.0
+            )
+            while chunk := [r for _, r in zip(range(_CHUNK), rows, strict=False)]:
+                self._db.executemany(
+                    "INSERT INTO events (user_idx, item_idx, event_type, ts, value) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    chunk,
+                )
+                bar.update(len(chunk))
+            bar.close()
+        _log.info(
+            "imported dataset",
+            name=dataset.name,
+            events=len(inter),
+            users=len(users),
+            items=len(items),
+        )
+        return len(inter)
+
+    def _write_attributes(
+        self, table: str, attrs: AttributeTable, index_map: np.ndarray, titles: dict[int, str]
+    ) -> None:
+        token_ids = attrs.tokens.ids
+        rows: list[tuple[Any, ...]] = []
+        for r in range(attrs.n_rows):
+            tokens = [token_ids[t] for t in attrs.row(r)]
+            value: dict[str, AttributeValue] = tokens_to_attributes(tokens)
+            if r in titles:
+                value["title"] = titles[r]
+            rows.append((json.dumps(value), titles.get(r), int(index_map[r])))
+        for r, title in titles.items():
+            if r >= attrs.n_rows:
+                rows.append((json.dumps({"title": title}), title, int(index_map[r])))
+        if table == "items":
+            self._db.executemany("UPDATE items SET attributes=?, title=? WHERE idx=?", rows)
+        else:
+            self._db.executemany(
+                "UPDATE users SET attributes=? WHERE idx=?", [(a, i) for a, _, i in rows]
+            )
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def counts(self) -> StoreCounts:
+        one = self._db.execute
+        return StoreCounts(
+            users=int(one("SELECT COUNT(*) FROM users").fetchone()[0]),
+            items=int(one("SELECT COUNT(*) FROM items").fetchone()[0]),
+            events=int(one("SELECT COUNT(*) FROM events").fetchone()[0]),
+        )
+
+    def item_attributes(self, item_id: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT attributes FROM items WHERE ext_id=?", (item_id,)).fetchone()
+        return None if row is None or row[0] is None else dict(json.loads(row[0]))
+
+    def user_attributes(self, user_id: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT attributes FROM users WHERE ext_id=?", (user_id,)).fetchone()
+        return None if row is None or row[0] is None else dict(json.loads(row[0]))
+
+    def to_dataset(self) -> Dataset:
+        """Everything in the store as an in-memory `Dataset` (for training and inspection)."""
+        users, items = self.vocabulary("users"), self.vocabulary("items")
+        cols = np.array(
+            self._db.execute(
+                "SELECT user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN') FROM events "
+                "ORDER BY seq"
+            ).fetchall(),
+            dtype=np.float64,
+        ).reshape(-1, 5)
+        interactions = Interactions.sorted_by_time(
+            cols[:, 0].astype(np.int64),
+            cols[:, 1].astype(np.int64),
+            cols[:, 3],
+            cols[:, 2].astype(np.int16),
+            cols[:, 4].astype(np.float32),
+        )
+        item_attrs, titles = self._attribute_table("items", "item_fields")
+        user_attrs, _ = self._attribute_table("users", "user_fields")
+        return Dataset(
+            name=self.get_meta("name", self.path.stem) or self.path.stem,
+            interactions=interactions,
+            users=users,
+            items=items,
+            event_types=self.event_types(),
+            item_attributes=item_attrs,
+            user_attributes=user_attrs,
+            item_titles=titles,
+            has_timestamps=json.loads(self.get_meta("has_timestamps", "true") or "true"),
+        )
+
+    def _attribute_table(
+        self, table: str, fields_key: str
+    ) -> tuple[AttributeTable, dict[int, str]]:
+        rows: list[list[str]] = []
+        titles: dict[int, str] = {}
+        for idx, raw in self._db.execute(f"SELECT idx, attributes FROM {table} ORDER BY idx"):
+            attrs = json.loads(raw) if raw else {}
+            if isinstance(attrs.get("title"), str):
+                titles[int(idx)] = attrs["title"]
+            rows.append(attribute_tokens(attrs))
+        fields = tuple(json.loads(self.get_meta(fields_key, "[]") or "[]"))
+        if not any(rows):
+            return AttributeTable.empty(), titles
+        return AttributeTable.from_rows(rows, fields=fields), titles
+
+
+def _title(attributes: dict[str, AttributeValue]) -> str | None:
+    title = attributes.get("title")
+    return title if isinstance(title, str) else None

@@ -1,0 +1,24 @@
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def recbole_dir(tmp_path: Path) -> Path:
+    """A tiny dataset in RecBole atomic format, shaped like ../shared/datasets/ml-100k."""
+    folder = tmp_path / "mini"
+    folder.mkdir()
+    (folder / "mini.inter").write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "1\t10\t4\t300\n1\t11\t2\t100\n2\t10\t5\t200\n2\t12\t3\t250\n"
+    )
+    (folder / "mini.item").write_text(
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+        "10\tToy Story\t1995\tAnimation Comedy\n11\tHeat\t1995\tAction\n"
+        "12\tAlien\t1979\tHorror Sci-Fi\n13\tUnwatched\t2001\tDrama\n"
+    )
+    (folder / "mini.user").write_text(
+        "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
+        "1\t24\tM\ttechnician\t85711\n2\t53\tF\tother\t94043\n"
+    )
+    return folder

@@ -1,0 +1,103 @@
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attune.data import load
+from attune.data.events import Interaction, ItemUpdate, UserUpdate
+from attune.stores import SQLiteStore, StoreError
+from attune.stores.migrations import MIGRATIONS
+
+
+def test_import_round_trip(recbole_dir: Path, tmp_path: Path) -> None:
+    source = load(recbole_dir)
+    with SQLiteStore(tmp_path / "a.db") as store:
+        store.import_dataset(source, progress=False)
+        back = store.to_dataset()
+    assert back.users == source.users and back.items == source.items
+    for col in ("users", "items", "timestamps", "event_types"):
+        assert np.array_equal(getattr(back.interactions, col), getattr(source.interactions, col))
+    assert np.allclose(back.interactions.values, source.interactions.values)
+    assert back.item_titles == source.item_titles
+    row = back.item_attributes.row(back.items.index("12"))
+    assert sorted(back.item_attributes.tokens.decode(row)) == [
+        "class=Horror",
+        "class=Sci-Fi",
+        "release_year=1979",
+    ]
+    assert back.name == "mini"
+
+
+def test_reopen_keeps_data_and_schema_version(recbole_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with SQLiteStore(path) as store:
+        store.import_dataset(load(recbole_dir), progress=False)
+        assert store.schema_version == len(MIGRATIONS)
+    with SQLiteStore(path) as store:
+        assert store.counts().events == 4
+        assert store.get_meta("name") == "mini"
+
+
+def test_append_events_grows_vocabulary_without_renumbering(
+    recbole_dir: Path, tmp_path: Path
+) -> None:
+    with SQLiteStore(tmp_path / "a.db") as store:
+        store.import_dataset(load(recbole_dir), progress=False)
+        before = store.vocabulary("items")
+        ts = datetime(2024, 1, 1, tzinfo=UTC)
+        seqs = store.append_events(
+            [
+                Interaction(
+                    user_id="new-user", item_id="new-item", event_type="click", timestamp=ts
+                ),
+                Interaction(
+                    user_id="1", item_id="10", event_type="rating", value=5.0, timestamp=ts
+                ),
+            ]
+        )
+        assert seqs[1] == seqs[0] + 1
+        after = store.vocabulary("items")
+        assert after.ids[: len(before)] == before.ids
+        assert after.index("new-item") == len(before)
+        d = store.to_dataset()
+        assert d.event_types.names[d.interactions.event_types[-1]] == "rating"
+        assert store.counts().events == 6
+
+
+def test_append_is_all_or_nothing(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "a.db") as store:
+        good = Interaction(user_id="u", item_id="i")
+        with pytest.raises(ValueError, match="unknown event type 'teleport'"):
+            store.append_events([good, good.model_copy(update={"event_type": "teleport"})])
+        assert store.counts().events == 0
+
+
+def test_upsert_items_and_users(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "a.db") as store:
+        store.upsert_items([ItemUpdate(item_id="x", attributes={"title": "X", "tag": ["a", "b"]})])
+        store.upsert_users([UserUpdate(user_id="u", attributes={"country": "NL"})])
+        store.upsert_items([ItemUpdate(item_id="x", attributes={"title": "X2", "brand": "acme"})])
+        assert store.item_attributes("x") == {"title": "X2", "brand": "acme"}
+        assert store.user_attributes("u") == {"country": "NL"}
+        d = store.to_dataset()
+        assert d.item_titles == {0: "X2"}
+        assert d.item_attributes.tokens.decode(d.item_attributes.row(0)) == ["brand=acme"]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this Attune"):
+        SQLiteStore(path)
+
+
+def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        SQLiteStore(path)
