@@ -47,7 +47,7 @@ def test_append_events_grows_vocabulary_without_renumbering(
         store.import_dataset(load(recbole_dir), progress=False)
         before = store.vocabulary("items")
         ts = datetime(2024, 1, 1, tzinfo=UTC)
-        seqs = store.append_events(
+        logged = store.append_events(
             [
                 Interaction(
                     user_id="new-user", item_id="new-item", event_type="click", timestamp=ts
@@ -57,7 +57,9 @@ def test_append_events_grows_vocabulary_without_renumbering(
                 ),
             ]
         )
-        assert seqs[1] == seqs[0] + 1
+        assert logged[1].seq == logged[0].seq + 1 == 6
+        assert logged[1].user == store.users.index("1") and logged[1].value == 5.0
+        assert logged[0].item == len(before)
         after = store.vocabulary("items")
         assert after.ids[: len(before)] == before.ids
         assert after.index("new-item") == len(before)
@@ -101,3 +103,37 @@ def test_not_a_database_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a usable SQLite database"):
         SQLiteStore(path)
+
+
+def test_read_events_and_erase_user(recbole_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with SQLiteStore(path) as store:
+        store.import_dataset(load(recbole_dir), progress=False)
+        user1 = store.users.index("1")
+        assert [e.user for e in store.read_events()] == [user1, 1 - user1, 1 - user1, user1]
+        assert len(list(store.read_events(after=2))) == 2
+        assert all(e.user == user1 for e in store.read_events(user=user1))
+        assert store.erase_user("1") == {"events": 2, "attributes": 1}
+        assert "1" not in store.users
+        assert store.erase_user("1") == {"events": 0, "attributes": 0}
+    with SQLiteStore(path) as store:  # erasure is durable and the id is gone
+        assert "1" not in store.users
+        assert store.counts().events == 2
+        assert store.user_attributes("1") is None
+        dataset = store.to_dataset()
+        assert user1 not in dataset.interactions.users.tolist()
+
+
+def test_failed_transaction_rolls_back_vocabulary(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "a.db") as store:
+        ok = Interaction(user_id="u", item_id="i")
+        store.append_events([ok])
+        with pytest.raises(ValueError):
+            store.append_events(
+                [
+                    Interaction(user_id="v", item_id="j"),
+                    ok.model_copy(update={"event_type": "teleport"}),
+                ]
+            )
+        assert "v" not in store.users and "j" not in store.items
+        assert store.append_events([Interaction(user_id="w", item_id="i")])[0].user == 1

@@ -51,6 +51,20 @@ class Vocabulary:
         for external_id in external_ids:
             self.add(external_id)
 
+    def truncate(self, size: int) -> None:
+        """Forget every id appended after the first `size` (undo of a failed transaction)."""
+        for external_id in self._ids[size:]:
+            del self._index[external_id]
+        del self._ids[size:]
+
+    def rename(self, index: int, new_id: str) -> None:
+        """Give an existing index a new external id (used to pseudonymise erased users)."""
+        if new_id in self._index:
+            raise ValueError(f"id {new_id!r} already exists")
+        del self._index[self._ids[index]]
+        self._ids[index] = new_id
+        self._index[new_id] = index
+
     def index(self, external_id: str) -> int:
         """Index of a known id; raises KeyError naming the id otherwise."""
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +31,7 @@ from attune.data.events import (
 )
 from attune.data.vocab import Vocabulary
 from attune.log import get_logger
+from attune.stores.base import LoggedEvent
 from attune.stores.migrations import MIGRATIONS
 
 _log = get_logger(__name__)
@@ -84,7 +85,10 @@ class SQLiteStore:
             raise StoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
         self._db.execute(f"PRAGMA synchronous={durability.value.upper()}")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self.users, self.items = Vocabulary(), Vocabulary()
         self._migrate()
+        self._load_vocabularies()
+        self._event_types = self.event_types()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -120,10 +124,13 @@ class SQLiteStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit: everything inside commits together or not at all."""
         self._db.execute("BEGIN IMMEDIATE")
+        sizes = (len(self.users), len(self.items))
         try:
             yield self._db
         except BaseException:
             self._db.execute("ROLLBACK")
+            self.users.truncate(sizes[0])
+            self.items.truncate(sizes[1])
             raise
         self._db.execute("COMMIT")
 
@@ -143,6 +150,7 @@ class SQLiteStore:
     def _ensure_event_types(self, event_types: EventTypes) -> None:
         current = self.get_meta("event_types")
         if current is None:
+            self._event_types = event_types
             self._set_meta("event_types", event_types.model_dump_json())
             self._db.executemany(
                 "INSERT INTO event_types VALUES (?, ?)", list(enumerate(event_types.names))
@@ -151,15 +159,25 @@ class SQLiteStore:
             raise StoreError(f"{self.path}: configured event types differ from the stored ones")
 
     def vocabulary(self, table: str) -> Vocabulary:
+        """A copy of the users' or items' vocabulary as stored."""
         assert table in ("users", "items")
-        ids = [r[0] for r in self._db.execute(f"SELECT ext_id FROM {table} ORDER BY idx")]
-        return Vocabulary(ids)
+        return Vocabulary((self.users if table == "users" else self.items).ids)
 
-    def _grow(self, table: str, vocab: Vocabulary, external_ids: Iterable[str]) -> None:
+    def _load_vocabularies(self) -> None:
+        # This process owns the database, so the vocabularies are read once and then kept in
+        # step with every write; a failed transaction truncates them back (see transaction()).
+        self.users = Vocabulary(
+            r[0] for r in self._db.execute("SELECT ext_id FROM users ORDER BY idx")
+        )
+        self.items = Vocabulary(
+            r[0] for r in self._db.execute("SELECT ext_id FROM items ORDER BY idx")
+        )
+
+    def _grow(self, table: str, external_ids: Iterable[str]) -> None:
         """Append ids unknown to the store, keeping every existing index."""
+        vocab = self.users if table == "users" else self.items
         start = len(vocab)
-        for ext in external_ids:
-            vocab.add(ext)
+        vocab.extend(external_ids)
         new = [(i, vocab.external(i)) for i in range(start, len(vocab))]
         if new:
             self._db.executemany(f"INSERT INTO {table} (idx, ext_id) VALUES (?, ?)", new)
@@ -167,41 +185,100 @@ class SQLiteStore:
     # -- writes ----------------------------------------------------------------------------
 
     def append_events(
-        self, events: list[Interaction], event_types: EventTypes | None = None
-    ) -> list[int]:
-        """Append validated events in one transaction; returns their log positions.
+        self, events: Sequence[Interaction], event_types: EventTypes | None = None
+    ) -> list[LoggedEvent]:
+        """Append validated events in one transaction, growing the vocabularies.
 
         The events are durable once this returns (per the store's durability setting).
         """
-        et = event_types or self.event_types()
+        et = event_types or self._event_types
         codes = [et.code(e.event_type) for e in events]
+        out: list[LoggedEvent] = []
         with self.transaction():
             self._ensure_event_types(et)
-            users, items = self.vocabulary("users"), self.vocabulary("items")
-            self._grow("users", users, (e.user_id for e in events))
-            self._grow("items", items, (e.item_id for e in events))
-            seqs = []
+            self._grow("users", (e.user_id for e in events))
+            self._grow("items", (e.item_id for e in events))
             for e, code in zip(events, codes, strict=True):
+                logged = LoggedEvent(
+                    seq=0,
+                    user=self.users.index(e.user_id),
+                    item=self.items.index(e.item_id),
+                    event_type=code,
+                    timestamp=e.timestamp.timestamp(),
+                    value=math.nan if e.value is None else e.value,
+                    recommendation_id=e.recommendation_id,
+                )
                 cur = self._db.execute(
                     "INSERT INTO events (user_idx, item_idx, event_type, ts, value, "
                     "recommendation_id, context) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
-                        users.index(e.user_id),
-                        items.index(e.item_id),
+                        logged.user,
+                        logged.item,
                         code,
-                        e.timestamp.timestamp(),
+                        logged.timestamp,
                         e.value,
                         e.recommendation_id,
                         json.dumps(e.context) if e.context else None,
                     ),
                 )
-                seqs.append(int(cur.lastrowid or 0))
-        return seqs
+                out.append(logged._replace(seq=int(cur.lastrowid or 0)))
+        return out
+
+    def read_events(
+        self, after: int = 0, *, user: int | None = None, chunk: int = 10_000
+    ) -> Iterator[LoggedEvent]:
+        """Logged events with seq > `after` in log order (optionally one user's only)."""
+        last = after
+        while True:
+            where, params = "seq > ?", [last]
+            if user is not None:
+                where, params = "user_idx = ? AND seq > ?", [user, last]
+            rows = self._db.execute(
+                f"SELECT seq, user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN'), "
+                f"recommendation_id FROM events WHERE {where} ORDER BY seq LIMIT ?",
+                (*params, chunk),
+            ).fetchall()
+            for row in rows:
+                yield LoggedEvent(
+                    int(row[0]),
+                    int(row[1]),
+                    int(row[2]),
+                    int(row[3]),
+                    float(row[4]),
+                    float(row[5]),
+                    row[6],
+                )
+            if len(rows) < chunk:
+                return
+            last = int(rows[-1][0])
+
+    def last_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def erase_user(self, user_id: str) -> dict[str, int]:
+        """Delete a user's events and attributes; the id is replaced by a tombstone.
+
+        The internal index stays allocated (indices are never reused), but nothing links it
+        to the person any more.
+        """
+        idx = self.users.get(user_id)
+        if idx < 0:
+            return {"events": 0, "attributes": 0}
+        tombstone = f"\x00erased:{idx}"
+        with self.transaction():
+            n_events = self._db.execute("DELETE FROM events WHERE user_idx=?", (idx,)).rowcount
+            n_attrs = self._db.execute(
+                "UPDATE users SET attributes=NULL, ext_id=? WHERE idx=? AND attributes IS NOT NULL",
+                (tombstone, idx),
+            ).rowcount
+            self._db.execute("UPDATE users SET ext_id=? WHERE idx=?", (tombstone, idx))
+        self.users.rename(idx, tombstone)
+        return {"events": int(n_events), "attributes": int(n_attrs)}
 
     def upsert_items(self, updates: list[ItemUpdate]) -> None:
         with self.transaction():
-            items = self.vocabulary("items")
-            self._grow("items", items, (u.item_id for u in updates))
+            self._grow("items", (u.item_id for u in updates))
             self._db.executemany(
                 "UPDATE items SET attributes=?, title=COALESCE(?, title), available_from=?, "
                 "available_until=?, created=? WHERE ext_id=?",
@@ -220,8 +297,7 @@ class SQLiteStore:
 
     def upsert_users(self, updates: list[UserUpdate]) -> None:
         with self.transaction():
-            users = self.vocabulary("users")
-            self._grow("users", users, (u.user_id for u in updates))
+            self._grow("users", (u.user_id for u in updates))
             self._db.executemany(
                 "UPDATE users SET attributes=? WHERE ext_id=?",
                 [(json.dumps(u.attributes), u.user_id) for u in updates],
@@ -237,11 +313,10 @@ class SQLiteStore:
                 self._set_meta("has_timestamps", json.dumps(dataset.has_timestamps))
                 self._set_meta("item_fields", json.dumps(dataset.item_attributes.fields))
                 self._set_meta("user_fields", json.dumps(dataset.user_attributes.fields))
-            users, items = self.vocabulary("users"), self.vocabulary("items")
-            self._grow("users", users, dataset.users.ids)
-            self._grow("items", items, dataset.items.ids)
-            user_map = users.encode(dataset.users.ids, grow=False)
-            item_map = items.encode(dataset.items.ids, grow=False)
+            self._grow("users", dataset.users.ids)
+            self._grow("items", dataset.items.ids)
+            user_map = self.users.encode(dataset.users.ids, grow=False)
+            item_map = self.items.encode(dataset.items.ids, grow=False)
             self._write_attributes("items", dataset.item_attributes, item_map, dataset.item_titles)
             self._write_attributes("users", dataset.user_attributes, user_map, {})
             values = inter.values.astype(np.float64)
@@ -268,8 +343,8 @@ class SQLiteStore:
             "imported dataset",
             name=dataset.name,
             events=len(inter),
-            users=len(users),
-            items=len(items),
+            users=len(self.users),
+            items=len(self.items),
         )
         return len(inter)
 
