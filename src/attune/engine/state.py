@@ -1,0 +1,145 @@
+"""A user's real-time state: recent positive events, seen and negative items, and V_u.
+
+State is bounded (the last `max_len` positive events, at most `max_seen` seen items) and packed
+into one compact `bytes` value, so that a million users fit in a few hundred MB and a shared
+backend (Redis) can hold the same bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_HEADER = struct.Struct("<BHHHHIq")  # format, n_hist, n_seen, n_neg, dim, model_version, last_seq
+_FORMAT = 1
+
+
+def _empty(dtype: type) -> np.ndarray:
+    return np.empty(0, dtype)
+
+
+@dataclass
+class UserState:
+    """Everything the engine keeps per user between events."""
+
+    items: np.ndarray = field(default_factory=lambda: _empty(np.int32))
+    """Internal item indices of the last positive events, oldest first."""
+    types: np.ndarray = field(default_factory=lambda: _empty(np.int8))
+    """Event-type code of each of those events."""
+    times: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    """Time of each of those events, seconds since the epoch."""
+    seen_items: np.ndarray = field(default_factory=lambda: _empty(np.int32))
+    """Every item the user interacted with (most recent `max_seen`), sorted."""
+    seen_types: np.ndarray = field(default_factory=lambda: _empty(np.uint32))
+    """Bit mask of the event types seen on each seen item (bit k = type code k)."""
+    negative: np.ndarray = field(default_factory=lambda: _empty(np.int32))
+    """Items the user rejected (dislike, skip, low rating), sorted."""
+    vector: np.ndarray | None = None
+    """V_u as float16, or None when it must be (re)computed."""
+    model_version: int = 0
+    """Model version `vector` was computed with; 0 when there is none."""
+    last_seq: int = 0
+    """Log position of the last event applied: replaying older events is a no-op."""
+
+    def apply(
+        self,
+        item: int,
+        event_type: int,
+        timestamp: float,
+        positive: bool,
+        seq: int,
+        *,
+        max_len: int,
+        max_seen: int,
+    ) -> bool:
+        """Fold one event into the state; False if the event was already applied."""
+        if seq and seq <= self.last_seq:
+            return False
+        self.last_seq = max(self.last_seq, seq)
+        self._mark_seen(item, event_type, max_seen)
+        if positive:
+            self.items = np.append(self.items, np.int32(item))[-max_len:]
+            self.types = np.append(self.types, np.int8(event_type))[-max_len:]
+            self.times = np.append(self.times, timestamp)[-max_len:]
+            if len(self.negative) and item in self.negative:
+                # A positive event after a rejection means the user changed their mind.
+                self.negative = self.negative[self.negative != item]
+        else:
+            pos = int(np.searchsorted(self.negative, item))
+            if pos == len(self.negative) or self.negative[pos] != item:
+                self.negative = np.insert(self.negative, pos, np.int32(item))
+        self.vector = None
+        return True
+
+    def _mark_seen(self, item: int, event_type: int, max_seen: int) -> None:
+        bit = np.uint32(1 << event_type)
+        pos = int(np.searchsorted(self.seen_items, item))
+        if pos < len(self.seen_items) and self.seen_items[pos] == item:
+            self.seen_types[pos] |= bit
+            return
+        self.seen_items = np.insert(self.seen_items, pos, np.int32(item))
+        self.seen_types = np.insert(self.seen_types, pos, bit)
+        if len(self.seen_items) > max_seen:
+            # Forget the seen item that is not in the recent window and has the lowest index;
+            # cheap, bounded, and recent items stay filtered.
+            recent = np.isin(self.seen_items, self.items)
+            drop = int(np.argmin(recent))
+            self.seen_items = np.delete(self.seen_items, drop)
+            self.seen_types = np.delete(self.seen_types, drop)
+
+    def seen_with_types(self, event_types_mask: int) -> np.ndarray:
+        """Seen items that had at least one event of a type in `event_types_mask`."""
+        return self.seen_items[(self.seen_types & np.uint32(event_types_mask)) != 0]
+
+    # -- packing ---------------------------------------------------------------------------
+
+    def pack(self) -> bytes:
+        vec = np.empty(0, np.float16) if self.vector is None else self.vector.astype(np.float16)
+        header = _HEADER.pack(
+            _FORMAT,
+            len(self.items),
+            len(self.seen_items),
+            len(self.negative),
+            len(vec),
+            self.model_version,
+            self.last_seq,
+        )
+        return b"".join(
+            (
+                header,
+                self.items.astype(np.int32).tobytes(),
+                self.types.astype(np.int8).tobytes(),
+                self.times.astype(np.float64).tobytes(),
+                self.seen_items.astype(np.int32).tobytes(),
+                self.seen_types.astype(np.uint32).tobytes(),
+                self.negative.astype(np.int32).tobytes(),
+                vec.tobytes(),
+            )
+        )
+
+    @staticmethod
+    def unpack(data: bytes) -> UserState:
+        fmt, n_hist, n_seen, n_neg, dim, version, last_seq = _HEADER.unpack_from(data)
+        if fmt != _FORMAT:
+            raise ValueError(f"unknown user state format {fmt}")
+        off = _HEADER.size
+
+        def take(dtype: type, n: int) -> np.ndarray:
+            nonlocal off
+            arr: np.ndarray = np.frombuffer(data, dtype, n, off).copy()
+            off += arr.nbytes
+            return arr
+
+        items, types, times = (
+            take(np.int32, n_hist),
+            take(np.int8, n_hist),
+            take(np.float64, n_hist),
+        )
+        seen_items, seen_types = take(np.int32, n_seen), take(np.uint32, n_seen)
+        negative = take(np.int32, n_neg)
+        vec = take(np.float16, dim) if dim else None
+        return UserState(
+            items, types, times, seen_items, seen_types, negative, vec, version, last_seq
+        )
