@@ -76,7 +76,7 @@ def write_results(
 ) -> Path:
     """Write results/<name>.json and .md, print the Markdown, return the JSON path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    command = "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])
     payload: dict[str, Any] = {
         "metrics": {k: float(v) for k, v in metrics.items()},
         "command": command,

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import markdown_table, write_results  # noqa: E402
-
-from attune.data import load_with_report  # noqa: E402
-from attune.data.importers import ColumnMapping  # noqa: E402
-from attune.stores import SQLiteStore  # noqa: E402
+from _report import markdown_table, write_results
+from attune.data import load_with_report
+from attune.data.importers import ColumnMapping
+from attune.stores import SQLiteStore
 
 
 def write_csv(path: Path, n: int, seed: int = 0) -> None:
@@ -41,7 +40,9 @@ def main() -> None:
         csv_path = Path(tmp) / "events.csv"
         write_csv(csv_path, args.rows)
         t0 = time.perf_counter()
-        dataset, report = load_with_report(csv_path, mapping=ColumnMapping(event_type="event_type"))
+        dataset, _report = load_with_report(
+            csv_path, mapping=ColumnMapping(event_type="event_type")
+        )
         t1 = time.perf_counter()
         with SQLiteStore(Path(tmp) / "a.db") as store:
             store.import_dataset(dataset, progress=False)

@@ -27,4 +27,7 @@ def configure(level: str = "info", json: bool = False) -> None:
 
 
 def get_logger(name: str) -> Any:
+    # Library use without `configure()` still logs to stderr, never into a program's stdout.
+    if not structlog.is_configured():
+        configure()
     return structlog.get_logger(name)

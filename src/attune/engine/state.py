@@ -58,7 +58,6 @@ class UserState:
         if seq and seq <= self.last_seq:
             return False
         self.last_seq = max(self.last_seq, seq)
-        self._mark_seen(item, event_type, max_seen)
         if positive:
             self.items = np.append(self.items, np.int32(item))[-max_len:]
             self.types = np.append(self.types, np.int8(event_type))[-max_len:]
@@ -70,6 +69,9 @@ class UserState:
             pos = int(np.searchsorted(self.negative, item))
             if pos == len(self.negative) or self.negative[pos] != item:
                 self.negative = np.insert(self.negative, pos, np.int32(item))
+        # After the window update, so that eviction from the seen set never picks an item
+        # that is in the window.
+        self._mark_seen(item, event_type, max_seen)
         self.vector = None
         return True
 

@@ -379,6 +379,13 @@ class SQLiteStore:
             events=int(one("SELECT COUNT(*) FROM events").fetchone()[0]),
         )
 
+    def item_windows(self) -> Iterator[tuple[int, float | None, float | None, float | None]]:
+        """(item index, available_from, available_until, created) of items that set any."""
+        yield from self._db.execute(
+            "SELECT idx, available_from, available_until, created FROM items WHERE "
+            "available_from IS NOT NULL OR available_until IS NOT NULL OR created IS NOT NULL"
+        )
+
     def item_attributes(self, item_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT attributes FROM items WHERE ext_id=?", (item_id,)).fetchone()
         return None if row is None or row[0] is None else dict(json.loads(row[0]))

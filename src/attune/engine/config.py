@@ -1,0 +1,53 @@
+"""Typed configuration of the real-time engine; every field documented with its default."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from attune.ranking import FilterSpec, PopularityConfig, RankingConfig
+from attune.retrieval import FaissConfig
+from attune.stores import Durability
+
+
+class EngineConfig(BaseModel):
+    """How the engine stores, updates and ranks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    durability: Durability = Durability.NORMAL
+    """SQLite commit policy. `normal` (default): WAL without fsync per commit, an acknowledged
+    event survives a killed process; `full`: fsync per commit, it also survives a power cut."""
+    max_seen: int = Field(1000, ge=1)
+    """Most seen items remembered per user for the seen-item filter."""
+    index: Literal["exact", "faiss"] = "exact"
+    """Retrieval: exact matrix product (default up to ~1M items) or FAISS ANN."""
+    faiss: FaissConfig = FaissConfig()
+    """FAISS structure and search parameters, when `index = "faiss"`."""
+    ranking: RankingConfig = RankingConfig()
+    """Diversity and exploration defaults (requests may override lambda and share)."""
+    popularity: PopularityConfig = PopularityConfig()
+    """Time-decayed popularity, the cold-start fallback."""
+    default_filter: FilterSpec = FilterSpec()
+    """Business rules applied when a request gives none."""
+    fallbacks: tuple[Literal["attributes", "popularity"], ...] = ("attributes", "popularity")
+    """Cold-start chain for users without a usable history, tried in order."""
+    unknown_items: Literal["create", "reject"] = "create"
+    """Events on unknown item ids create a cold item (from attributes, when given) or are
+    rejected."""
+    max_future_seconds: float = Field(300.0, ge=0.0)
+    """Events stamped further than this in the future are rejected (clock skew allowance)."""
+    incremental: bool = False
+    """Use cached keys/values for users whose window is not full (off: always the plain full
+    recompute; both agree within 1e-5, see tests/model/test_incremental.py)."""
+    kv_cache_users: int = Field(1024, ge=0)
+    """Users whose key/value caches are kept when `incremental` is on (least recent dropped)."""
+    snapshot_every: int = Field(50_000, ge=0)
+    """Write a user-state snapshot after this many events (0: only on close)."""
+    max_k: int = Field(1000, ge=1)
+    """Largest list a request may ask for."""
+    device: str = "cpu"
+    """Torch device for the encoder: cpu, cuda or auto."""
+    seed: int = 0
+    """Seed of the exploration sampler."""

@@ -1,0 +1,458 @@
+"""The real-time engine: ingest an event, update the user's interest at once, recommend.
+
+Everything here is in-process and backend-neutral: events go to an `EventLog`, user state to a
+`UserStateStore`, vectors through an `ItemIndex`, lists through the pure `ranking` package.
+The event log is the source of truth; user state is derived from it (snapshot + tail).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attune.data.events import Interaction, ItemUpdate, UserUpdate, attribute_tokens
+from attune.engine.batching import MicroBatcher
+from attune.engine.coldstart import AttributeProfiles
+from attune.engine.config import EngineConfig
+from attune.engine.explain import Reason, Reasoner
+from attune.engine.ingest import IngestResult, validate_events
+from attune.engine.interest import InterestModel
+from attune.engine.items import ItemSide
+from attune.engine.state import UserState
+from attune.log import get_logger
+from attune.model.incremental import KVCache
+from attune.ranking import (
+    FilterSpec,
+    RankContext,
+    UserItems,
+    rank,
+)
+from attune.stores.base import LoggedEvent, UserStateStore
+from attune.stores.memory import MemoryUserStateStore
+from attune.stores.sqlite import SQLiteStore
+from attune.training.checkpoint import load_checkpoint
+
+_log = get_logger(__name__)
+
+
+class UnknownUserError(KeyError):
+    """The user id is not known to the engine."""
+
+
+class UnknownItemError(KeyError):
+    """The item id is not known to the engine."""
+
+
+@dataclass(frozen=True)
+class Recommended:
+    item_id: str
+    score: float
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    recommendation_id: str
+    user_id: str
+    items: list[Recommended]
+    model_version: int
+    source: str
+    """What produced the list: model, attributes (cold-start vector) or popularity."""
+
+
+class Engine:
+    """Ingest, update and recommend over one store and one model version."""
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        model: InterestModel,
+        config: EngineConfig | None = None,
+        states: UserStateStore | None = None,
+        snapshot_path: Path | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.store = store
+        self.model = model
+        self.states: UserStateStore = states if states is not None else MemoryUserStateStore()
+        self.snapshot_path = snapshot_path
+        self.event_types = store.event_types()
+        self._positive_mask = np.array(
+            [self.event_types.is_positive(n) for n in self.event_types.names]
+        )
+        self._weights = np.array([self.event_types.types[n].weight for n in self.event_types.names])
+        self._lock = threading.RLock()
+        self._rng = np.random.default_rng(self.config.seed)
+        self._kv: OrderedDict[int, KVCache] = OrderedDict()
+        self._batcher: MicroBatcher[int, np.ndarray | None] = MicroBatcher(self._refresh)
+        self._since_snapshot = 0
+        self._applied_seq = 0
+        self._load()
+        self._restore()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        db: str | Path,
+        model_dir: str | Path,
+        config: EngineConfig | None = None,
+        version: int = 1,
+    ) -> Engine:
+        cfg = config or EngineConfig()
+        store = SQLiteStore(db, durability=cfg.durability)
+        loaded = load_checkpoint(model_dir, device=_device(cfg.device))
+        model = InterestModel(loaded, version=version, device=_device(cfg.device))
+        return cls(store, model, cfg, snapshot_path=Path(str(db) + ".state"))
+
+    def _load(self) -> None:
+        data = self.store.to_dataset()
+        self.has_timestamps = data.has_timestamps
+        self.items = ItemSide(self.store, data, self.model, self.config, self.event_types)
+        self._user_tokens: dict[int, list[str]] = {
+            u: data.user_attributes.tokens.decode(data.user_attributes.row(u))
+            for u in range(data.user_attributes.n_rows)
+            if len(data.user_attributes.row(u))
+        }
+        self.profiles = AttributeProfiles(self.model.dim)
+        self.reasons = Reasoner(self.model, self.items, self.event_types, self.has_timestamps)
+
+    def _restore(self) -> None:
+        """State = snapshot (if any) + every logged event after it."""
+        start = 0
+        if self.snapshot_path is not None and self.snapshot_path.exists():
+            start = self.states.load_snapshot(self.snapshot_path)
+        t0, n = time.perf_counter(), 0
+        for event in self.store.read_events(after=0):
+            self._count_popularity(event)
+            if event.seq > start:
+                self._apply(event)
+                n += 1
+        self._applied_seq = self.store.last_seq()
+        stale = [u for u in self.states.users() if self._needs_vector(u)]
+        for chunk in range(0, len(stale), 1024):
+            self._refresh(stale[chunk : chunk + 1024])
+        self.profiles.rebuild(self._user_tokens, self._vector_of)
+        _log.info(
+            "engine restored",
+            snapshot_seq=start,
+            replayed=n,
+            refreshed=len(stale),
+            seconds=round(time.perf_counter() - t0, 3),
+        )
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _state(self, user: int) -> UserState:
+        raw = self.states.get(user)
+        return UserState() if raw is None else UserState.unpack(raw)
+
+    def _needs_vector(self, user: int) -> bool:
+        s = self._state(user)
+        return s.vector is None or s.model_version != self.model.version
+
+    def _vector_of(self, user: int) -> np.ndarray | None:
+        s = self._state(user)
+        return None if s.vector is None else s.vector.astype(np.float32)
+
+    def _count_popularity(self, e: LoggedEvent) -> None:
+        if self._positive_mask[e.event_type]:
+            self.items.popularity.add(e.item, e.timestamp, float(self._weights[e.event_type]))
+
+    def _apply(self, e: LoggedEvent) -> None:
+        state = self._state(e.user)
+        name = self.event_types.names[e.event_type]
+        positive = self.event_types.is_positive(name, None if np.isnan(e.value) else e.value)
+        if state.apply(
+            e.item,
+            e.event_type,
+            e.timestamp,
+            positive,
+            e.seq,
+            max_len=self.model.max_len,
+            max_seen=self.config.max_seen,
+        ):
+            self.states.put(e.user, state.pack())
+
+    def _refresh(self, users: list[int]) -> dict[int, np.ndarray | None]:
+        """Recompute V_u of `users` in one batched forward; store them with the state."""
+        with self._lock:
+            states = [self._state(u) for u in users]
+            out: dict[int, np.ndarray | None] = {}
+            todo: list[int] = []
+            for u, s in zip(users, states, strict=True):
+                step = None
+                if self.config.incremental and len(s.items):
+                    step = self.model.extend_cached(self._kv.pop(u, None), s)
+                if step is not None:
+                    out[u] = step[0]
+                    self._remember_kv(u, step[1])
+                else:
+                    todo.append(len(out))
+                    out[u] = None
+            full = [users[k] for k in range(len(users)) if out[users[k]] is None]
+            tokens = [self.model.user_tokens(self._user_tokens.get(u, [])) for u in full]
+            for u, vec in zip(
+                full, self.model.user_vectors([self._state(u) for u in full], tokens), strict=True
+            ):
+                out[u] = vec
+                if self.config.incremental:
+                    cache = self.model.build_cache(self._state(u))
+                    if cache is not None:
+                        self._remember_kv(u, cache)
+            for u, s in zip(users, states, strict=True):
+                vec = out[u]
+                s.vector = None if vec is None else vec.astype(np.float16)
+                s.model_version = self.model.version
+                self.states.put(u, s.pack())
+            return out
+
+    def _remember_kv(self, user: int, cache: KVCache) -> None:
+        self._kv[user] = cache
+        self._kv.move_to_end(user)
+        while len(self._kv) > self.config.kv_cache_users:
+            self._kv.popitem(last=False)
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    def ingest(self, events: Sequence[Interaction | Mapping[str, Any]]) -> IngestResult:
+        """Validate, log durably, update state and V_u of every user touched, in that order.
+
+        Bad events are rejected one by one (naming the field); the rest are accepted.
+        """
+        known = None
+        if self.config.unknown_items == "reject":
+            known = self.store.items.__contains__
+        valid, rejected = validate_events(
+            events,
+            self.event_types,
+            max_future_seconds=self.config.max_future_seconds,
+            known_item=known,
+        )
+        if not valid:
+            return IngestResult(0, rejected, 0)
+        with self._lock:
+            n_items = len(self.store.items)
+            logged = self.store.append_events([e for _, e in valid], self.event_types)
+            if len(self.store.items) > n_items:
+                self.items.reindex(self.items.grow())
+            for e in logged:
+                self._count_popularity(e)
+                self._apply(e)
+            self._applied_seq = logged[-1].seq
+            self._since_snapshot += len(logged)
+        users = list(dict.fromkeys(e.user for e in logged))
+        self._batcher.run(users)
+        if self.config.snapshot_every and self._since_snapshot >= self.config.snapshot_every:
+            self.snapshot()
+        return IngestResult(len(logged), rejected, logged[-1].seq)
+
+    def upsert_items(self, updates: Sequence[ItemUpdate]) -> None:
+        with self._lock:
+            self.store.upsert_items(list(updates))
+            self.items.upsert(updates)
+
+    def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
+        with self._lock:
+            self.store.upsert_users(list(updates))
+            for u in updates:
+                self._user_tokens[self.store.users.index(u.user_id)] = attribute_tokens(
+                    u.attributes
+                )
+
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Erase a user's events, state and attributes; returns what was removed."""
+        with self._lock:
+            idx = self.store.users.get(user_id)
+            if idx < 0:
+                raise UnknownUserError(user_id)
+            removed = self.store.erase_user(user_id)
+            removed["state"] = int(self.states.delete(idx))
+            self._kv.pop(idx, None)
+            self._user_tokens.pop(idx, None)
+            # A snapshot would still hold the user's state: rewrite it now.
+            self.snapshot()
+            return removed
+
+    def snapshot(self) -> None:
+        if self.snapshot_path is None:
+            return
+        with self._lock:
+            self.states.save_snapshot(self.snapshot_path, self._applied_seq)
+            self._since_snapshot = 0
+
+    def close(self) -> None:
+        self.snapshot()
+        self.store.close()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def user_vector(self, user_id: str) -> np.ndarray | None:
+        idx = self.store.users.get(user_id)
+        return None if idx < 0 else self._vector_of(idx)
+
+    def history(self, user_id: str) -> list[tuple[str, str, float]]:
+        """The user's recent positive window: (item id, event type, time), oldest first."""
+        idx = self._user_index(user_id)
+        s = self._state(idx)
+        names = self.event_types.names
+        return [
+            (self.store.items.external(int(i)), names[int(t)], float(ts))
+            for i, t, ts in zip(s.items, s.types, s.times, strict=True)
+        ]
+
+    def _user_index(self, user_id: str) -> int:
+        idx = self.store.users.get(user_id)
+        if idx < 0:
+            raise UnknownUserError(user_id)
+        return idx
+
+    def _item_index(self, item_id: str) -> int:
+        idx = self.store.items.get(item_id)
+        if idx < 0:
+            raise UnknownItemError(item_id)
+        return idx
+
+    # -- recommend -----------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        filters: FilterSpec | None = None,
+        exclude: Sequence[str] = (),
+        diversity: float | None = None,
+        explore: float | None = None,
+        now: float | None = None,
+    ) -> Recommendations:
+        """Top-k for a user, filtered, diversified and explored, each item with its reason.
+
+        Unknown users get the cold-start chain (attribute profile, then popularity).
+        """
+        if not 1 <= k <= self.config.max_k:
+            raise ValueError(f"k must be in [1, {self.config.max_k}]")
+        spec = filters or self.config.default_filter
+        if exclude:
+            spec = spec.model_copy(update={"exclude_items": [*spec.exclude_items, *exclude]})
+        ranking = self.config.ranking
+        if diversity is not None or explore is not None:
+            ranking = ranking.model_copy(
+                update={
+                    "diversity": ranking.diversity.model_copy(
+                        update={
+                            "mmr_lambda": ranking.diversity.mmr_lambda
+                            if diversity is None
+                            else diversity
+                        }
+                    ),
+                    "exploration": ranking.exploration.model_copy(
+                        update={"share": ranking.exploration.share if explore is None else explore}
+                    ),
+                }
+            )
+        now = time.time() if now is None else now
+        with self._lock:
+            idx = self.store.users.get(user_id)
+            state = self._state(idx) if idx >= 0 else UserState()
+            query, source = self._query(idx, state)
+            user_items = _user_items(state)
+            ctx = RankContext(
+                index=self.items.index,
+                filter=self.items.filters.get(spec),
+                now=now,
+                user=user_items,
+                popularity=self.items.popularity,
+                exposures=self.items.exposures,
+            )
+            ranked = rank(query, k, ctx, ranking, self._rng)
+            self.items.exposures[[r.item for r in ranked]] += 1
+            tokens = self._user_tokens.get(idx, [])
+            items = [
+                Recommended(
+                    self.store.items.external(r.item),
+                    r.score,
+                    self.reasons.for_item(r, state, source, tokens, now),
+                )
+                for r in ranked
+            ]
+        return Recommendations(uuid.uuid4().hex, user_id, items, self.model.version, source)
+
+    def _query(self, idx: int, state: UserState) -> tuple[np.ndarray | None, str]:
+        if state.vector is not None and state.model_version == self.model.version:
+            return state.vector.astype(np.float32), "model"
+        if idx >= 0 and len(state.items) and state.model_version != self.model.version:
+            vec = self._batcher.run([idx]).get(idx)
+            if vec is not None:
+                return vec.astype(np.float16).astype(np.float32), "model"
+        for fallback in self.config.fallbacks:
+            if fallback == "attributes":
+                vec = self.profiles.vector(self._user_tokens.get(idx, []))
+                if vec is not None:
+                    return vec, "attributes"
+            elif fallback == "popularity":
+                return None, "popularity"
+        return None, "popularity"
+
+    def explain(self, user_id: str, item_id: str, now: float | None = None) -> Reason:
+        """Why `item_id` scores as it does for `user_id`: the history events behind it."""
+        with self._lock:
+            idx = self._user_index(user_id)
+            item = self._item_index(item_id)
+            state = self._state(idx)
+            if not bool(self.items.index.contains(np.array([item]))[0]):
+                return Reason("unscored", "the model has no vector for this item yet")
+            return self.reasons.similar(item, state, time.time() if now is None else now)
+
+    def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """Items whose vectors are closest to `item_id`'s (the item itself excluded)."""
+        if not 1 <= k <= self.config.max_k:
+            raise ValueError(f"k must be in [1, {self.config.max_k}]")
+        with self._lock:
+            item = self._item_index(item_id)
+            if not bool(self.items.index.contains(np.array([item]))[0]):
+                return []
+            vec = self.items.index.vectors(np.array([item]))
+            ids, scores = self.items.index.search(vec, k, exclude=[np.array([item])])
+        return [
+            (self.store.items.external(int(i)), float(s))
+            for i, s in zip(ids[0], scores[0], strict=True)
+            if i >= 0
+        ]
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _user_items(state: UserState) -> UserItems:
+    """The filter's view of a user: one (item, event type) row per type bit of each seen
+    item, and the negatively rated items."""
+    items, types = [], []
+    for item, mask in zip(state.seen_items.tolist(), state.seen_types.tolist(), strict=True):
+        bit = 0
+        while mask:
+            if mask & 1:
+                items.append(item)
+                types.append(bit)
+            mask >>= 1
+            bit += 1
+    return UserItems(
+        np.asarray(items, np.int64),
+        np.asarray(types, np.int64),
+        np.empty(0, np.int64),
+        state.negative.astype(np.int64),
+    )

@@ -1,0 +1,189 @@
+"""Model runtime of the engine: user states in, interest vectors V_u out, item vectors for the
+index, all in the store's item index space.
+
+The store and a model version each have their own item vocabulary (a model is trained on a
+snapshot; items keep arriving). This class owns the mapping between the two: events on items
+the model never saw still count as seen, but only known items enter the encoder, and unknown
+items get a vector from their attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attune.data.dataset import AttributeTable
+from attune.data.vocab import Vocabulary
+from attune.engine.state import UserState
+from attune.model.encoder import pad_histories
+from attune.model.incremental import KVCache, encode_with_cache, extend
+from attune.training.checkpoint import LoadedModel
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Attention of V_u over the user's window: which past events drove the vector."""
+
+    items: np.ndarray
+    """Store item indices of the window, oldest first."""
+    positions: np.ndarray
+    """Position of each in the state's window (events on items the model lacks are skipped)."""
+    weights: np.ndarray
+    """Attention weight of each (sums to 1)."""
+
+
+class InterestModel:
+    """A loaded model version, bound to the store's item vocabulary."""
+
+    def __init__(self, loaded: LoadedModel, version: int, device: str = "cpu") -> None:
+        self.loaded = loaded
+        self.version = version
+        self.encoder = loaded.encoder.to(device).eval()
+        self.device = torch.device(device)
+        self.dim = loaded.encoder_config.dim
+        self.max_len = loaded.encoder_config.max_len
+        self._store_to_model = np.zeros(0, np.int64)
+        self._model_tokens = loaded.item_attributes.tokens
+        self._user_tokens = loaded.user_attributes.tokens
+        with torch.inference_mode():
+            self._table = self.encoder._item_table().detach()
+
+    # -- item side ---------------------------------------------------------------------------
+
+    def bind_items(self, store_items: Vocabulary) -> None:
+        """(Re)build the store -> model item mapping; call after the store's vocabulary grows."""
+        known = self.loaded.items
+        start = len(self._store_to_model)
+        extra = np.fromiter(
+            (known.get(x) + 1 if x in known else 0 for x in store_items.ids[start:]),
+            dtype=np.int64,
+            count=len(store_items) - start,
+        )
+        self._store_to_model = np.concatenate([self._store_to_model, extra])
+
+    def model_index(self, store_items: np.ndarray) -> np.ndarray:
+        """Model indices (internal + 1) of store items; 0 for items the model never saw."""
+        return self._store_to_model[store_items]
+
+    @torch.inference_mode()
+    def item_vectors(self, n_items: int, attributes: AttributeTable) -> np.ndarray:
+        """[n_items, D] float32 vectors for every store item; unseen items from attributes."""
+        out = np.zeros((n_items, self.dim), np.float32)
+        idx = self._store_to_model[:n_items]
+        known = idx > 0
+        out[known] = self._table[torch.from_numpy(idx[known])].cpu().numpy()
+        cold = np.flatnonzero(~known)
+        if len(cold):
+            out[cold] = self.cold_item_vectors(cold, attributes)
+        return out
+
+    @torch.inference_mode()
+    def cold_item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
+        """Attribute-only vectors of store items, via the model's attribute vocabulary."""
+        bags = []
+        for i in store_items.tolist():
+            tokens = attributes.tokens.decode(attributes.row(i))
+            ids = [self._model_tokens.get(t) for t in tokens]
+            bags.append(torch.tensor([t for t in ids if t >= 0], dtype=torch.long))
+        vecs = self.encoder.item_vectors_from_attributes(bags)
+        return vecs.float().cpu().numpy()
+
+    # -- user side ---------------------------------------------------------------------------
+
+    def _window(self, state: UserState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(store items, model items, event types) of the events the model can read."""
+        model_items = self.model_index(state.items.astype(np.int64))
+        keep = model_items > 0
+        return state.items[keep], model_items[keep], state.types[keep].astype(np.int64)
+
+    def _readable(self, state: UserState) -> np.ndarray:
+        return np.flatnonzero(self.model_index(state.items.astype(np.int64)) > 0)
+
+    def _types(self, types: np.ndarray) -> np.ndarray:
+        n = self.loaded.encoder_config.n_event_types
+        return np.clip(types, 0, max(n - 1, 0))
+
+    def user_tokens(self, tokens: list[str]) -> torch.Tensor:
+        ids = [self._user_tokens.get(t) for t in tokens]
+        return torch.tensor([t for t in ids if t >= 0], dtype=torch.long)
+
+    @torch.inference_mode()
+    def user_vectors(
+        self, states: Sequence[UserState], user_tokens: Sequence[torch.Tensor | None] | None = None
+    ) -> list[np.ndarray | None]:
+        """V_u for many users in one batched forward (the micro-batch); None for a user whose
+        window holds no item the model knows."""
+        windows = [self._window(s) for s in states]
+        rows = [k for k, (_, m, _) in enumerate(windows) if len(m)]
+        out: list[np.ndarray | None] = [None] * len(states)
+        if not rows:
+            return out
+        items = pad_histories([windows[k][1] for k in rows], self.max_len, offset=0)
+        types = pad_histories([self._types(windows[k][2]) for k in rows], self.max_len, offset=0)
+        tokens: list[torch.Tensor] | None = None
+        if user_tokens is not None and self.encoder.user_token_emb is not None:
+            empty = torch.empty(0, dtype=torch.long)
+            tokens = [t if (t := user_tokens[k]) is not None else empty for k in rows]
+        vecs = self.encoder.user_vectors(items.to(self.device), types.to(self.device), tokens)
+        vecs_np = vecs.float().cpu().numpy()
+        for j, k in enumerate(rows):
+            out[k] = vecs_np[j]
+        return out
+
+    @torch.inference_mode()
+    def extend_cached(
+        self, cache: KVCache | None, state: UserState
+    ) -> tuple[np.ndarray, KVCache] | None:
+        """Incremental V_u after the state's newest event, from the user's cached keys/values.
+
+        None when the cache cannot be used (window full or cache missing), in which case the
+        caller does a full recompute and may rebuild the cache with `build_cache`.
+        """
+        if cache is None:
+            return None
+        _, model_items, types = self._window(state)
+        if len(model_items) != cache.length + 1:
+            return None
+        step = extend(
+            self.encoder,
+            cache,
+            int(model_items[-1]),
+            int(self._types(types)[-1]),
+            None,
+            self._table,
+        )
+        if step is None:
+            return None
+        return step[0].float().cpu().numpy(), step[1]
+
+    def build_cache(self, state: UserState) -> KVCache | None:
+        _, model_items, types = self._window(state)
+        if not len(model_items) or len(model_items) >= self.max_len:
+            return None
+        _, cache = encode_with_cache(
+            self.encoder, model_items.tolist(), self._types(types).tolist()
+        )
+        return cache
+
+    @torch.inference_mode()
+    def explain(self, state: UserState) -> Explanation | None:
+        store_items, model_items, types = self._window(state)
+        if not len(model_items):
+            return None
+        window = slice(-self.max_len, None)
+        items = pad_histories([model_items[window]], self.max_len, offset=0).to(self.device)
+        etypes = pad_histories([self._types(types[window])], self.max_len, offset=0)
+        weights = self.encoder.last_attention(items, etypes.to(self.device))[0]
+        n = len(model_items[window])
+        positions = self._readable(state)[window]
+        return Explanation(store_items[window], positions, weights[:n].float().cpu().numpy())
+
+    def similarity(self, user_vec: np.ndarray, item_vecs: np.ndarray) -> np.ndarray:
+        """Cosine between V_u and item vectors (the score the engine ranks by)."""
+        u = F.normalize(torch.from_numpy(np.asarray(user_vec, np.float32)), dim=-1)
+        v = F.normalize(torch.from_numpy(np.asarray(item_vecs, np.float32)), dim=-1)
+        return (v @ u).numpy()

@@ -1,0 +1,114 @@
+"""The engine's item side: catalogue facts, popularity, exposures and the vector index, kept in
+step with the store's item vocabulary as items arrive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from attune.data.dataset import AttributeTable, Dataset
+from attune.data.events import EventTypes, ItemUpdate, attribute_tokens
+from attune.engine.config import EngineConfig
+from attune.engine.interest import InterestModel
+from attune.ranking import DecayedPopularity, FilterCache, ItemCatalogue
+from attune.retrieval import ExactIndex, FaissIndex, ItemIndex
+from attune.stores.sqlite import SQLiteStore
+
+
+class ItemSide:
+    """Everything per item the engine ranks with, indexed by the store's item index."""
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        data: Dataset,
+        model: InterestModel,
+        config: EngineConfig,
+        event_types: EventTypes,
+    ) -> None:
+        self.store = store
+        self.model = model
+        n = len(store.items)
+        self.tokens: list[list[str]] = [
+            data.item_attributes.tokens.decode(data.item_attributes.row(i)) for i in range(n)
+        ]
+        self.titles = dict(data.item_titles)
+        self.catalogue = ItemCatalogue.open(n, AttributeTable.from_rows(self.tokens), store.items)
+        for idx, av_from, av_until, created in store.item_windows():
+            self.catalogue.available_from[idx] = np.nan if av_from is None else av_from
+            self.catalogue.available_until[idx] = np.nan if av_until is None else av_until
+            self.catalogue.created[idx] = np.nan if created is None else created
+        self.catalogue.touch()
+        self.filters = FilterCache(self.catalogue, event_types)
+        self.popularity = DecayedPopularity(n, config.popularity)
+        self.exposures = np.zeros(n, np.int64)
+        self.index: ItemIndex = (
+            FaissIndex(model.dim, config.faiss)
+            if config.index == "faiss"
+            else ExactIndex(model.dim)
+        )
+        self.bind(model)
+
+    def bind(self, model: InterestModel) -> None:
+        """Serve `model`'s vectors: map the vocabularies and rebuild the index."""
+        self.model = model
+        model.bind_items(self.store.items)
+        self.index.build(model.item_vectors(len(self.store.items), self.catalogue.attributes))
+
+    def title(self, item: int) -> str:
+        return self.titles.get(item, self.store.items.external(item))
+
+    def grow(self) -> np.ndarray:
+        """Make room for items the store added since the last call; returns their indices."""
+        start, n = len(self.tokens), len(self.store.items)
+        if n > start:
+            self.tokens.extend([] for _ in range(start, n))
+            self.catalogue.ensure_size(n)
+            self.popularity.ensure_size(n)
+            self.exposures = np.concatenate([self.exposures, np.zeros(n - start, np.int64)])
+            self.model.bind_items(self.store.items)
+        return np.arange(start, n)
+
+    def upsert(self, updates: Sequence[ItemUpdate]) -> None:
+        """Apply attribute and availability changes (the store already holds them)."""
+        self.grow()
+        idx = np.array([self.store.items.index(u.item_id) for u in updates], np.int64)
+        for i, u in zip(idx.tolist(), updates, strict=True):
+            self.tokens[i] = attribute_tokens(u.attributes)
+            title = u.attributes.get("title")
+            if isinstance(title, str):
+                self.titles[i] = title
+            self.catalogue.available_from[i] = _ts(u.available_from)
+            self.catalogue.available_until[i] = _ts(u.available_until)
+            self.catalogue.created[i] = u.created.timestamp()
+        self.reindex(idx)
+
+    def reindex(self, items: np.ndarray) -> None:
+        """Refresh attributes and vectors of `items`; cold items get attribute vectors."""
+        if not len(items):
+            return
+        self.catalogue.attributes = AttributeTable.from_rows(
+            self.tokens, self.catalogue.attributes.tokens
+        )
+        self.catalogue.touch()
+        known = self.model.model_index(items) > 0
+        cold = items[~known]
+        vecs = np.zeros((len(items), self.model.dim), np.float32)
+        if known.any():
+            vecs[known] = self.model.item_vectors(len(self.store.items), self.catalogue.attributes)[
+                items[known]
+            ]
+        if len(cold):
+            vecs[~known] = self.model.cold_item_vectors(cold, self.catalogue.attributes)
+        # A zero vector (no attribute the model knows) would tie with everything: such an
+        # item stays out of similarity search until it has one (exploration can still show it).
+        has_vec = known | (np.abs(vecs).sum(axis=1) > 0)
+        if has_vec.any():
+            self.index.upsert(items[has_vec], vecs[has_vec])
+
+
+def _ts(dt: object) -> float:
+    from datetime import datetime
+
+    return float(dt.timestamp()) if isinstance(dt, datetime) else float("nan")

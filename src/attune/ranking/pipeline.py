@@ -1,0 +1,190 @@
+"""One recommendation list: filter mask -> retrieval -> diversity -> popular fill -> exploration.
+
+Pure: the engine passes in the user vector, the index, the compiled filter, the user's items,
+popularity and exposure counts, and gets `RankedItem`s back in internal ids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from attune.ranking.candidates import RankedItem, ReasonKind
+from attune.ranking.diversity import DiversityConfig, attribute_groups, diversify
+from attune.ranking.exploration import (
+    ExplorationConfig,
+    exploration_candidates,
+    exploration_item,
+    exploration_positions,
+    pick_exploration,
+    place,
+)
+from attune.ranking.filters import CompiledFilter, UserItems
+from attune.ranking.popularity import DecayedPopularity
+from attune.retrieval import ItemIndex
+
+
+class RankingConfig(BaseModel):
+    """Everything that shapes a list after retrieval."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    diversity: DiversityConfig = DiversityConfig()
+    """MMR and the per-attribute cap."""
+    exploration: ExplorationConfig = ExplorationConfig()
+    """Exploration slots."""
+    pool_growth: float = Field(2.0, gt=1.0)
+    """When a cap leaves the list short, the candidate pool grows by this factor and retries."""
+    max_pool: int = Field(4096, ge=1)
+    """Largest candidate pool retrieved for one list."""
+
+
+@dataclass(frozen=True)
+class RankContext:
+    """The per-request inputs besides the user vector."""
+
+    index: ItemIndex
+    filter: CompiledFilter
+    now: float
+    user: UserItems | None = None
+    popularity: DecayedPopularity | None = None
+    """Fills the list when personal candidates run out, and ranks for users without a vector."""
+    exposures: np.ndarray | None = None
+    """Times each item was shown; needed for exploration."""
+
+
+def rank(
+    query: np.ndarray | None,
+    k: int,
+    ctx: RankContext,
+    config: RankingConfig | None = None,
+    rng: np.random.Generator | None = None,
+) -> list[RankedItem]:
+    """The top-k list for one user vector (None = cold user: popularity and exploration).
+
+    Returns k items whenever k items pass the filter (and, without popularity, are in the
+    index); fewer only when fewer are eligible.
+    """
+    config = config or RankingConfig()
+    # Rules for everyone stay one cached mask; the user's own removals stay a short list,
+    # which the index drops from an over-fetched list instead of copying the mask.
+    allowed = ctx.filter.shared_mask(ctx.now)
+    excluded = ctx.filter.user_excluded(ctx.user)
+    catalogue = ctx.filter.catalogue
+    div = config.diversity
+    counts: Counter[int] = Counter()
+    main: list[RankedItem] = []
+    if query is not None and k > 0:
+        q = np.asarray(query, np.float32)
+        main = _personal(q, k, ctx, allowed, excluded, config, counts)
+    if len(main) < k and ctx.popularity is not None:
+        taken = np.concatenate([excluded, np.asarray([r.item for r in main], np.int64)])
+        main += _popular(k - len(main), ctx, allowed, taken, div, counts)
+
+    positions = exploration_positions(k, config.exploration)
+    if len(positions) == 0 or ctx.exposures is None:
+        return main[:k]
+    rng = rng or np.random.default_rng()
+    listed = np.concatenate([excluded, np.asarray([r.item for r in main], np.int64)])
+    explore_ok = allowed.copy()
+    explore_ok[listed[(listed >= 0) & (listed < len(explore_ok))]] = False
+    cand = exploration_candidates(catalogue, ctx.exposures, ctx.now, explore_ok, config.exploration)
+    cand = cand[ctx.index.contains(cand)] if query is not None else cand
+    if len(cand) > config.exploration.score_sample:
+        cand = rng.choice(cand, size=config.exploration.score_sample, replace=False)
+    relevance = None
+    if query is not None and len(cand):
+        q = np.asarray(query, np.float32)
+        relevance = ctx.index.vectors(cand) @ (q / max(float(np.linalg.norm(q)), 1e-12))
+    picked = pick_exploration(cand, len(positions), rng, config.exploration, relevance)
+    score_of = dict(
+        zip(
+            cand.tolist(),
+            (relevance if relevance is not None else np.zeros(len(cand))).tolist(),
+            strict=True,
+        )
+    )
+    explore = [
+        exploration_item(int(i), float(score_of[int(i)]), catalogue, ctx.exposures, ctx.now)
+        for i in picked
+    ]
+    return place(main, explore, positions[: len(explore)], k)
+
+
+def _personal(
+    query: np.ndarray,
+    k: int,
+    ctx: RankContext,
+    allowed: np.ndarray,
+    excluded: np.ndarray,
+    config: RankingConfig,
+    counts: Counter[int],
+) -> list[RankedItem]:
+    """Similar items; the pool grows until the diversity pass can fill k (or runs dry)."""
+    div = config.diversity
+    pool = min(config.max_pool, math.ceil(k * div.pool_factor)) if div.active else k
+    while True:
+        ids, scores = ctx.index.search(query[None, :], pool, allowed=allowed, exclude=[excluded])
+        keep = ids[0] >= 0
+        ids, scores = ids[0][keep], scores[0][keep]
+        trial: Counter[int] = Counter(counts)
+        chosen = _diversified(ids, scores, k, ctx, div, trial)
+        exhausted = len(ids) < pool or pool >= config.max_pool
+        if len(chosen) >= k or exhausted:
+            counts.clear()
+            counts.update(trial)
+            return [RankedItem(int(ids[c]), float(scores[c]), ReasonKind.SIMILAR) for c in chosen]
+        pool = min(config.max_pool, math.ceil(pool * config.pool_growth))
+
+
+def _diversified(
+    ids: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    ctx: RankContext,
+    div: DiversityConfig,
+    counts: Counter[int],
+) -> np.ndarray:
+    if not div.active:
+        return np.arange(min(k, len(ids)))
+    groups = attribute_groups(ctx.filter.catalogue, ids, div.cap_field) if div.cap_field else None
+    return diversify(
+        scores,
+        k,
+        vectors=ctx.index.vectors(ids) if div.mmr_lambda > 0 else None,
+        mmr_lambda=div.mmr_lambda,
+        groups=groups,
+        cap=div.cap_per_value if div.cap_field else None,
+        counts=counts,
+    )
+
+
+def _popular(
+    n: int,
+    ctx: RankContext,
+    allowed: np.ndarray,
+    taken: np.ndarray,
+    div: DiversityConfig,
+    counts: Counter[int],
+) -> list[RankedItem]:
+    """Most popular allowed items not yet listed, honouring the attribute cap."""
+    assert ctx.popularity is not None
+    want = n
+    while True:
+        ids, scores = ctx.popularity.top(want, ctx.now, allowed=allowed, exclude=taken)
+        if div.cap_field is None:
+            chosen = np.arange(len(ids))[:n]
+        else:
+            groups = attribute_groups(ctx.filter.catalogue, ids, div.cap_field)
+            trial: Counter[int] = Counter(counts)
+            chosen = diversify(scores, n, groups=groups, cap=div.cap_per_value, counts=trial)
+            if len(chosen) < n and len(ids) == want:
+                want *= 2
+                continue
+            counts.clear()
+            counts.update(trial)
+        return [RankedItem(int(ids[c]), float(scores[c]), ReasonKind.POPULAR) for c in chosen]

@@ -1,0 +1,329 @@
+"""The training loop: whole sequences with a target at every position, early stopping on
+validation NDCG@10, checkpoints after each epoch, resumable.
+
+Leave-one-out: the model trains on each user's events but the last two; the second last is the
+validation target (history = the training part); the last is left to the test evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from attune.data.dataset import Dataset
+from attune.data.splits import LeaveOneOut, leave_one_out
+from attune.log import get_logger
+from attune.model.encoder import EncoderConfig, InterestEncoder
+from attune.training.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    load_trainer_state,
+    save_checkpoint,
+    save_trainer_state,
+)
+from attune.training.config import TrainConfig
+from attune.training.data import TrainingWindows, UserSequences
+from attune.training.losses import SampledSoftmaxLoss, full_softmax_loss
+from attune.training.validation import ValidationSet, rank_targets, ranking_metrics
+
+_log = get_logger(__name__)
+
+VALID_METRIC = "valid_ndcg@10"
+"""The metric early stopping and the best checkpoint follow."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished `fit` reports; the model holds the best epoch's weights."""
+
+    checkpoint: Path | None
+    """Directory of the best model's checkpoint (None when training without an out_dir)."""
+    best_epoch: int
+    best_metrics: dict[str, float]
+    epochs: int
+    """Epochs run in total (including those before a resume)."""
+    seconds: float
+    """Wall time of all epochs, validation included."""
+    seconds_to_best: float
+    """Wall time until the end of the best epoch."""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on Linear weights only: decaying embeddings or norms hurts rare items."""
+    decay = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)}
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
+    ]
+
+
+class Trainer:
+    """Owns the model, optimizer, data and loop state of one training run."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        config: TrainConfig,
+        out_dir: Path | None = None,
+        *,
+        split: LeaveOneOut | None = None,
+    ) -> None:
+        fit = config.train
+        self.dataset, self.config, self.out_dir = dataset, config, out_dir
+        torch.set_num_threads(fit.threads or os.cpu_count() or 1)
+        self.device = resolve_device(fit.device)
+        torch.manual_seed(fit.seed)
+        split = split if split is not None else leave_one_out(dataset.interactions)
+        self.sequences = UserSequences.from_interactions(split.train, dataset.n_users)
+        self.encoder_config = self._encoder_config(dataset, split, self.sequences)
+        attrs = dataset.item_attributes
+        item_attrs = (attrs.indptr, attrs.indices) if self.encoder_config.n_item_tokens else None
+        self.model = InterestEncoder(self.encoder_config, item_attrs).to(self.device)
+        self.windows = TrainingWindows.build(
+            self.sequences, self.encoder_config.max_len, fit.windows
+        )
+        self.validation = ValidationSet.build(split.valid, self.sequences)
+        self.user_bags = self._user_bags(dataset) if self.encoder_config.n_user_tokens else None
+        self.optimizer = torch.optim.AdamW(_param_groups(self.model, fit.weight_decay), lr=fit.lr)
+        if fit.loss == "sampled_softmax":
+            counts = np.bincount(split.train.items, minlength=dataset.n_items)
+            self.sampled = SampledSoftmaxLoss(counts, fit.n_negatives, self.device)
+        self.epoch = self.step = self.best_epoch = self.bad_epochs = 0
+        self.best_score = -math.inf
+        self.elapsed = self.elapsed_to_best = 0.0
+        self.history: list[dict[str, float]] = []
+        self.best_state = copy.deepcopy(self.model.state_dict())
+        self._writer: Any = None
+
+    def _encoder_config(
+        self, dataset: Dataset, split: LeaveOneOut, sequences: UserSequences
+    ) -> EncoderConfig:
+        lengths = sequences.lengths()
+        n_codes = len(np.unique(split.train.event_types))
+        return self.config.model.resolve(
+            n_items=dataset.n_items,
+            sequence_lengths=lengths[lengths > 0],
+            n_event_types=len(dataset.event_types.names) if n_codes > 1 else 0,
+            n_item_tokens=len(dataset.item_attributes.tokens)
+            if len(dataset.item_attributes.indices)
+            else 0,
+            n_user_tokens=len(dataset.user_attributes.tokens)
+            if len(dataset.user_attributes.indices)
+            else 0,
+        )
+
+    def _user_bags(self, dataset: Dataset) -> list[Tensor]:
+        table = dataset.user_attributes
+        return [torch.from_numpy(table.row(u)).to(self.device) for u in range(dataset.n_users)]
+
+    # ---- one epoch -------------------------------------------------------------------------
+
+    def _loss(self, hidden: Tensor, targets: Tensor, item_vecs: Tensor) -> Tensor:
+        if self.config.train.loss == "sampled_softmax":
+            return self.sampled(self.model, hidden, targets, item_vecs)
+        return full_softmax_loss(self.model, hidden, targets, item_vecs)
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over every training window; returns the mean loss per target and the lr."""
+        fit = self.config.train
+        # Seeding per epoch makes a resumed run replay exactly what an uninterrupted one does.
+        torch.manual_seed(fit.seed * 100_003 + self.epoch)
+        rng = np.random.default_rng([fit.seed, self.epoch])
+        batches = self.windows.epoch_batches(fit.batch_size, rng)
+        self.model.train()
+        total, count, lr = 0.0, 0, fit.lr
+        start = time.perf_counter()
+        bar = tqdm(batches, desc=f"epoch {self.epoch + 1}", disable=not fit.progress, leave=False)
+        for index in bar:
+            batch = self.windows.batch(index, self.device)
+            bags = None if self.user_bags is None else [self.user_bags[u] for u in batch.users]
+            hidden, item_vecs = self.model.forward_with_items(batch.items, batch.event_types, bags)
+            mask = batch.targets > 0
+            loss = self._loss(hidden[mask], batch.targets[mask] - 1, item_vecs)
+            lr = fit.lr * min(1.0, (self.step + 1) / max(1, fit.warmup_steps))
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if fit.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), fit.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            n = int(mask.sum())
+            total += float(loss.detach()) * n
+            count += n
+            bar.set_postfix(loss=f"{total / max(count, 1):.4f}", refresh=False)
+        self.epoch += 1
+        return {
+            "loss": total / max(count, 1),
+            "lr": lr,
+            "train_seconds": time.perf_counter() - start,
+        }
+
+    def validate(self) -> dict[str, float]:
+        ranks = rank_targets(
+            self.model,
+            self.validation,
+            batch_size=self.config.train.eval_batch_size,
+            user_bags=self.user_bags,
+        )
+        return ranking_metrics(ranks, 10, prefix="valid_")
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    def fit(self) -> TrainResult:
+        """Train until `patience` epochs pass without a better validation NDCG@10."""
+        fit = self.config.train
+        if len(self.validation) == 0:
+            _log.warning("no validation users; keeping the last epoch", dataset=self.dataset.name)
+        while self.epoch < fit.max_epochs and self.bad_epochs < fit.patience:
+            start = time.perf_counter()
+            metrics = self.train_epoch()
+            metrics.update(self.validate())
+            self.elapsed += time.perf_counter() - start
+            score = metrics[VALID_METRIC]
+            if math.isnan(score) or score > self.best_score:
+                self.best_score = -math.inf if math.isnan(score) else score
+                self.best_epoch, self.bad_epochs = self.epoch, 0
+                self.elapsed_to_best = self.elapsed
+                self.best_state = copy.deepcopy(self.model.state_dict())
+                self._save_best(metrics)
+            else:
+                self.bad_epochs += 1
+            metrics["seconds"] = self.elapsed
+            self.history.append(metrics)
+            _log.info("finished epoch", epoch=self.epoch, best_epoch=self.best_epoch, **metrics)
+            self._write_scalars(metrics)
+            self._save_state()
+        self.model.load_state_dict(self.best_state)
+        if self._writer is not None:
+            self._writer.close()
+        best = self.history[self.best_epoch - 1] if self.best_epoch else {}
+        return TrainResult(
+            checkpoint=self.out_dir,
+            best_epoch=self.best_epoch,
+            best_metrics={k: v for k, v in best.items() if k.startswith("valid_")},
+            epochs=self.epoch,
+            seconds=self.elapsed,
+            seconds_to_best=self.elapsed_to_best,
+            history=list(self.history),
+        )
+
+    def _write_scalars(self, metrics: dict[str, float]) -> None:
+        if self.out_dir is None or not self.config.train.tensorboard:
+            return
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # slow import, only when used
+
+            self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        for name, value in metrics.items():
+            self._writer.add_scalar(name, value, self.epoch)
+        self._writer.flush()
+
+    def _save_best(self, metrics: dict[str, float]) -> None:
+        if self.out_dir is None:
+            return
+        ds = self.dataset
+        save_checkpoint(
+            self.out_dir,
+            self.model,
+            self.config,
+            items=ds.items,
+            users=ds.users,
+            item_attributes=ds.item_attributes,
+            user_attributes=ds.user_attributes,
+            event_types=ds.event_types,
+            metrics={k: v for k, v in metrics.items() if k.startswith("valid_")}
+            | {"epoch": float(self.epoch)},
+        )
+
+    def _save_state(self) -> None:
+        if self.out_dir is None:
+            return
+        state = {
+            "format": FORMAT_VERSION,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "encoder": dataclasses.asdict(self.encoder_config),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "elapsed": self.elapsed,
+            "elapsed_to_best": self.elapsed_to_best,
+            "history": self.history,
+        }
+        save_trainer_state(self.out_dir, state)
+
+    def resume(self) -> None:
+        """Continue from `out_dir`'s trainer state: weights, optimizer, counters, best model."""
+        if self.out_dir is None:
+            raise ValueError("resume needs an out_dir")
+        state = load_trainer_state(self.out_dir)
+        if state["encoder"] != dataclasses.asdict(self.encoder_config):
+            raise CheckpointError(
+                f"checkpoint {self.out_dir} was trained with a different model config or data"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for name in ("epoch", "step", "best_score", "best_epoch", "bad_epochs", "elapsed"):
+            setattr(self, name, state[name])
+        self.elapsed_to_best = state["elapsed_to_best"]
+        self.history = list(state["history"])
+        if self.best_epoch:
+            best = torch.load(self.out_dir / "model.pt", map_location="cpu", weights_only=True)
+            self.best_state = {k: v.to(self.device) for k, v in best.items()}
+        _log.info("resumed", out_dir=str(self.out_dir), epoch=self.epoch, step=self.step)
+
+
+def train(
+    dataset: Dataset,
+    config: TrainConfig,
+    out_dir: Path | str,
+    *,
+    split: LeaveOneOut | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train the interest model on `dataset` and leave its best checkpoint in `out_dir`.
+
+    With `resume`, continue the run whose trainer state is in `out_dir` (same config and data).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(dataset, config, out, split=split)
+    if resume:
+        trainer.resume()
+    _log.info(
+        "training",
+        dataset=dataset.name,
+        device=str(trainer.device),
+        windows=len(trainer.windows),
+        validation_users=len(trainer.validation),
+        **{f"model.{k}": v for k, v in vars(trainer.encoder_config).items()},
+    )
+    return trainer.fit()
+
+
+__all__ = ["TrainResult", "Trainer", "resolve_device", "train"]
