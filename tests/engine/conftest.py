@@ -50,10 +50,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
     data = clustered_dataset()
     out = tmp_path_factory.mktemp("model")
     cfg = TrainConfig(
-        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1,
-                          item_attributes=True),
-        train=FitConfig(max_epochs=8, patience=8, batch_size=64, lr=5e-3, warmup_steps=10,
-                        device="cpu", progress=False, tensorboard=False),
+        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, item_attributes=True),
+        train=FitConfig(
+            max_epochs=8,
+            patience=8,
+            batch_size=64,
+            lr=5e-3,
+            warmup_steps=10,
+            device="cpu",
+            progress=False,
+            tensorboard=False,
+        ),
     )
     train(data, cfg, out)
     return data, out

@@ -29,8 +29,13 @@ while True:
 def test_sigkill_loses_no_acknowledged_event(engine_files: tuple[Path, Path]) -> None:
     db, model = engine_files
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(model)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), str(model)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     timer = threading.Timer(120, proc.kill)  # never hang the suite
     timer.start()

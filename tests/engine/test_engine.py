@@ -28,8 +28,10 @@ def test_recommendations_follow_history_then_shift_with_new_events(engine_files)
     assert _clusters(before).most_common(1)[0][0] == 1
     assert {r.reason.kind for r in before.items} == {"similar"}
     now = time.time()
-    events = [Interaction(user_id="u1", item_id=f"c3-{j}", event_type="purchase",
-                          timestamp=now - 120 + j) for j in range(5)]
+    events = [
+        Interaction(user_id="u1", item_id=f"c3-{j}", event_type="purchase", timestamp=now - 120 + j)
+        for j in range(5)
+    ]
     result = engine.ingest(events)
     assert result.accepted == 5 and not result.rejected
     after = engine.recommend("u1", k=8)
@@ -53,16 +55,18 @@ def test_seen_and_negative_items_are_filtered(engine_files) -> None:
     target = recs.items[0].item_id
     engine.ingest([Interaction(user_id="u2", item_id=target, event_type="dislike")])
     assert target not in {r.item_id for r in engine.recommend("u2", k=20).items}
-    keep_seen = engine.recommend("u2", k=PER_CLUSTER * 4,
-                                 filters=FilterSpec(exclude_seen=False, exclude_negative=False))
+    keep_seen = engine.recommend(
+        "u2", k=PER_CLUSTER * 4, filters=FilterSpec(exclude_seen=False, exclude_negative=False)
+    )
     assert target in {r.item_id for r in keep_seen.items}
     engine.close()
 
 
 def test_attribute_filter_and_exclude(engine_files) -> None:
     engine = _open(engine_files)
-    recs = engine.recommend("u1", k=5, filters=FilterSpec(include={"genre": ["g2"]}),
-                            exclude=["c2-0", "c2-1"])
+    recs = engine.recommend(
+        "u1", k=5, filters=FilterSpec(include={"genre": ["g2"]}), exclude=["c2-0", "c2-1"]
+    )
     assert len(recs.items) == 5
     assert all(cluster_of(r.item_id) == 2 for r in recs.items)
     assert not {"c2-0", "c2-1"} & {r.item_id for r in recs.items}
@@ -72,16 +76,22 @@ def test_attribute_filter_and_exclude(engine_files) -> None:
 def test_ingest_rejects_bad_events_and_keeps_the_rest(engine_files) -> None:
     engine = _open(engine_files)
     future = time.time() + 86400
-    result = engine.ingest([
-        {"user_id": "u1", "item_id": "c0-1", "event_type": "teleport"},
-        {"user_id": "u1", "item_id": "c0-1", "timestamp": future},
-        {"user_id": "u1", "item_id": "c0-1", "value": float("nan")},
-        {"user_id": "x" * 300, "item_id": "c0-1"},
-        {"user_id": "u1", "item_id": "c0-2", "event_type": "click"},
-    ])
+    result = engine.ingest(
+        [
+            {"user_id": "u1", "item_id": "c0-1", "event_type": "teleport"},
+            {"user_id": "u1", "item_id": "c0-1", "timestamp": future},
+            {"user_id": "u1", "item_id": "c0-1", "value": float("nan")},
+            {"user_id": "x" * 300, "item_id": "c0-1"},
+            {"user_id": "u1", "item_id": "c0-2", "event_type": "click"},
+        ]
+    )
     assert result.accepted == 1
     assert [(r.index, r.field) for r in result.rejected] == [
-        (0, "event_type"), (1, "timestamp"), (2, "value"), (3, "user_id")]
+        (0, "event_type"),
+        (1, "timestamp"),
+        (2, "value"),
+        (3, "user_id"),
+    ]
     assert engine.history("u1")[-1][:2] == ("c0-2", "click")
     engine.close()
 
@@ -100,8 +110,7 @@ def test_cold_user_gets_attribute_profile_then_popularity(engine_files) -> None:
 
 def test_new_item_is_recommendable_at_once_from_attributes(engine_files) -> None:
     engine = _open(engine_files)
-    engine.upsert_items([ItemUpdate(item_id="fresh", attributes={"genre": "g0",
-                                                                 "title": "Fresh"})])
+    engine.upsert_items([ItemUpdate(item_id="fresh", attributes={"genre": "g0", "title": "Fresh"})])
     similar = dict(engine.similar_items("fresh", k=5))
     assert len(similar) == 5 and all(cluster_of(i) == 0 for i in similar)
     recs = engine.recommend("u0", k=PER_CLUSTER)
@@ -133,8 +142,12 @@ def test_explain_names_history_items(engine_files) -> None:
 
 def test_restart_gives_identical_vectors(engine_files) -> None:
     engine = _open(engine_files)
-    engine.ingest([Interaction(user_id="u5", item_id="c0-3", event_type="click"),
-                   Interaction(user_id="brand-new", item_id="c1-4")])
+    engine.ingest(
+        [
+            Interaction(user_id="u5", item_id="c0-3", event_type="click"),
+            Interaction(user_id="brand-new", item_id="c1-4"),
+        ]
+    )
     before = {u: engine.user_vector(u) for u in ("u5", "u6", "brand-new")}
     engine.close()
     again = _open(engine_files)
@@ -165,7 +178,7 @@ def test_forget_user_removes_everything(engine_files) -> None:
 
 def test_incremental_path_matches_full_recompute(engine_files) -> None:
     full = _open(engine_files)
-    db, model = engine_files
+    db, _model = engine_files
     events = [Interaction(user_id="inc", item_id=f"c2-{j}") for j in range(6)]
     for e in events:
         full.ingest([e])
@@ -194,7 +207,50 @@ def test_faiss_index_agrees_with_exact(engine_files) -> None:
     report = ann.items.index.build_report
     assert report is not None and report.recall_at_k >= 0.95
     lists_ann = [[r.item_id for r in ann.recommend(f"u{u}", k=10).items] for u in range(40)]
-    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(lists_exact, lists_ann,
-                                                                  strict=True)])
+    overlap = np.mean(
+        [len(set(a) & set(b)) / 10 for a, b in zip(lists_exact, lists_ann, strict=True)]
+    )
     assert overlap >= 0.95
     ann.close()
+
+
+def test_hidden_blocked_and_unavailable_items_are_never_returned(engine_files) -> None:
+    engine = _open(engine_files)
+    everything = FilterSpec(exclude_seen=False, exclude_negative=False)
+    all_items = {r.item_id for r in engine.recommend("u1", k=60, filters=everything).items}
+    assert {"c1-0", "c1-1", "c1-2"} <= all_items
+    engine.ingest([Interaction(user_id="u1", item_id="c1-0", event_type="hide")])
+    past = time.time() - 3600
+    from datetime import UTC, datetime
+
+    engine.upsert_items(
+        [
+            ItemUpdate(item_id="c1-1", attributes={"genre": "g1"}, blocked=True),
+            ItemUpdate(
+                item_id="c1-2",
+                attributes={"genre": "g1"},
+                available_until=datetime.fromtimestamp(past, UTC),
+            ),
+        ]
+    )
+    listed = {r.item_id for r in engine.recommend("u1", k=57, filters=everything).items}
+    assert not {"c1-0", "c1-1", "c1-2"} & listed
+    assert len(listed) == 57  # the other 57 items still fill the list
+    # Hidden stays hidden for this user only; blocked and expired for everyone.
+    other = {r.item_id for r in engine.recommend("u5", k=60, filters=everything).items}
+    assert "c1-0" in other and not {"c1-1", "c1-2"} & other
+    engine.close()
+    again = _open(engine_files)  # all of it survives a restart
+    listed = {r.item_id for r in again.recommend("u1", k=57, filters=everything).items}
+    assert not {"c1-0", "c1-1", "c1-2"} & listed
+    again.close()
+
+
+def test_reconsumable_event_types_allow_rebuying(engine_files) -> None:
+    engine = _open(engine_files)
+    engine.ingest([Interaction(user_id="buyer", item_id="c2-3", event_type="purchase")])
+    default = {r.item_id for r in engine.recommend("buyer", k=59).items}
+    assert "c2-3" not in default
+    rebuy = FilterSpec(reconsumable_event_types=frozenset({"purchase"}))
+    assert "c2-3" in {r.item_id for r in engine.recommend("buyer", k=60, filters=rebuy).items}
+    engine.close()

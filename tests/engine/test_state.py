@@ -4,9 +4,7 @@ from hypothesis import strategies as st
 
 from attune.engine.state import UserState
 
-events = st.lists(
-    st.tuples(st.integers(0, 30), st.integers(0, 8), st.booleans()), max_size=60
-)
+events = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 8), st.booleans()), max_size=60)
 
 
 @settings(max_examples=100)
@@ -14,16 +12,17 @@ events = st.lists(
 def test_state_is_bounded_and_round_trips(evts: list[tuple[int, int, bool]]) -> None:
     state = UserState()
     for seq, (item, etype, positive) in enumerate(evts, start=1):
-        state.apply(item, etype, float(seq), positive, seq, max_len=5, max_seen=12)
+        state.apply(item, etype, float(seq), positive, seq, max_len=5, max_seen=12, hide=etype == 7)
     positives = [(i, t) for i, t, p in evts if p]
     assert state.items.tolist() == [i for i, _ in positives][-5:]
     assert state.types.tolist() == [t for _, t in positives][-5:]
     assert len(state.seen_items) <= 12
+    assert state.hidden.tolist() == sorted({i for i, t, _ in evts if t == 7})
     assert (np.diff(state.seen_items) > 0).all()
     # The recent window is always inside the seen set.
     assert set(state.items.tolist()) <= set(state.seen_items.tolist())
     back = UserState.unpack(state.pack())
-    for name in ("items", "types", "times", "seen_items", "seen_types", "negative"):
+    for name in ("items", "types", "times", "seen_items", "seen_types", "negative", "hidden"):
         assert np.array_equal(getattr(back, name), getattr(state, name)), name
     assert back.last_seq == len(evts)
 

@@ -6,6 +6,8 @@ import typer
 
 from attune import __version__
 from attune.cli import data as data_cli
+from attune.cli import model as model_cli
+from attune.cli import serve as serve_cli
 from attune.log import configure
 
 app = typer.Typer(
@@ -35,3 +37,5 @@ def main(
 
 
 data_cli.register(app)
+model_cli.register(app)
+serve_cli.register(app)

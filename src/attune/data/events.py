@@ -49,7 +49,12 @@ DEFAULT_EVENT_TYPES: dict[str, EventTypeSpec] = {
     "skip": EventTypeSpec(weight=1.0, polarity=Polarity.NEGATIVE),
     "dislike": EventTypeSpec(weight=3.0, polarity=Polarity.NEGATIVE),
     "not_interested": EventTypeSpec(weight=3.0, polarity=Polarity.NEGATIVE),
+    # The user asked never to see the item again: filtered always, whatever the request says.
+    "hide": EventTypeSpec(weight=0.0, polarity=Polarity.NEGATIVE),
 }
+
+HIDE_EVENT = "hide"
+"""Event type that adds an item to the user's hidden items."""
 
 
 class EventTypes(BaseModel):
@@ -131,6 +136,7 @@ class ItemUpdate(BaseModel):
     )
     available_from: datetime | None = Field(None, description="Not recommended before this time.")
     available_until: datetime | None = Field(None, description="Not recommended after this time.")
+    blocked: bool = Field(False, description="Global blocklist: never recommend this item.")
     created: datetime = Field(
         default_factory=lambda: datetime.now(UTC), description="When the item was created."
     )

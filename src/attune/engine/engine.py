@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from attune.data.events import Interaction, ItemUpdate, UserUpdate, attribute_tokens
+from attune.data.events import HIDE_EVENT, Interaction, ItemUpdate, UserUpdate, attribute_tokens
 from attune.engine.batching import MicroBatcher
 from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
@@ -180,6 +180,7 @@ class Engine:
             e.seq,
             max_len=self.model.max_len,
             max_seen=self.config.max_seen,
+            hide=name == HIDE_EVENT,
         ):
             self.states.put(e.user, state.pack())
 
@@ -440,7 +441,7 @@ def _device(name: str) -> str:
 
 def _user_items(state: UserState) -> UserItems:
     """The filter's view of a user: one (item, event type) row per type bit of each seen
-    item, and the negatively rated items."""
+    item, the hidden items and the negatively rated items."""
     items, types = [], []
     for item, mask in zip(state.seen_items.tolist(), state.seen_types.tolist(), strict=True):
         bit = 0
@@ -453,6 +454,6 @@ def _user_items(state: UserState) -> UserItems:
     return UserItems(
         np.asarray(items, np.int64),
         np.asarray(types, np.int64),
-        np.empty(0, np.int64),
+        state.hidden.astype(np.int64),
         state.negative.astype(np.int64),
     )

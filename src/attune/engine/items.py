@@ -35,10 +35,11 @@ class ItemSide:
         ]
         self.titles = dict(data.item_titles)
         self.catalogue = ItemCatalogue.open(n, AttributeTable.from_rows(self.tokens), store.items)
-        for idx, av_from, av_until, created in store.item_windows():
+        for idx, av_from, av_until, created, blocked in store.item_windows():
             self.catalogue.available_from[idx] = np.nan if av_from is None else av_from
             self.catalogue.available_until[idx] = np.nan if av_until is None else av_until
             self.catalogue.created[idx] = np.nan if created is None else created
+            self.catalogue.blocked[idx] = blocked
         self.catalogue.touch()
         self.filters = FilterCache(self.catalogue, event_types)
         self.popularity = DecayedPopularity(n, config.popularity)
@@ -82,6 +83,7 @@ class ItemSide:
             self.catalogue.available_from[i] = _ts(u.available_from)
             self.catalogue.available_until[i] = _ts(u.available_until)
             self.catalogue.created[i] = u.created.timestamp()
+            self.catalogue.blocked[i] = u.blocked
         self.reindex(idx)
 
     def reindex(self, items: np.ndarray) -> None:

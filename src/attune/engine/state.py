@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_HEADER = struct.Struct("<BHHHHIq")  # format, n_hist, n_seen, n_neg, dim, model_version, last_seq
+# format, n_hist, n_seen, n_neg, n_hidden, dim, model_version, last_seq
+_HEADER = struct.Struct("<BHHHHHIq")
 _FORMAT = 1
 
 
@@ -36,6 +37,8 @@ class UserState:
     """Bit mask of the event types seen on each seen item (bit k = type code k)."""
     negative: np.ndarray = field(default_factory=lambda: _empty(np.int32))
     """Items the user rejected (dislike, skip, low rating), sorted."""
+    hidden: np.ndarray = field(default_factory=lambda: _empty(np.int32))
+    """Items the user asked never to see again (`hide` events), sorted."""
     vector: np.ndarray | None = None
     """V_u as float16, or None when it must be (re)computed."""
     model_version: int = 0
@@ -53,11 +56,14 @@ class UserState:
         *,
         max_len: int,
         max_seen: int,
+        hide: bool = False,
     ) -> bool:
         """Fold one event into the state; False if the event was already applied."""
         if seq and seq <= self.last_seq:
             return False
         self.last_seq = max(self.last_seq, seq)
+        if hide:
+            self.hidden = _insert_sorted(self.hidden, item)
         if positive:
             self.items = np.append(self.items, np.int32(item))[-max_len:]
             self.types = np.append(self.types, np.int8(event_type))[-max_len:]
@@ -66,9 +72,7 @@ class UserState:
                 # A positive event after a rejection means the user changed their mind.
                 self.negative = self.negative[self.negative != item]
         else:
-            pos = int(np.searchsorted(self.negative, item))
-            if pos == len(self.negative) or self.negative[pos] != item:
-                self.negative = np.insert(self.negative, pos, np.int32(item))
+            self.negative = _insert_sorted(self.negative, item)
         # After the window update, so that eviction from the seen set never picks an item
         # that is in the window.
         self._mark_seen(item, event_type, max_seen)
@@ -104,6 +108,7 @@ class UserState:
             len(self.items),
             len(self.seen_items),
             len(self.negative),
+            len(self.hidden),
             len(vec),
             self.model_version,
             self.last_seq,
@@ -117,13 +122,14 @@ class UserState:
                 self.seen_items.astype(np.int32).tobytes(),
                 self.seen_types.astype(np.uint32).tobytes(),
                 self.negative.astype(np.int32).tobytes(),
+                self.hidden.astype(np.int32).tobytes(),
                 vec.tobytes(),
             )
         )
 
     @staticmethod
     def unpack(data: bytes) -> UserState:
-        fmt, n_hist, n_seen, n_neg, dim, version, last_seq = _HEADER.unpack_from(data)
+        fmt, n_hist, n_seen, n_neg, n_hidden, dim, version, last_seq = _HEADER.unpack_from(data)
         if fmt != _FORMAT:
             raise ValueError(f"unknown user state format {fmt}")
         off = _HEADER.size
@@ -140,8 +146,15 @@ class UserState:
             take(np.float64, n_hist),
         )
         seen_items, seen_types = take(np.int32, n_seen), take(np.uint32, n_seen)
-        negative = take(np.int32, n_neg)
+        negative, hidden = take(np.int32, n_neg), take(np.int32, n_hidden)
         vec = take(np.float16, dim) if dim else None
         return UserState(
-            items, types, times, seen_items, seen_types, negative, vec, version, last_seq
+            items, types, times, seen_items, seen_types, negative, hidden, vec, version, last_seq
         )
+
+
+def _insert_sorted(values: np.ndarray, item: int) -> np.ndarray:
+    pos = int(np.searchsorted(values, item))
+    if pos < len(values) and values[pos] == item:
+        return values
+    return np.insert(values, pos, np.int32(item))

@@ -36,4 +36,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_user ON events (user_idx, seq);
     """,
+    # 2: the global blocklist.
+    """
+    ALTER TABLE items ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -281,7 +281,7 @@ class SQLiteStore:
             self._grow("items", (u.item_id for u in updates))
             self._db.executemany(
                 "UPDATE items SET attributes=?, title=COALESCE(?, title), available_from=?, "
-                "available_until=?, created=? WHERE ext_id=?",
+                "available_until=?, created=?, blocked=? WHERE ext_id=?",
                 [
                     (
                         json.dumps(u.attributes),
@@ -289,6 +289,7 @@ class SQLiteStore:
                         _ts(u.available_from),
                         _ts(u.available_until),
                         _ts(u.created),
+                        int(u.blocked),
                         u.item_id,
                     )
                     for u in updates
@@ -379,12 +380,17 @@ class SQLiteStore:
             events=int(one("SELECT COUNT(*) FROM events").fetchone()[0]),
         )
 
-    def item_windows(self) -> Iterator[tuple[int, float | None, float | None, float | None]]:
-        """(item index, available_from, available_until, created) of items that set any."""
-        yield from self._db.execute(
-            "SELECT idx, available_from, available_until, created FROM items WHERE "
-            "available_from IS NOT NULL OR available_until IS NOT NULL OR created IS NOT NULL"
-        )
+    def item_windows(
+        self,
+    ) -> Iterator[tuple[int, float | None, float | None, float | None, bool]]:
+        """(item index, available_from, available_until, created, blocked) of items that set
+        any of them."""
+        for idx, av_from, av_until, created, blocked in self._db.execute(
+            "SELECT idx, available_from, available_until, created, blocked FROM items WHERE "
+            "available_from IS NOT NULL OR available_until IS NOT NULL OR created IS NOT NULL "
+            "OR blocked"
+        ):
+            yield idx, av_from, av_until, created, bool(blocked)
 
     def item_attributes(self, item_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT attributes FROM items WHERE ext_id=?", (item_id,)).fetchone()

@@ -1,0 +1,33 @@
+"""Trained models for benchmarks that need one but do not measure quality: trained once with
+the default config (capped epochs) and cached under bench/.cache/."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from _report import SHARED
+from attune.data import load
+from attune.training.checkpoint import CheckpointError, load_checkpoint
+from attune.training.config import TrainConfig
+from attune.training.trainer import train
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+def cached_model(dataset: str, max_epochs: int = 20) -> Path:
+    """Directory of a model trained on ../shared/datasets/<dataset>, training it if needed."""
+    out = CACHE / f"{dataset}-e{max_epochs}"
+    try:
+        load_checkpoint(out)
+        return out
+    except CheckpointError:
+        pass
+    cfg = TrainConfig()
+    cfg = replace(cfg, train=replace(cfg.train, max_epochs=max_epochs, progress=False,
+                                     tensorboard=False))
+    print(f"training a {dataset} model for the benchmark ({max_epochs} epochs max)...",
+          file=sys.stderr)
+    train(load(SHARED / dataset), cfg, out)
+    return out

@@ -1,0 +1,134 @@
+"""`attune train`, `attune evaluate` and `attune recommend` (offline, from stored history)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from attune.cli.errors import user_errors
+from attune.data.dataset import Dataset
+from attune.data.importers import load
+from attune.data.splits import leave_one_out
+from attune.evaluation import evaluate as evaluate_ranking
+from attune.evaluation import item_counts, leave_one_out_task
+from attune.model.scorer import EncoderScorer
+from attune.stores import SQLiteStore
+from attune.training.checkpoint import CheckpointError, load_checkpoint
+from attune.training.config import ConfigError, TrainConfig, apply_overrides, load_config
+from attune.training.recommend import recommend_offline
+from attune.training.trainer import train as train_model
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("recommend")(recommend)
+
+
+def _dataset(src: Path) -> Dataset:
+    """A dataset folder/file, or an Attune database (`.db`)."""
+    if src.suffix == ".db":
+        if not src.exists():
+            raise FileNotFoundError(f"{src}: no such database")
+        with SQLiteStore(src) as store:
+            return store.to_dataset()
+    return load(src)
+
+
+def train(
+    data: Path = typer.Option(..., "--data", help="Dataset folder/file or Attune database."),
+    out: Path = typer.Option(..., "--out", help="Directory for the checkpoint."),
+    config: Path | None = typer.Option(None, "--config", help="TOML config file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. train.lr=1e-3."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+) -> None:
+    """Train the interest model with leave-one-out validation and early stopping."""
+    with user_errors(ConfigError, CheckpointError):
+        cfg = load_config(config) if config is not None else TrainConfig()
+        cfg = apply_overrides(cfg, set_)
+        dataset = _dataset(data)
+        result = train_model(dataset, cfg, out, resume=resume)
+    best = ", ".join(f"{k} {v:.4f}" for k, v in result.best_metrics.items())
+    typer.echo(
+        f"best epoch {result.best_epoch} of {result.epochs} ({best}); "
+        f"{result.seconds:.0f} s; checkpoint in {out}"
+    )
+
+
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="Checkpoint directory."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder/file or Attune database."),
+    k: int = typer.Option(10, "-k", min=1, help="Cut-off of the ranking metrics."),
+    keep_seen: bool = typer.Option(False, "--keep-seen", help="Do not exclude seen items."),
+    per_user: Path | None = typer.Option(None, "--per-user", help="Save per-user rows (CSV)."),
+) -> None:
+    """Leave-one-out test metrics over ALL items (full ranking), with 95% bootstrap CIs."""
+    with user_errors(CheckpointError):
+        loaded = load_checkpoint(model)
+        dataset = _dataset(data)
+        if dataset.items.ids != loaded.items.ids[: dataset.n_items]:
+            raise CheckpointError(f"{model} was trained on other item ids than {data}")
+        split = leave_one_out(dataset.interactions)
+        task = leave_one_out_task(split, dataset.n_users, "test")
+        result = evaluate_ranking(
+            EncoderScorer(loaded.encoder),
+            task.users,
+            task.histories,
+            task.targets,
+            loaded.encoder_config.n_items,
+            k=k,
+            exclude_seen=not keep_seen,
+            item_popularity=item_counts(split.train.items, loaded.encoder_config.n_items),
+        )
+    for name, value in result.metrics.items():
+        low, high = result.ci95.get(name, (float("nan"), float("nan")))
+        ci = f"  (95% CI {low:.4f} .. {high:.4f})" if not np.isnan(low) else ""
+        typer.echo(f"{name:<22} {value:.4f}{ci}")
+    typer.echo(f"{'users':<22} {result.n_users}")
+    if per_user is not None:
+        result.per_user.save(per_user)
+        typer.echo(f"per-user results in {per_user}")
+    typer.echo(json.dumps({"metrics": result.metrics}), err=True)
+
+
+def recommend(
+    model: Path = typer.Option(..., "--model", help="Checkpoint directory."),
+    user: str = typer.Option(..., "--user", help="External user id."),
+    k: int = typer.Option(10, "-k", min=1, help="How many items."),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="History source (default: the "
+        "model's training data is not stored; give the dataset "
+        "or database).",
+    ),
+) -> None:
+    """Top-k for a user from their stored history (offline; `attune serve` is real-time)."""
+    with user_errors(CheckpointError, KeyError, ValueError):
+        loaded = load_checkpoint(model)
+        if data is None:
+            raise ValueError("--data is needed: the user's history is read from it")
+        dataset = _dataset(data)
+        uidx = dataset.users.get(user)
+        if uidx < 0:
+            raise KeyError(f"user {user!r} is not in {data}")
+        history_ext = dataset.items.decode(dataset.sequences()[uidx])
+        history = [loaded.items.get(i) for i in history_ext if i in loaded.items]
+        items, scores = recommend_offline(loaded, history, k)
+    titles = dataset.item_titles
+    typer.echo(
+        f"user {user}: {len(history_ext)} events; last: "
+        + ", ".join(_name(dataset, dataset.items.index(i)) for i in history_ext[-3:])
+    )
+    for rank, (item, score) in enumerate(zip(items.tolist(), scores.tolist(), strict=True), 1):
+        ext = loaded.items.external(item)
+        didx = dataset.items.get(ext)
+        title = titles.get(didx, "") if didx >= 0 else ""
+        typer.echo(f"{rank:>3}. {ext:<10} {score:7.3f}  {title}")
+
+
+def _name(dataset: Dataset, idx: int) -> str:
+    return dataset.item_titles.get(idx, dataset.items.external(idx))

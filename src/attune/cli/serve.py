@@ -1,0 +1,130 @@
+"""`attune serve` and `attune keys create|list|revoke`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from attune.server.lock import DatabaseInUseError, DatabaseLock
+from attune.server.security import ApiScope, KeyRing
+from attune.server.settings import ServerSettings
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(2)
+
+
+def _settings(**given: Any) -> ServerSettings:
+    try:
+        return ServerSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        raise _fail("invalid settings: " + "; ".join(lines)) from None
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+
+
+def serve(
+    db: Path | None = typer.Option(None, "--db", help="Database to serve [env ATTUNE_DB]."),
+    model: Path | None = typer.Option(None, "--model", help="Model directory [env ATTUNE_MODEL]."),
+    host: str | None = typer.Option(None, "--host", help="Address to bind (127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port to bind (8000)."),
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML settings file [env ATTUNE_CONFIG]."
+    ),
+    keys_file: Path | None = typer.Option(
+        None, "--keys-file", help="API keys file (default <db>.keys.json)."
+    ),
+) -> None:
+    """Serve the HTTP API (one process: it owns the database's user state).
+
+    Settings come from these options, then ATTUNE_* variables, then the TOML file.
+    """
+    settings = _settings(
+        db=db, model=model, host=host, port=port, config=config, keys_file=keys_file
+    )
+    if not settings.loopback and not KeyRing(settings.keys_path).enabled:
+        raise _fail(
+            f"refusing to bind {settings.host}: no API keys in {settings.keys_path}. Create "
+            "one with `attune keys create --db ... --scope ...`, or bind 127.0.0.1."
+        )
+    try:
+        DatabaseLock(settings.db).check()  # a clear message before loading anything
+    except DatabaseInUseError as exc:
+        raise _fail(str(exc)) from None
+
+    import uvicorn
+
+    from attune.log import configure
+    from attune.server.app import create_app
+
+    configure(settings.log_level, json=settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        workers=1,  # one process owns the user state
+        access_log=settings.access_log,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+        server_header=False,
+    )
+
+
+def _ring(db: Path | None, keys_file: Path | None) -> KeyRing:
+    if keys_file is None and db is None:
+        raise _fail("give --db (keys live in <db>.keys.json) or --keys-file")
+    return KeyRing(keys_file or Path(str(db) + ".keys.json"))
+
+
+DB = typer.Option(None, "--db", help="Database whose keys file (<db>.keys.json) to use.")
+KEYS_FILE = typer.Option(None, "--keys-file", help="Keys file to use instead.")
+
+
+@keys_app.command("create")
+def create(
+    scope: list[ApiScope] = typer.Option(..., "--scope", help="ingest, recommend or admin."),
+    name: str = typer.Option("", "--name", help="What the key is for."),
+    db: Path | None = DB,
+    keys_file: Path | None = KEYS_FILE,
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    key, record = _ring(db, keys_file).create(set(scope), name)
+    typer.secho(
+        f"created key {record.id} with scopes {', '.join(sorted(record.scopes))}; "
+        "store it now, it is not shown again:",
+        err=True,
+    )
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def list_(db: Path | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
+    """List keys: id, scopes, name, creation time (never the keys)."""
+    for k in _ring(db, keys_file).list():
+        typer.echo(f"{k.id}\t{','.join(sorted(k.scopes))}\t{k.name}\t{k.created:%Y-%m-%d %H:%M}")
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: str = typer.Argument(..., help="Id of the key (see `attune keys list`)."),
+    db: Path | None = DB,
+    keys_file: Path | None = KEYS_FILE,
+) -> None:
+    """Revoke a key; a running server stops accepting it within a second."""
+    if not _ring(db, keys_file).revoke(key_id):
+        raise _fail(f"no key with id {key_id!r}")
+    typer.echo(f"revoked {key_id}")
