@@ -254,3 +254,23 @@ def test_reconsumable_event_types_allow_rebuying(engine_files) -> None:
     rebuy = FilterSpec(reconsumable_event_types=frozenset({"purchase"}))
     assert "c2-3" in {r.item_id for r in engine.recommend("buyer", k=60, filters=rebuy).items}
     engine.close()
+
+
+def test_batched_reasons_match_the_reference_per_item_computation(engine_files) -> None:
+    from attune.engine.explain import influences
+
+    engine = _open(engine_files)
+    idx = engine.store.users.index("u2")
+    state = engine._state(idx)
+    expl = engine._explanation(idx, state)
+    assert expl is not None
+    items = np.array([engine.store.items.index(f"c{c}-{j}") for c in range(4) for j in (0, 7)])
+    reasons = engine.reasons.similar_many(items, state, expl, time.time())
+    hist = engine.items.index.vectors(expl.items.astype(np.int64))
+    for item, reason in zip(items, reasons, strict=True):
+        ref = influences(expl.weights, hist, engine.items.index.vectors(np.array([item]))[0])
+        top = np.argsort(-ref)[:3]
+        assert [i.item_id for i in reason.influences] == [
+            engine.store.items.external(int(expl.items[j])) for j in top]
+        assert np.allclose([i.weight for i in reason.influences], ref[top], atol=1e-5)
+    engine.close()

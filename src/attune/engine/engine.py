@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from attune.data.events import HIDE_EVENT, Interaction, ItemUpdate, UserUpdate, attribute_tokens
 from attune.engine.batching import MicroBatcher
@@ -24,7 +25,7 @@ from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
 from attune.engine.explain import Reason, Reasoner
 from attune.engine.ingest import IngestResult, validate_events
-from attune.engine.interest import InterestModel
+from attune.engine.interest import Explanation, InterestModel
 from attune.engine.items import ItemSide
 from attune.engine.state import UserState
 from attune.log import get_logger
@@ -80,6 +81,8 @@ class Engine:
         snapshot_path: Path | None = None,
     ) -> None:
         self.config = config or EngineConfig()
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
         self.store = store
         self.model = model
         self.states: UserStateStore = states if states is not None else MemoryUserStateStore()
@@ -92,6 +95,7 @@ class Engine:
         self._lock = threading.RLock()
         self._rng = np.random.default_rng(self.config.seed)
         self._kv: OrderedDict[int, KVCache] = OrderedDict()
+        self._explanations: OrderedDict[int, tuple[int, Explanation]] = OrderedDict()
         self._batcher: MicroBatcher[int, np.ndarray | None] = MicroBatcher(self._refresh)
         self._since_snapshot = 0
         self._applied_seq = 0
@@ -124,7 +128,7 @@ class Engine:
             if len(data.user_attributes.row(u))
         }
         self.profiles = AttributeProfiles(self.model.dim)
-        self.reasons = Reasoner(self.model, self.items, self.event_types, self.has_timestamps)
+        self.reasons = Reasoner(self.items, self.event_types, self.has_timestamps)
 
     def _restore(self) -> None:
         """State = snapshot (if any) + every logged event after it."""
@@ -132,11 +136,18 @@ class Engine:
         if self.snapshot_path is not None and self.snapshot_path.exists():
             start = self.states.load_snapshot(self.snapshot_path)
         t0, n = time.perf_counter(), 0
+        # Replayed states stay unpacked until the end: one pack per user, not per event.
+        replayed: dict[int, UserState] = {}
         for event in self.store.read_events(after=0):
             self._count_popularity(event)
             if event.seq > start:
-                self._apply(event)
+                state = replayed.get(event.user)
+                if state is None:
+                    state = replayed[event.user] = self._state(event.user)
+                self._fold(state, event)
                 n += 1
+        for user, state in replayed.items():
+            self.states.put(user, state.pack())
         self._applied_seq = self.store.last_seq()
         stale = [u for u in self.states.users() if self._needs_vector(u)]
         for chunk in range(0, len(stale), 1024):
@@ -170,9 +181,14 @@ class Engine:
 
     def _apply(self, e: LoggedEvent) -> None:
         state = self._state(e.user)
+        if self._fold(state, e):
+            self.states.put(e.user, state.pack())
+
+    def _fold(self, state: UserState, e: LoggedEvent) -> bool:
+        """Apply one logged event to a state; False when it was applied before."""
         name = self.event_types.names[e.event_type]
         positive = self.event_types.is_positive(name, None if np.isnan(e.value) else e.value)
-        if state.apply(
+        return state.apply(
             e.item,
             e.event_type,
             e.timestamp,
@@ -181,47 +197,72 @@ class Engine:
             max_len=self.model.max_len,
             max_seen=self.config.max_seen,
             hide=name == HIDE_EVENT,
-        ):
-            self.states.put(e.user, state.pack())
+        )
 
     def _refresh(self, users: list[int]) -> dict[int, np.ndarray | None]:
-        """Recompute V_u of `users` in one batched forward; store them with the state."""
+        """Recompute V_u of `users` in one batched forward; store them with the state.
+
+        With `incremental`, users whose key/value cache is current extend it by their newest
+        event instead; the rest (and everyone otherwise) take the plain full recompute.
+        """
         with self._lock:
-            states = [self._state(u) for u in users]
+            states = {u: self._state(u) for u in users}
             out: dict[int, np.ndarray | None] = {}
-            todo: list[int] = []
-            for u, s in zip(users, states, strict=True):
+            full: list[int] = []
+            for u, s in states.items():
                 step = None
                 if self.config.incremental and len(s.items):
                     step = self.model.extend_cached(self._kv.pop(u, None), s)
-                if step is not None:
+                if step is None:
+                    full.append(u)
+                else:
                     out[u] = step[0]
                     self._remember_kv(u, step[1])
-                else:
-                    todo.append(len(out))
-                    out[u] = None
-            full = [users[k] for k in range(len(users)) if out[users[k]] is None]
+                    self._explanations.pop(u, None)  # stale now; recomputed when asked
             tokens = [self.model.user_tokens(self._user_tokens.get(u, [])) for u in full]
-            for u, vec in zip(
-                full, self.model.user_vectors([self._state(u) for u in full], tokens), strict=True
-            ):
-                out[u] = vec
+            results = self.model.user_vectors([states[u] for u in full], tokens)
+            for u, result in zip(full, results, strict=True):
+                out[u] = None if result is None else result[0]
+                if result is not None:
+                    self._remember(
+                        self._explanations,
+                        u,
+                        (states[u].last_seq, result[1]),
+                        self.config.explain_cache_users,
+                    )
                 if self.config.incremental:
-                    cache = self.model.build_cache(self._state(u))
+                    cache = self.model.build_cache(states[u])
                     if cache is not None:
                         self._remember_kv(u, cache)
-            for u, s in zip(users, states, strict=True):
+            for u, s in states.items():
                 vec = out[u]
                 s.vector = None if vec is None else vec.astype(np.float16)
                 s.model_version = self.model.version
                 self.states.put(u, s.pack())
             return out
 
+    @staticmethod
+    def _remember(cache: OrderedDict[int, Any], key: int, value: Any, size: int) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+    def _explanation(self, user: int, state: UserState) -> Explanation | None:
+        """The attention behind the user's current V_u: cached from the refresh, or computed."""
+        hit = self._explanations.get(user)
+        if hit is not None and hit[0] == state.last_seq:
+            return hit[1]
+        tokens = self.model.user_tokens(self._user_tokens.get(user, []))
+        expl = self.model.explain(state, tokens)
+        if expl is not None:
+            self._remember(
+                self._explanations, user, (state.last_seq, expl), self.config.explain_cache_users
+            )
+        return expl
+
     def _remember_kv(self, user: int, cache: KVCache) -> None:
-        self._kv[user] = cache
-        self._kv.move_to_end(user)
-        while len(self._kv) > self.config.kv_cache_users:
-            self._kv.popitem(last=False)
+        self._remember(self._kv, user, cache, self.config.kv_cache_users)
 
     # -- ingest --------------------------------------------------------------------------------
 
@@ -378,13 +419,11 @@ class Engine:
             ranked = rank(query, k, ctx, ranking, self._rng)
             self.items.exposures[[r.item for r in ranked]] += 1
             tokens = self._user_tokens.get(idx, [])
+            expl = self._explanation(idx, state) if source == "model" else None
+            reasons = self.reasons.for_list(ranked, state, expl, source, tokens, now)
             items = [
-                Recommended(
-                    self.store.items.external(r.item),
-                    r.score,
-                    self.reasons.for_item(r, state, source, tokens, now),
-                )
-                for r in ranked
+                Recommended(self.store.items.external(r.item), r.score, reason)
+                for r, reason in zip(ranked, reasons, strict=True)
             ]
         return Recommendations(uuid.uuid4().hex, user_id, items, self.model.version, source)
 
@@ -412,7 +451,9 @@ class Engine:
             state = self._state(idx)
             if not bool(self.items.index.contains(np.array([item]))[0]):
                 return Reason("unscored", "the model has no vector for this item yet")
-            return self.reasons.similar(item, state, time.time() if now is None else now)
+            expl = self._explanation(idx, state)
+            when = time.time() if now is None else now
+            return self.reasons.similar_many(np.array([item]), state, expl, when)[0]
 
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """Items whose vectors are closest to `item_id`'s (the item itself excluded)."""

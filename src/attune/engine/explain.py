@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attune.data.events import EventTypes
-from attune.engine.interest import InterestModel
+from attune.engine.interest import Explanation
 from attune.engine.items import ItemSide
 from attune.engine.state import UserState
 from attune.ranking import RankedItem, ReasonKind
@@ -77,53 +77,87 @@ def similar_text(top: Influence, title: str, *, has_time: bool, now: float | Non
 class Reasoner:
     """Builds the reason of each listed item from the model's attention and the item side."""
 
-    def __init__(
-        self, model: InterestModel, items: ItemSide, event_types: EventTypes, has_timestamps: bool
-    ) -> None:
-        self.model = model
+    def __init__(self, items: ItemSide, event_types: EventTypes, has_timestamps: bool) -> None:
         self.items = items
         self.names = event_types.names
         self.has_timestamps = has_timestamps
 
-    def for_item(
-        self, r: RankedItem, state: UserState, source: str, user_tokens: list[str], now: float
-    ) -> Reason:
-        if r.reason is ReasonKind.EXPLORATION:
-            return Reason("exploration", "new or rarely shown: exploring whether you like it")
-        if r.reason is ReasonKind.POPULAR:
-            return Reason("popular", "popular right now")
-        if source == "attributes":
-            return Reason(
-                "attributes",
-                f"liked by people like you ({', '.join(user_tokens)})",
-                matched_attributes=list(user_tokens),
+    def for_list(
+        self,
+        ranked: list[RankedItem],
+        state: UserState,
+        expl: Explanation | None,
+        source: str,
+        user_tokens: list[str],
+        now: float,
+    ) -> list[Reason]:
+        """Reasons of a whole list; the similarity work is one matrix product for all items."""
+        similar = [r.item for r in ranked if r.reason is ReasonKind.SIMILAR]
+        found = (
+            dict(
+                zip(
+                    similar,
+                    self.similar_many(np.asarray(similar, np.int64), state, expl, now),
+                    strict=True,
+                )
             )
-        return self.similar(r.item, state, now)
+            if similar
+            else {}
+        )
+        out = []
+        for r in ranked:
+            if r.reason is ReasonKind.EXPLORATION:
+                out.append(
+                    Reason("exploration", "new or rarely shown: exploring whether you like it")
+                )
+            elif r.reason is ReasonKind.POPULAR:
+                out.append(Reason("popular", "popular right now"))
+            elif source == "attributes":
+                out.append(
+                    Reason(
+                        "attributes",
+                        f"liked by people like you ({', '.join(user_tokens)})",
+                        matched_attributes=list(user_tokens),
+                    )
+                )
+            else:
+                out.append(found[r.item])
+        return out
 
-    def similar(self, item: int, state: UserState, now: float) -> Reason:
-        """The history events that pull V_u toward `item`, strongest first (at most 3)."""
-        expl = self.model.explain(state)
+    def similar_many(
+        self, items: np.ndarray, state: UserState, expl: Explanation | None, now: float
+    ) -> list[Reason]:
+        """For each item, the history events that pull V_u toward it (strongest 3 first)."""
         if expl is None or len(expl.items) == 0:
-            return Reason("similar", "similar to your interests")
+            return [Reason("similar", "similar to your interests") for _ in items]
         index = self.items.index
         hist = expl.items.astype(np.int64)
-        item_vec = index.vectors(np.array([item]))[0]
-        shares = (
-            influences(expl.weights, index.vectors(hist), item_vec)
-            if bool(index.contains(hist).all())
-            else expl.weights
-        )
-        order = np.argsort(-shares)[:3]
-        infl = [
-            Influence(
-                self.items.store.items.external(int(hist[j])),
-                self.names[int(state.types[expl.positions[j]])],
-                float(state.times[expl.positions[j]]),
-                float(shares[j]),
+        if bool(index.contains(hist).all()):
+            h = index.vectors(hist)
+            v = index.vectors(items)
+            sims = np.clip(v @ h.T, 0.0, None)  # [items, history]; index vectors are unit
+            raw = sims * expl.weights[None, :]
+            total = raw.sum(axis=1, keepdims=True)
+            base = expl.weights / max(float(expl.weights.sum()), 1e-12)
+            shares = np.where(total > 0, raw / np.maximum(total, 1e-12), base[None, :])
+        else:
+            shares = np.repeat(expl.weights[None, :], len(items), axis=0)
+        out = []
+        for row, item in zip(shares, items.tolist(), strict=True):
+            order = np.argsort(-row)[:3]
+            infl = [
+                Influence(
+                    self.items.store.items.external(int(hist[j])),
+                    self.names[int(state.types[expl.positions[j]])],
+                    float(state.times[expl.positions[j]]),
+                    float(row[j]),
+                )
+                for j in order
+            ]
+            top = int(hist[order[0]])
+            matched = sorted(set(self.items.tokens[item]) & set(self.items.tokens[top]))
+            text = similar_text(
+                infl[0], self.items.title(top), has_time=self.has_timestamps, now=now
             )
-            for j in order
-        ]
-        top = int(hist[order[0]])
-        matched = sorted(set(self.items.tokens[item]) & set(self.items.tokens[top]))
-        text = similar_text(infl[0], self.items.title(top), has_time=self.has_timestamps, now=now)
-        return Reason("similar", text, infl, matched)
+            out.append(Reason("similar", text, infl, matched))
+        return out

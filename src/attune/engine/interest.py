@@ -114,12 +114,16 @@ class InterestModel:
     @torch.inference_mode()
     def user_vectors(
         self, states: Sequence[UserState], user_tokens: Sequence[torch.Tensor | None] | None = None
-    ) -> list[np.ndarray | None]:
-        """V_u for many users in one batched forward (the micro-batch); None for a user whose
-        window holds no item the model knows."""
+    ) -> list[tuple[np.ndarray, Explanation] | None]:
+        """V_u and its attention for many users in one batched forward (the micro-batch); None
+        for a user whose window holds no item the model knows.
+
+        The attention of the last position comes out of the same pass (the last layer runs
+        the unfused attention that returns weights), so explaining a list later costs nothing.
+        """
         windows = [self._window(s) for s in states]
         rows = [k for k, (_, m, _) in enumerate(windows) if len(m)]
-        out: list[np.ndarray | None] = [None] * len(states)
+        out: list[tuple[np.ndarray, Explanation] | None] = [None] * len(states)
         if not rows:
             return out
         items = pad_histories([windows[k][1] for k in rows], self.max_len, offset=0)
@@ -128,10 +132,20 @@ class InterestModel:
         if user_tokens is not None and self.encoder.user_token_emb is not None:
             empty = torch.empty(0, dtype=torch.long)
             tokens = [t if (t := user_tokens[k]) is not None else empty for k in rows]
-        vecs = self.encoder.user_vectors(items.to(self.device), types.to(self.device), tokens)
-        vecs_np = vecs.float().cpu().numpy()
+        items = items.to(self.device)
+        lengths = (items != 0).sum(dim=1)
+        hidden, weights = self.encoder._encode(
+            items, types.to(self.device), tokens, self._table, need_weights=True
+        )
+        assert weights is not None
+        last = torch.arange(len(rows), device=items.device), lengths - 1
+        vecs = hidden[last].float().cpu().numpy()
+        att = weights[last].float().cpu().numpy()
         for j, k in enumerate(rows):
-            out[k] = vecs_np[j]
+            store_items, model_items, _ = windows[k]
+            n = min(len(model_items), self.max_len)
+            positions = self._readable(states[k])[-n:]
+            out[k] = (vecs[j], Explanation(store_items[-n:], positions, att[j, :n]))
         return out
 
     @torch.inference_mode()
@@ -169,18 +183,12 @@ class InterestModel:
         )
         return cache
 
-    @torch.inference_mode()
-    def explain(self, state: UserState) -> Explanation | None:
-        store_items, model_items, types = self._window(state)
-        if not len(model_items):
-            return None
-        window = slice(-self.max_len, None)
-        items = pad_histories([model_items[window]], self.max_len, offset=0).to(self.device)
-        etypes = pad_histories([self._types(types[window])], self.max_len, offset=0)
-        weights = self.encoder.last_attention(items, etypes.to(self.device))[0]
-        n = len(model_items[window])
-        positions = self._readable(state)[window]
-        return Explanation(store_items[window], positions, weights[:n].float().cpu().numpy())
+    def explain(
+        self, state: UserState, user_tokens: torch.Tensor | None = None
+    ) -> Explanation | None:
+        """The attention of V_u over the user's window (one forward)."""
+        result = self.user_vectors([state], [user_tokens])[0]
+        return None if result is None else result[1]
 
     def similarity(self, user_vec: np.ndarray, item_vecs: np.ndarray) -> np.ndarray:
         """Cosine between V_u and item vectors (the score the engine ranks by)."""

@@ -89,6 +89,7 @@ class SQLiteStore:
         self._migrate()
         self._load_vocabularies()
         self._event_types = self.event_types()
+        self._event_types_stored = self.get_meta("event_types") is not None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -148,7 +149,10 @@ class SQLiteStore:
         return EventTypes.model_validate_json(raw) if raw else EventTypes()
 
     def _ensure_event_types(self, event_types: EventTypes) -> None:
+        if event_types is self._event_types and self._event_types_stored:
+            return  # the hot path: the engine passes back the store's own object
         current = self.get_meta("event_types")
+        self._event_types_stored = True
         if current is None:
             self._event_types = event_types
             self._set_meta("event_types", event_types.model_dump_json())
