@@ -1,0 +1,1 @@
+"""Peer libraries measured beside Attune, each in its own virtualenv (see the *_runner modules)."""
