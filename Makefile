@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/mypy
 
 demo: install
-	$(BIN)/attune data inspect ../shared/datasets/ml-100k
+	bash scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

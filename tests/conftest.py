@@ -22,3 +22,12 @@ def recbole_dir(tmp_path: Path) -> Path:
         "1\t24\tM\ttechnician\t85711\n2\t53\tF\tother\t94043\n"
     )
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> None:
+    """Each test starts from the library's default logging (a CLI test sets the level to
+    warning for the whole process, which would hide the info events other tests check)."""
+    from attune.log import configure
+
+    configure()

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from attune.data.dataset import AttributeTable
 from attune.data.events import EventTypes
+from attune.data.vocab import Vocabulary
 from attune.ranking import FilterCache, FilterSpec, ItemCatalogue, UserItems, compile_filter
 
 from .conftest import ids
@@ -164,11 +166,29 @@ def test_stale_filter_refuses_and_cache_recompiles(shop: ItemCatalogue) -> None:
 
 
 def test_mask_scales_to_a_large_catalogue() -> None:
-    from attune.data.dataset import AttributeTable
-
     n = 200_000
-    rows = [[f"genre=g{i % 7}"] for i in range(n)]
-    cat = ItemCatalogue.open(n, AttributeTable.from_rows(rows))
+    tokens = Vocabulary(f"genre=g{g}" for g in range(7))
+    table = AttributeTable(tokens, np.arange(n + 1), np.arange(n) % 7)
+    cat = ItemCatalogue.open(n, table)
     f = compile_filter(FilterSpec(include={"genre": ["g3"]}), cat)
     got = f.mask(NOW, user(seen={3: "view"}))
     assert got.sum() == len(range(3, n, 7)) - 1 and not got[3] and got[10]
+
+
+def test_shared_mask_is_reused_until_availability_changes(shop: ItemCatalogue) -> None:
+    shop.available_from[2] = NOW + 100
+    shop.touch()
+    f = compile_filter(FilterSpec(exclude={"brand": ["acme"]}), shop)
+    first = f.shared_mask(NOW)
+    assert f.shared_mask(NOW + 50) is first  # no boundary crossed: no new pass over items
+    assert ids(first) == [3, 5]
+    assert ids(f.shared_mask(NOW + 100)) == [2, 3, 5]
+    with pytest.raises(ValueError):
+        first[0] = True  # shared between requests: read-only
+
+
+def test_user_exclusions_are_a_short_unique_list(shop: ItemCatalogue) -> None:
+    u = user(seen={0: "view", 1: "purchase"}, hidden=(0, 4), negative=(5,))
+    f = compile_filter(FilterSpec(reconsumable_event_types=frozenset({"purchase"})), shop)
+    assert f.user_excluded(u).tolist() == [0, 4, 5]
+    assert f.user_excluded(None).tolist() == []

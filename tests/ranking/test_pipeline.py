@@ -171,3 +171,22 @@ def test_exploration_share_positions_and_reasons(world: World) -> None:
     assert items(again) == items(out)
     plain = items(rank(vecs[3], 10, c))
     assert [r.item for r in out if r.reason is ReasonKind.SIMILAR] == plain[:8]
+
+
+def test_exploration_respects_filters_and_serves_cold_users(world: World) -> None:
+    _, genre, _ = world
+    cat = catalogue(genre)
+    exposures = np.full(N, 1000)
+    exposures[:40] = 0  # under-exposed: items 0..39
+    cat.blocked[:30] = True  # ... but most of them are blocked
+    cat.touch()
+    pop = DecayedPopularity(N)
+    for item in (100, 101, 102, 103, 104):
+        pop.add(item, NOW)
+    cfg = RankingConfig(exploration=ExplorationConfig(share=0.4, first_position=1))
+    c = ctx(world, cat=cat, popularity=pop, exposures=exposures)
+    out = rank(None, 5, c, cfg, np.random.default_rng(0))
+    explored = [r.item for r in out if r.reason is ReasonKind.EXPLORATION]
+    assert len(out) == 5 and len(explored) == 2
+    assert all(30 <= i < 40 for i in explored)
+    assert [r.item for r in out if r.reason is ReasonKind.POPULAR] == [100, 101, 102]

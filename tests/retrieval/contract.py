@@ -189,3 +189,30 @@ class ItemIndexContract:
             index.upsert(np.array([9000]), bad)
         with pytest.raises(ValueError):
             index.search(data[:2], 3, exclude=[np.array([1])])
+
+    def test_mask_applies_to_item_ids_not_positions(self, data: np.ndarray) -> None:
+        idx = self.make_index(DIM)
+        ids = np.random.default_rng(6).permutation(300) + 1000
+        idx.build(data[:300], ids)
+        allowed = np.zeros(1300, dtype=bool)
+        allowed[ids[:50]] = True  # the items stored at positions 0..49
+        got, _ = idx.search(data[[10, 200]], 10, allowed=allowed)
+        assert set(got.ravel().tolist()) <= set(ids[:50].tolist())
+        assert got[0, 0] == ids[10]
+
+    def test_reused_read_only_mask_sees_later_changes(
+        self, index: ItemIndex, data: np.ndarray
+    ) -> None:
+        allowed = np.zeros(self.n + 10, dtype=bool)
+        allowed[::20] = True  # 30 items, a narrow filter shared by many requests
+        allowed.setflags(write=False)
+        q = data[[40]]
+        first, _ = index.search(q, 5, allowed=allowed)
+        assert first[0, 0] == 40
+        index.remove(np.array([40]))
+        index.upsert(np.array([self.n]), data[[40]])  # allowed, and identical to the query
+        again, _ = index.search(q, 5, allowed=allowed)
+        assert again[0, 0] == self.n and 40 not in again[0]
+        index.upsert(np.array([60]), -data[40:41])  # moved far away from the query
+        last, _ = index.search(q, 30, allowed=allowed)
+        assert last[0, -1] == 60

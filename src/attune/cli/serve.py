@@ -114,7 +114,7 @@ def create(
 @keys_app.command("list")
 def list_(db: Path | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
     """List keys: id, scopes, name, creation time (never the keys)."""
-    for k in _ring(db, keys_file).list():
+    for k in _ring(db, keys_file).records():
         typer.echo(f"{k.id}\t{','.join(sorted(k.scopes))}\t{k.name}\t{k.created:%Y-%m-%d %H:%M}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 
 def exclusion_mask(
@@ -54,16 +55,16 @@ def target_ranks(
 def top_k(scores: np.ndarray, k: int, excluded: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The k best items per row, best first, and a mask of which entries are real candidates.
 
-    Uses a partial sort (argpartition, O(n) per row) and then sorts only the k winners. When a
-    row has fewer than k candidates, the trailing entries are excluded items and `valid` is
+    A partial selection (`torch.topk`, O(n) per row): on CPU it is several times faster than
+    numpy's argpartition and, unlike it, does not slow down on rows full of equal scores
+    (popularity counts, sparse item-kNN rows). Equal scores are ordered arbitrarily. When a
+    row has fewer than k candidates, the trailing entries are excluded items, with `valid`
     False there.
     """
-    n_items = scores.shape[1]
-    k = min(k, n_items)
+    k = min(k, scores.shape[1])
     masked = scores if excluded is None else np.where(excluded, -np.inf, scores)
-    part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(masked, part, axis=1), axis=1, kind="stable")
-    items = np.take_along_axis(part, order, axis=1)
+    _, index = torch.from_numpy(np.ascontiguousarray(masked)).topk(k, dim=1, sorted=True)
+    items = index.numpy()
     if excluded is None:
         valid = np.ones(items.shape, dtype=bool)
     else:

@@ -74,7 +74,6 @@ def rank(
     # which the index drops from an over-fetched list instead of copying the mask.
     allowed = ctx.filter.shared_mask(ctx.now)
     excluded = ctx.filter.user_excluded(ctx.user)
-    catalogue = ctx.filter.catalogue
     div = config.diversity
     counts: Counter[int] = Counter()
     main: list[RankedItem] = []
@@ -88,31 +87,52 @@ def rank(
     positions = exploration_positions(k, config.exploration)
     if len(positions) == 0 or ctx.exposures is None:
         return main[:k]
-    rng = rng or np.random.default_rng()
     listed = np.concatenate([excluded, np.asarray([r.item for r in main], np.int64)])
-    explore_ok = allowed.copy()
-    explore_ok[listed[(listed >= 0) & (listed < len(explore_ok))]] = False
-    cand = exploration_candidates(catalogue, ctx.exposures, ctx.now, explore_ok, config.exploration)
-    cand = cand[ctx.index.contains(cand)] if query is not None else cand
-    if len(cand) > config.exploration.score_sample:
-        cand = rng.choice(cand, size=config.exploration.score_sample, replace=False)
+    explore = _exploration(
+        query,
+        len(positions),
+        ctx,
+        config.exploration,
+        allowed,
+        listed,
+        rng or np.random.default_rng(),
+    )
+    return place(main, explore, positions[: len(explore)], k)
+
+
+def _exploration(
+    query: np.ndarray | None,
+    n: int,
+    ctx: RankContext,
+    config: ExplorationConfig,
+    allowed: np.ndarray,
+    listed: np.ndarray,
+    rng: np.random.Generator,
+) -> list[RankedItem]:
+    """Up to n new or under-exposed allowed items not listed yet, drawn near the user."""
+    assert ctx.exposures is not None
+    ok = allowed.copy()
+    ok[listed[(listed >= 0) & (listed < len(ok))]] = False
+    cand = exploration_candidates(ctx.filter.catalogue, ctx.exposures, ctx.now, ok, config)
+    if query is not None:
+        cand = cand[ctx.index.contains(cand)]  # relevance needs a vector
+    if len(cand) > config.score_sample:
+        cand = rng.choice(cand, size=config.score_sample, replace=False)
     relevance = None
     if query is not None and len(cand):
         q = np.asarray(query, np.float32)
         relevance = ctx.index.vectors(cand) @ (q / max(float(np.linalg.norm(q)), 1e-12))
-    picked = pick_exploration(cand, len(positions), rng, config.exploration, relevance)
-    score_of = dict(
-        zip(
-            cand.tolist(),
-            (relevance if relevance is not None else np.zeros(len(cand))).tolist(),
-            strict=True,
+    picked = pick_exploration(cand, n, rng, config, relevance)
+    return [
+        exploration_item(
+            int(i),
+            0.0 if relevance is None else float(relevance[cand == i][0]),
+            ctx.filter.catalogue,
+            ctx.exposures,
+            ctx.now,
         )
-    )
-    explore = [
-        exploration_item(int(i), float(score_of[int(i)]), catalogue, ctx.exposures, ctx.now)
         for i in picked
     ]
-    return place(main, explore, positions[: len(explore)], k)
 
 
 def _personal(

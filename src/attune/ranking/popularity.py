@@ -108,24 +108,27 @@ class DecayedPopularity:
         """
         if allowed is not None:
             self.ensure_size(len(allowed))  # catalogue items without events yet score 0
+        ex = np.empty(0, np.int64) if exclude is None else np.asarray(exclude, np.int64)
+        # The head answers most calls with O(head_size) work: no pass over the catalogue.
+        head = self._head
+        if allowed is not None:
+            head = head[head < len(allowed)]
+            head = head[allowed[head]]
+        head = head[~np.isin(head, ex)]
+        if len(head) >= k:
+            ids = head[np.argsort(-self._values[head], kind="stable")[:k]]
+            return ids, self.scores(now, ids)
+        # Every item outside the head scores at most the head's minimum, but too few head
+        # items passed the filter: rank all that pass.
         ok = np.ones(self.n_items, dtype=bool)
         if allowed is not None:
             ok[len(allowed) :] = False
             ok[: len(allowed)] &= allowed
-        if exclude is not None and len(exclude):
-            ex = np.asarray(exclude, np.int64)
-            ok[ex[(ex >= 0) & (ex < self.n_items)]] = False
-        head = self._head[ok[self._head]]
-        if len(head) >= k:
-            order = np.argsort(-self._values[head], kind="stable")[:k]
-            ids = head[order]
-        else:
-            # Every item outside the head scores at most the head's minimum, but too few
-            # head items passed the filter: rank all that pass.
-            cand = np.flatnonzero(ok)
-            kk = min(k, len(cand))
-            part = np.argpartition(-self._values[cand], kk - 1)[:kk] if kk else cand[:0]
-            ids = cand[part][np.argsort(-self._values[cand[part]], kind="stable")]
+        ok[ex[(ex >= 0) & (ex < self.n_items)]] = False
+        cand = np.flatnonzero(ok)
+        kk = min(k, len(cand))
+        part = np.argpartition(-self._values[cand], kk - 1)[:kk] if kk else cand[:0]
+        ids = cand[part][np.argsort(-self._values[cand[part]], kind="stable")]
         return ids, self.scores(now, ids)
 
     def _rescale(self, new_ref: float) -> None:

@@ -19,8 +19,12 @@ class ItemIndex(Protocol):
     Filtering contract (both implementations, one shared test suite): a returned item is
     live, allowed by `allowed` (a boolean mask indexed by item id; ids past its end count
     as not allowed) and not in that query's `exclude` array. When at least k items qualify,
-    exactly k are returned: approximate indexes over-fetch with a growing factor and then
-    backfill with an exact masked search, so filters never shorten a list.
+    exactly k are returned: approximate indexes over-fetch, search again with more effort
+    and the filter inside the search, and answer what is still short with an exact masked
+    search, so filters never shorten a list.
+
+    Pass rules shared by many requests as `allowed` (read-only masks let indexes reuse
+    work) and a user's own removals (seen, hidden) as `exclude`.
     """
 
     @property

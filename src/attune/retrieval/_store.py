@@ -7,11 +7,17 @@ so the slot number doubles as the ANN library's label and never has to be remapp
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
 _EPS = 1e-12
+_SUBSETS_KEPT = 4
+"""Gathered vector subsets kept for read-only masks (a category page's filter, say)."""
+_SUBSET_MAX_ROWS = 200_000
+"""Larger subsets are not kept (each costs rows * dim * 4 bytes)."""
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -75,6 +81,10 @@ class VectorStore:
         self._item_slot[ids] = np.arange(len(ids))
         # Whether every live slot s holds item s, which lets item masks apply to slots as is.
         self._identity = bool(np.array_equal(ids, np.arange(len(ids))))
+        # Read-only item mask (by identity) -> its eligible slots and their gathered vectors;
+        # cleared by every change to the store.
+        self._subsets: OrderedDict[int, tuple[weakref.ref[np.ndarray], np.ndarray, np.ndarray]]
+        self._subsets = OrderedDict()
 
     @property
     def n_dead(self) -> int:
@@ -111,6 +121,8 @@ class VectorStore:
         """Mark the items' slots dead; returns how many were live. Unknown ids are ignored."""
         slots = self.slots_of(ids)
         slots = slots[slots >= 0]
+        if len(slots):
+            self._subsets.clear()
         self._alive[slots] = False
         self._item_slot[self._slot_item[slots]] = -1
         self.n_alive -= len(slots)
@@ -119,6 +131,7 @@ class VectorStore:
     def append(self, ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Put the vectors in new slots (old slots of these ids die); returns the new slots."""
         self.kill(ids)
+        self._subsets.clear()
         start, end = self.n_slots, self.n_slots + len(ids)
         self._vecs = _grow(self._vecs, end, 0.0)
         self._slot_item = _grow(self._slot_item, end, -1)
@@ -138,6 +151,7 @@ class VectorStore:
         """Update known items in place and append new ones (for indexes without a graph)."""
         slots = self.slots_of(ids)
         known = slots >= 0
+        self._subsets.clear()
         self._vecs[slots[known]] = vectors[known]
         if (~known).any():
             self.append(ids[~known], vectors[~known])
@@ -180,15 +194,16 @@ class VectorStore:
         """
         if eligible is None:
             eligible = self.eligible_slots(allowed)
-        candidates = np.flatnonzero(eligible)
+        n_eligible = int(np.count_nonzero(eligible))
         n_b = len(queries)
         out_ids = np.full((n_b, k), -1, np.int64)
         out_scores = np.full((n_b, k), -np.inf, np.float32)
-        if len(candidates) == 0 or k == 0:
+        if n_eligible == 0 or k == 0:
             return out_ids, out_scores
-        subset = len(candidates) < 0.5 * self.n_slots
+        subset = n_eligible < 0.5 * self.n_slots
         if subset:
-            scores = inner_products(queries, self._vecs[candidates])  # [B, n_eligible]
+            candidates, matrix = self._subset(allowed, eligible)
+            scores = inner_products(queries, matrix)  # [B, n_eligible]
         else:
             scores = inner_products(queries, self._vecs[: self.n_slots])  # [B, n_slots]
             scores[:, ~eligible] = -np.inf
@@ -205,6 +220,32 @@ class VectorStore:
         out_scores[:, :kk] = np.where(valid, top_scores, -np.inf)
         return out_ids, out_scores
 
+    def _subset(
+        self, allowed: np.ndarray | None, eligible: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Eligible slots and their vectors, reused for the same read-only mask.
+
+        Gathering 50k rows of 1M costs ~3 ms, scoring them 0.5 ms: a narrow filter that
+        many requests share (a category page) pays the gather once.
+        """
+        key = None
+        if allowed is not None and not allowed.flags.writeable:
+            key = id(allowed)
+            hit = self._subsets.get(key)
+            if hit is not None and hit[0]() is allowed:
+                self._subsets.move_to_end(key)
+                return hit[1], hit[2]
+        candidates = np.flatnonzero(eligible)
+        # take() gathers rows faster than fancy indexing (2.3 vs 3.8 ms for 50k of 1M).
+        matrix = self._vecs.take(candidates, axis=0)
+        if key is not None and len(candidates) <= _SUBSET_MAX_ROWS:
+            for old_key in [k for k, v in self._subsets.items() if v[0]() is None]:
+                del self._subsets[old_key]  # masks that no longer exist
+            self._subsets[key] = (weakref.ref(allowed), candidates, matrix)  # type: ignore[arg-type]
+            if len(self._subsets) > _SUBSETS_KEPT:
+                self._subsets.popitem(last=False)
+        return candidates, matrix
+
 
 def inner_products(queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """`queries @ matrix.T`, float32.
@@ -213,7 +254,7 @@ def inner_products(queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     (the pass is memory bound) and never waits for a second BLAS thread on a busy core,
     which made one 15k x 64 product take 15 ms instead of 0.3 under load. Batches use BLAS.
     """
-    if len(queries) <= 4:
+    if 0 < len(queries) <= 4:
         return np.stack([np.einsum("ij,j->i", matrix, row) for row in queries])
     return queries @ matrix.T
 

@@ -4,14 +4,17 @@ FAISS labels are the store's slot numbers. HNSW cannot delete or move a vector, 
 appends a new slot and tombstones the old one; tombstones are skipped at search time and
 dropped by `compact()` (run automatically past a dead fraction).
 
-Filtering happens in two phases, because a filter can be mild overall yet remove everything
-near one user (their favourite category excluded):
-1. Post-filter: an unfiltered ANN search over-fetches k / (share of items that pass) hits and
-   keeps those that pass. Enough for most requests.
-2. When too few passed, the share that passed among the hits estimates the filter's local
-   selectivity r; FAISS searches again with the filter as a bitmap it checks while it walks
-   (`IDSelectorBitmap`) and r-times-larger effort (efSearch / r or nprobe / r), as long as
-   that stays under `max_effort` times the base effort.
+Filtering. A request brings a mask over items (rules for everyone) and short per-query
+exclusion lists (the user's seen, hidden and disliked items). Exclusions are near the query
+by nature, masks may be (a user's favourite category excluded), so search is in two phases:
+1. Post-filter: an unfiltered ANN search over-fetches k / (share of items the mask passes)
+   plus the number excluded, and keeps the hits that pass. Enough for most requests.
+2. When too few passed, the share of non-excluded hits that passed estimates the mask's
+   selectivity r near the query; FAISS searches again with mask and exclusions as a bitmap
+   it checks while it walks (`IDSelectorBitmap`), with the effort (efSearch or nprobe)
+   scaled by 1 / r plus room for the excluded items. Past `max_effort`, HNSW gives up
+   (its beam would stay inside the filtered-out region) and IVF searches at `max_effort`
+   (more cells always reach further out).
 Anything still short, or a filter so narrow that scoring the few items left is cheaper than a
 graph walk, gets the exact masked search, so results always hold min(k, eligible) items.
 """
@@ -172,7 +175,9 @@ class FaissIndex:
                 quantizer = faiss.IndexFlatIP(self.dim)
                 index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
                 rng = np.random.default_rng(self.config.seed)
-                sample = rng.choice(n, size=min(n, structure.train_sample), replace=False)
+                # k-means wants >= 39 points per cell; fewer trains poor cells.
+                size = min(n, max(structure.train_sample, 40 * nlist))
+                sample = rng.choice(n, size=size, replace=False)
                 index.cp.seed = self.config.seed
                 index.train(vecs[np.sort(sample)])
                 index.nprobe = min(structure.nprobe, nlist)
@@ -223,9 +228,7 @@ class FaissIndex:
             return out_ids, out_scores
         empty = np.empty(0, np.int64)
         excl = [np.asarray(e, np.int64) for e in exclude] if exclude else [empty] * n_b
-        # Dead slots and the item mask become one slot bitmap that FAISS checks during the
-        # search itself, so a filter correlated with the query (the user's favourite
-        # category excluded) does not leave the candidate list empty.
+        # Dead slots and the item mask as one mask over slots (None: every slot qualifies).
         eligible = None
         n_eligible = len(self)
         if allowed is not None or self._store.n_dead:
@@ -261,7 +264,7 @@ class FaissIndex:
         n = self._store.n_slots
         if isinstance(structure, HNSWConfig):
             return math.sqrt(structure.ef_search * structure.m * n)
-        return structure.nprobe * n / self._index.nlist
+        return n * math.sqrt(structure.nprobe / self._index.nlist)
 
     def _post_filter(
         self,
@@ -280,11 +283,13 @@ class FaissIndex:
         """
         share = n_eligible / self._store.n_slots
         # Excluded ids are an exact count, so they are added, not scaled.
-        fetch = math.ceil(self.config.overfetch * k / share) + max(len(e) for e in excl)
+        n_excl = max(len(e) for e in excl)
+        fetch = math.ceil(self.config.overfetch * k / share) + n_excl
         if fetch > self.config.max_fetch:
             return dict.fromkeys(range(len(q)), share)
         self.stats.ann_rounds += 1
-        scores, labels = self._run(q, fetch, self._params(fetch, 1.0, None))
+        effort = self._effort(share, n_excl)
+        scores, labels = self._run(q, fetch, self._params(fetch, effort, None))
         short: dict[int, float] = {}
         for b in range(len(q)):
             got, considered = self._accept(
@@ -306,9 +311,13 @@ class FaissIndex:
         out_scores: np.ndarray,
     ) -> bool:
         """Phase 2 for row b: FAISS checks a bitmap while it searches; True when k filled."""
-        effort = 1.0 / max(local_share, 1e-9)
+        effort = self._effort(local_share, len(excl[b]))
         if effort > self.config.max_effort:
-            return False
+            if isinstance(self.config.structure, HNSWConfig):
+                return False  # a walk whose whole beam is filtered out cannot get further
+            # IVF visits cells in order of distance, so more cells always reach further out,
+            # and filtered-out items cost only a bitmap test: try at the largest effort.
+            effort = self.config.max_effort
         allowed_slots = (
             np.ones(self._store.n_slots, dtype=bool) if eligible is None else eligible.copy()
         )
@@ -323,6 +332,19 @@ class FaissIndex:
         )
         return got >= k
 
+    def _effort(self, share: float, n_excluded: int) -> float:
+        """Search effort multiplier so that the search sees as many eligible items as an
+        unfiltered one: 1 / share for the mask, plus room for the excluded items, which
+        lie near the query (a user's seen items are what their vector is made of)."""
+        if share <= 0:
+            return math.inf
+        structure = self.config.structure
+        if isinstance(structure, HNSWConfig):
+            room = structure.ef_search
+        else:
+            room = structure.nprobe * self._store.n_slots / self._index.nlist
+        return 1.0 / share + n_excluded / room
+
     def _run(self, q: np.ndarray, fetch: int, params: Any) -> tuple[np.ndarray, np.ndarray]:
         threads = self.config.search_threads or (1 if len(q) < 16 else self._cores)
         with omp_threads(threads):
@@ -333,7 +355,7 @@ class FaissIndex:
         structure = self.config.structure
         if isinstance(structure, HNSWConfig):
             params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # stub lags
-            params.efSearch = math.ceil(max(structure.ef_search * effort, fetch))
+            params.efSearch = max(math.ceil(structure.ef_search * effort), fetch)
         else:
             params = faiss.SearchParametersIVF()
             params.nprobe = min(self._index.nlist, math.ceil(structure.nprobe * effort))

@@ -1,0 +1,301 @@
+"""Recommendation quality: Attune's interest model against four baselines, full ranking.
+
+Protocol (the one the published numbers in ../shared/datasets/README.md use): leave-one-out,
+every model fits on each user's events but the last two; the second last is the validation
+target (Attune's early stopping), the last is the test target, ranked against every item with
+the user's earlier items (train + validation) removed from the candidates; ties count against
+the target. Reported: HR@10, NDCG@10, MRR and catalogue coverage@10, mean +- std over seeds.
+Popular and item-kNN are deterministic and run once; their std is 0 by construction.
+
+    python bench/quality.py                           # everything (long: the lead runs it)
+    python bench/quality.py --datasets lastfm,ml-100k --models popular,itemknn,ials,bpr --quick
+
+Writes bench/results/quality.json (keys `{dataset}/{model}/{metric}`, plus `_std`,
+`fit_seconds`, `eval_seconds`, `{dataset}/attune/train_seconds`), quality.md and, when Attune
+runs, quality_curve_{dataset}.png (validation NDCG@10 per epoch, one line per seed). `--quick`
+trains Attune for 2 epochs and writes quality_quick.* instead, so a smoke run never replaces
+the real results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import RESULTS, SHARED, markdown_table, write_results
+from attune.baselines import BPR, IALS, BPRConfig, IALSConfig, ItemKNN, MostPopular
+from attune.data import Dataset, load
+from attune.data.splits import LeaveOneOut, leave_one_out
+from attune.evaluation import RankingTask, Scorer, evaluate, item_counts, leave_one_out_task
+from attune.log import configure
+
+DATASETS = ("beauty", "sports", "lastfm", "ml-100k")
+MODELS = ("attune", "popular", "itemknn", "ials", "bpr")
+DETERMINISTIC = frozenset({"popular", "itemknn"})
+METRICS = ("hr@10", "ndcg@10", "mrr", "coverage@10", "popularity_ratio@10")
+QUICK_EPOCHS = 2
+
+# Full-ranking numbers on exactly these files, from ../shared/datasets/README.md:
+# (model, HR@10, NDCG@10, source).
+PUBLISHED: dict[str, list[tuple[str, float, float, str]]] = {
+    "beauty": [
+        ("popularity", 0.0152, 0.0068, "S3-Rec paper"),
+        ("SASRec (BCE, 1 negative)", 0.0605, 0.0318, "S3-Rec paper"),
+        ("DuoRec", 0.0845, 0.0443, "cited in eSASRec"),
+        ("SASRec + sampled softmax", 0.0921, 0.0531, "eSASRec"),
+        ("BSARec", 0.1008, 0.0611, "BSARec log, one seed"),
+    ],
+    "sports": [
+        ("popularity", 0.0094, 0.0053, "S3-Rec paper"),
+        ("SASRec (BCE)", 0.0350, 0.0192, "S3-Rec paper"),
+        ("SASRec + sampled softmax", 0.0569, 0.0314, "eSASRec"),
+        ("eSASRec", 0.0560, 0.0323, "eSASRec"),
+    ],
+    "lastfm": [
+        ("SASRec (BCE)", 0.0688, 0.0390, "S3-Rec paper"),
+        ("BSARec", 0.0807, 0.0435, "BSARec log, one seed"),
+    ],
+    "ml-100k": [],
+}
+
+
+@dataclass
+class Run:
+    """One model fitted with one seed on one dataset and evaluated on the test targets."""
+
+    dataset: str
+    model: str
+    seed: int
+    metrics: dict[str, float]
+    fit_seconds: float
+    eval_seconds: float
+    curve: list[float] = field(default_factory=list)
+    """Attune only: validation NDCG@10 after each epoch."""
+    best_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    dataset: Dataset
+    split: LeaveOneOut
+    test: RankingTask
+    popularity: np.ndarray
+
+
+def prepare(name: str, root: Path) -> Prepared:
+    dataset = load(root / name)
+    split = leave_one_out(dataset.interactions)
+    test = leave_one_out_task(split, dataset.n_users, "test")
+    return Prepared(dataset, split, test, item_counts(split.train.items, dataset.n_items))
+
+
+BASELINES: dict[str, Callable[[int], Any]] = {
+    "popular": lambda seed: MostPopular(),
+    "itemknn": lambda seed: ItemKNN(),
+    "ials": lambda seed: IALS(IALSConfig(seed=seed)),
+    "bpr": lambda seed: BPR(BPRConfig(seed=seed)),
+}
+
+
+def evaluate_test(scorer: Scorer, data: Prepared, seed: int) -> tuple[dict[str, float], float]:
+    t = data.test
+    result = evaluate(
+        scorer,
+        t.users,
+        t.histories,
+        t.targets,
+        data.dataset.n_items,
+        k=10,
+        item_popularity=data.popularity,
+        seed=seed,
+    )
+    return result.metrics, result.seconds
+
+
+def run_baseline(name: str, data: Prepared, seed: int) -> Run:
+    ds = data.dataset
+    start = time.perf_counter()
+    model = BASELINES[name](seed).fit(data.split.train, ds.n_users, ds.n_items)
+    fit_seconds = time.perf_counter() - start
+    metrics, eval_seconds = evaluate_test(model, data, seed)
+    return Run(ds.name, name, seed, metrics, fit_seconds, eval_seconds)
+
+
+def run_attune(data: Prepared, seed: int, device: str, quick: bool, runs_dir: Path) -> Run:
+    # Imported here so that a baselines-only run works while the model code is in flux.
+    from attune.model.scorer import EncoderScorer
+    from attune.training import TrainConfig, load_checkpoint, train
+
+    ds = data.dataset
+    config = TrainConfig()
+    fit = replace(config.train, seed=seed, device=device, progress=False, tensorboard=False)
+    if quick:
+        fit = replace(fit, max_epochs=QUICK_EPOCHS)
+    config = replace(config, train=fit)
+    out_dir = runs_dir / ds.name / f"seed{seed}"
+    result = train(ds, config, out_dir, split=data.split)
+    loaded = load_checkpoint(out_dir, device=_torch_device(device))
+    metrics, eval_seconds = evaluate_test(
+        EncoderScorer(loaded.encoder, loaded.user_attributes), data, seed
+    )
+    curve = [float(h["valid_ndcg@10"]) for h in result.history]
+    return Run(
+        ds.name, "attune", seed, metrics, result.seconds, eval_seconds, curve, result.best_epoch
+    )
+
+
+def _torch_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def summarize(runs: list[Run]) -> dict[str, float]:
+    """Mean and std over seeds of every metric, keyed `{dataset}/{model}/{metric}`."""
+    out: dict[str, float] = {}
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.dataset, r.model), []).append(r)
+    for (dataset, model), group in groups.items():
+        prefix = f"{dataset}/{model}"
+        for metric in group[0].metrics:
+            values = np.array([r.metrics[metric] for r in group])
+            out[f"{prefix}/{metric}"] = float(values.mean())
+            out[f"{prefix}/{metric}_std"] = float(values.std())
+        out[f"{prefix}/fit_seconds"] = float(np.mean([r.fit_seconds for r in group]))
+        out[f"{prefix}/eval_seconds"] = float(np.mean([r.eval_seconds for r in group]))
+        out[f"{prefix}/seeds"] = float(len(group))
+        if model == "attune":
+            out[f"{prefix}/train_seconds"] = out[f"{prefix}/fit_seconds"]
+            out[f"{prefix}/best_epoch"] = float(np.mean([r.best_epoch for r in group]))
+    return out
+
+
+def report_md(metrics: dict[str, float], datasets: list[str], models: list[str]) -> str:
+    header = ["model", "HR@10", "NDCG@10", "MRR", "coverage@10", "pop. ratio", "fit s", "eval s"]
+    parts = [
+        "Test targets, full ranking over all items, seen items excluded, ties pessimistic; "
+        "mean ± std over seeds (popular and item-kNN are deterministic: one run, no ±). "
+        "`pop. ratio` is the "
+        "mean training count of recommended items over that of a catalogue item. Published "
+        "rows are from ../shared/datasets/README.md (same files, same protocol)."
+    ]
+    for dataset in datasets:
+        rows: list[list[Any]] = []
+        for model in models:
+            key = f"{dataset}/{model}"
+            if f"{key}/hr@10" not in metrics:
+                continue
+            spread = metrics[f"{key}/seeds"] > 1
+            cells = [
+                f"{metrics[f'{key}/{m}']:.2f}"
+                if m == "popularity_ratio@10"
+                else f"{metrics[f'{key}/{m}']:.4f}"
+                + (f" ± {metrics[f'{key}/{m}_std']:.4f}" if spread else "")
+                for m in METRICS
+            ]
+            seconds = [f"{metrics[f'{key}/{s}_seconds']:.1f}" for s in ("fit", "eval")]
+            rows.append([model, *cells, *seconds])
+        for name, hr, ndcg, source in PUBLISHED.get(dataset, []):
+            rows.append([f"*{name}* ({source})", f"{hr:.4f}", f"{ndcg:.4f}", "", "", "", "", ""])
+        if rows:
+            parts.append(f"## {dataset}\n\n" + markdown_table(header, rows))
+    return "\n\n".join(parts)
+
+
+def plot_curves(runs: list[Run], dataset: str, path: Path) -> Path | None:
+    curves = [r for r in runs if r.dataset == dataset and r.curve]
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in curves:
+        epochs = np.arange(1, len(r.curve) + 1)
+        ax.plot(epochs, r.curve, marker=".", label=f"seed {r.seed} (best epoch {r.best_epoch})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation NDCG@10")
+    ax.set_title(f"Attune on {dataset}: validation NDCG@10 per epoch")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise SystemExit(f"unknown {what} {unknown[0]!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated integer seeds")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--quick", action="store_true", help=f"Attune: {QUICK_EPOCHS} epochs")
+    parser.add_argument("--data-root", type=Path, default=SHARED)
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-quality"))
+    args = parser.parse_args()
+    configure("warning")
+    datasets = _names(args.datasets, DATASETS, "dataset")
+    models = _names(args.models, MODELS, "model")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    name = "quality_quick" if args.quick else "quality"
+    progress = RESULTS / f"{name}.runs.tmp"  # one JSON line per finished run, for long runs
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    progress.write_text("")
+
+    runs: list[Run] = []
+    for dataset in datasets:
+        data = prepare(dataset, args.data_root)
+        print(
+            f"{dataset}: {data.dataset.n_users} users, {data.dataset.n_items} items, "
+            f"{len(data.test)} test users",
+            flush=True,
+        )
+        for model in models:
+            for seed in seeds[:1] if model in DETERMINISTIC else seeds:
+                if model == "attune":
+                    run = run_attune(data, seed, args.device, args.quick, args.runs_dir)
+                else:
+                    run = run_baseline(model, data, seed)
+                runs.append(run)
+                with progress.open("a") as f:
+                    f.write(json.dumps(run.__dict__) + "\n")
+                print(
+                    f"  {model:8s} seed {seed}: hr@10 {run.metrics['hr@10']:.4f} "
+                    f"ndcg@10 {run.metrics['ndcg@10']:.4f} fit {run.fit_seconds:.1f}s "
+                    f"eval {run.eval_seconds:.1f}s",
+                    flush=True,
+                )
+        plot_curves(runs, dataset, RESULTS / f"{name}_curve_{dataset}.png")
+
+    metrics = summarize(runs)
+    write_results(name, metrics, report_md(metrics, datasets, models))
+    progress.unlink()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""`AsyncClient`: the asyncio Python client of the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from attune.client import _calls
+from attune.client._calls import EventLike, T
+from attune.client._sync import headers
+from attune.data.events import AttributeValue, ItemUpdate
+from attune.ranking import FilterSpec
+from attune.server.schemas import (
+    Erasure,
+    Explanation,
+    Health,
+    History,
+    IngestResponse,
+    Readiness,
+    Recommendations,
+    SimilarItems,
+    Upserted,
+)
+
+
+class AsyncClient:
+    """Every endpoint of an Attune server, with typed answers; errors raise `APIError`.
+
+    `AsyncClient("http://127.0.0.1:8000", api_key=...)`; use with `async with` or `await close()`.
+    """
+
+    def __init__(
+        self, base_url: str, api_key: str | None = None, *, timeout: float = 10.0, **httpx_args: Any
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=headers(api_key), timeout=timeout, **httpx_args
+        )
+
+    async def _send(self, call: _calls.Call[T]) -> T:
+        r = await self._http.request(
+            call.method, call.path, params=call.params, content=call.content()
+        )
+        return _calls.parse(call, r.status_code, r.content)
+
+    async def ingest(self, events: EventLike | Sequence[EventLike]) -> IngestResponse:
+        """Send one event or a batch (up to 1,000); rejected events are listed."""
+        return await self._send(_calls.ingest(events))
+
+    async def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        include: Mapping[str, str | Sequence[str]] | None = None,
+        exclude: Mapping[str, str | Sequence[str]] | None = None,
+        exclude_items: Sequence[str] = (),
+        diversity: float | None = None,
+        explore: float | None = None,
+        filters: FilterSpec | None = None,
+    ) -> Recommendations:
+        """Top-k for a user. `include={"genre": ["Drama"]}` style rules, or a full `filters`."""
+        return await self._send(
+            _calls.recommend(
+                user_id,
+                k,
+                include=include,
+                exclude=exclude,
+                exclude_items=exclude_items,
+                diversity=diversity,
+                explore=explore,
+                filters=filters,
+            )
+        )
+
+    async def explain(self, user_id: str, item_id: str) -> Explanation:
+        return await self._send(_calls.explain(user_id, item_id))
+
+    async def history(self, user_id: str) -> History:
+        return await self._send(_calls.history(user_id))
+
+    async def similar_items(self, item_id: str, k: int = 10) -> SimilarItems:
+        return await self._send(_calls.similar_items(item_id, k))
+
+    async def upsert_item(
+        self,
+        item_id: str,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        *,
+        available_from: datetime | None = None,
+        available_until: datetime | None = None,
+        blocked: bool = False,
+    ) -> Upserted:
+        return await self._send(
+            _calls.upsert_item(item_id, attributes, available_from, available_until, blocked)
+        )
+
+    async def upsert_items(self, items: Sequence[ItemUpdate]) -> Upserted:
+        return await self._send(_calls.upsert_items(items))
+
+    async def upsert_user(self, user_id: str, attributes: Mapping[str, AttributeValue]) -> Upserted:
+        return await self._send(_calls.upsert_user(user_id, attributes))
+
+    async def forget_user(self, user_id: str) -> Erasure:
+        """Erase the user's events, state and attributes (needs the admin scope)."""
+        return await self._send(_calls.forget_user(user_id))
+
+    async def health(self) -> Health:
+        return await self._send(_calls.health())
+
+    async def ready(self) -> Readiness:
+        return await self._send(_calls.ready())
+
+    async def metrics(self) -> str:
+        """The Prometheus text exposition."""
+        r = await self._http.get("/metrics")
+        r.raise_for_status()
+        return r.text
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,130 @@
+"""`Client`: the blocking Python client of the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from attune.client import _calls
+from attune.client._calls import EventLike, T
+from attune.data.events import AttributeValue, ItemUpdate
+from attune.ranking import FilterSpec
+from attune.server.schemas import (
+    Erasure,
+    Explanation,
+    Health,
+    History,
+    IngestResponse,
+    Readiness,
+    Recommendations,
+    SimilarItems,
+    Upserted,
+)
+
+
+def headers(api_key: str | None) -> dict[str, str]:
+    return {"content-type": "application/json"} | ({"x-api-key": api_key} if api_key else {})
+
+
+class Client:
+    """Every endpoint of an Attune server, with typed answers; errors raise `APIError`.
+
+    `Client("http://127.0.0.1:8000", api_key=...)`; use as a context manager or `close()`.
+    """
+
+    def __init__(
+        self, base_url: str, api_key: str | None = None, *, timeout: float = 10.0, **httpx_args: Any
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers(api_key), timeout=timeout, **httpx_args
+        )
+
+    def _send(self, call: _calls.Call[T]) -> T:
+        r = self._http.request(call.method, call.path, params=call.params, content=call.content())
+        return _calls.parse(call, r.status_code, r.content)
+
+    def ingest(self, events: EventLike | Sequence[EventLike]) -> IngestResponse:
+        """Send one event or a batch (up to 1,000); rejected events are listed."""
+        return self._send(_calls.ingest(events))
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        include: Mapping[str, str | Sequence[str]] | None = None,
+        exclude: Mapping[str, str | Sequence[str]] | None = None,
+        exclude_items: Sequence[str] = (),
+        diversity: float | None = None,
+        explore: float | None = None,
+        filters: FilterSpec | None = None,
+    ) -> Recommendations:
+        """Top-k for a user. `include={"genre": ["Drama"]}` style rules, or a full `filters`."""
+        return self._send(
+            _calls.recommend(
+                user_id,
+                k,
+                include=include,
+                exclude=exclude,
+                exclude_items=exclude_items,
+                diversity=diversity,
+                explore=explore,
+                filters=filters,
+            )
+        )
+
+    def explain(self, user_id: str, item_id: str) -> Explanation:
+        return self._send(_calls.explain(user_id, item_id))
+
+    def history(self, user_id: str) -> History:
+        return self._send(_calls.history(user_id))
+
+    def similar_items(self, item_id: str, k: int = 10) -> SimilarItems:
+        return self._send(_calls.similar_items(item_id, k))
+
+    def upsert_item(
+        self,
+        item_id: str,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        *,
+        available_from: datetime | None = None,
+        available_until: datetime | None = None,
+        blocked: bool = False,
+    ) -> Upserted:
+        return self._send(
+            _calls.upsert_item(item_id, attributes, available_from, available_until, blocked)
+        )
+
+    def upsert_items(self, items: Sequence[ItemUpdate]) -> Upserted:
+        return self._send(_calls.upsert_items(items))
+
+    def upsert_user(self, user_id: str, attributes: Mapping[str, AttributeValue]) -> Upserted:
+        return self._send(_calls.upsert_user(user_id, attributes))
+
+    def forget_user(self, user_id: str) -> Erasure:
+        """Erase the user's events, state and attributes (needs the admin scope)."""
+        return self._send(_calls.forget_user(user_id))
+
+    def health(self) -> Health:
+        return self._send(_calls.health())
+
+    def ready(self) -> Readiness:
+        return self._send(_calls.ready())
+
+    def metrics(self) -> str:
+        """The Prometheus text exposition."""
+        r = self._http.get("/metrics")
+        r.raise_for_status()
+        return r.text
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,113 @@
+"""The FastAPI application: `create_app(settings)`; the engine is opened in the lifespan.
+
+Importing this module loads no model and opens no database; `uvicorn --factory
+attune.server.app:create_app` works with settings from `ATTUNE_*` variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+
+from attune import __version__
+from attune.engine.engine import Engine
+from attune.log import get_logger
+from attune.server.deps import EngineAccess
+from attune.server.limits import BodyLimit
+from attune.server.lock import DatabaseLock
+from attune.server.metrics import Metrics, RequestTimer
+from attune.server.problems import install_problem_handlers
+from attune.server.routers import events, health, items, users
+from attune.server.schemas import Problem
+from attune.server.security import KeyRing
+from attune.server.settings import ServerSettings
+
+_log = get_logger(__name__)
+
+DESCRIPTION = """Real-time personalized recommendations: send events, and the next
+recommendation already follows them. Every list item carries the reason it is there.
+
+Authenticate with an API key (`attune keys create --scope ...`) in `X-API-Key` or
+`Authorization: Bearer`. Scopes: `ingest` (events, item and user updates), `recommend`
+(recommendations, explanations, history, similar items), `admin` (all, and erasure).
+Errors are `application/problem+json` documents naming the fields at fault."""
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """The API over the database and model named in `settings` (default: from the
+    environment and `ATTUNE_CONFIG`)."""
+    settings = settings or ServerSettings()  # filled from ATTUNE_* and the TOML file
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lock = DatabaseLock(settings.db)
+        lock.acquire()  # before anything reads the state: a second server stops here
+        try:
+            engine = await run_in_threadpool(
+                Engine.open, settings.db, settings.model, settings.engine
+            )
+            app.state.metrics.bind(engine)
+            app.state.engine = engine
+            app.state.engine_access = EngineAccess(
+                engine, anyio.CapacityLimiter(settings.engine_threads)
+            )
+            _log.info(
+                "serving",
+                db=str(settings.db),
+                model=str(settings.model),
+                model_version=engine.model.version,
+                users=len(engine.store.users),
+                items=len(engine.store.items),
+                auth=app.state.keys.enabled,
+            )
+            try:
+                yield
+            finally:
+                app.state.engine = app.state.engine_access = None
+                await run_in_threadpool(engine.close)  # writes the state snapshot
+                _log.info("stopped", db=str(settings.db))
+        finally:
+            lock.release()
+
+    app = FastAPI(
+        title="Attune",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.keys = KeyRing(settings.keys_path)
+    app.state.metrics = Metrics()
+    app.state.engine = app.state.engine_access = None
+    install_problem_handlers(app)
+    for module in (events, users, items, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestTimer, metrics=app.state.metrics)  # outermost: times everything
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the `Problem` document every error response refers to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(defs.pop("$defs", {}))
+        components["Problem"] = defs
+        app.openapi_schema = schema
+    return app.openapi_schema

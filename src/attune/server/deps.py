@@ -1,0 +1,109 @@
+"""Dependencies of the routes, as `Annotated` aliases: the engine, metrics, path ids, and the
+API-key check of each scope."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import Depends, HTTPException, Path, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from attune.data.events import MAX_ID_LENGTH
+from attune.engine.engine import Engine
+from attune.server.metrics import Metrics
+from attune.server.security import ApiKey, ApiScope, KeyRing
+from attune.server.settings import is_loopback
+
+T = TypeVar("T")
+
+
+class EngineAccess:
+    """The engine, and a way to call it off the event loop.
+
+    Engine calls are CPU-bound and serialised by the engine's lock, so they run on a few
+    worker threads (`engine_threads`): enough for ingest micro-batches to form, few enough
+    that waiting threads do not contend for the GIL.
+    """
+
+    def __init__(self, engine: Engine, limiter: anyio.CapacityLimiter) -> None:
+        self.engine = engine
+        self.limiter = limiter
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
+
+
+async def _engine(request: Request) -> EngineAccess:
+    access: EngineAccess | None = getattr(request.app.state, "engine_access", None)
+    if access is None:  # starting or shutting down
+        raise HTTPException(503, "the engine is not loaded", headers={"Retry-After": "1"})
+    return access
+
+
+async def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+EngineDep = Annotated[EngineAccess, Depends(_engine)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+# Ids in paths are matched by the `id` convertor (routers/__init__): any character.
+UserId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="External user id.")
+]
+ItemId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="External item id.")
+]
+
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key from `attune keys create`."
+)
+_bearer = HTTPBearer(
+    auto_error=False, description="The same API key, as `Authorization: Bearer <key>`."
+)
+
+
+def requires(scope: ApiScope) -> Callable[..., Awaitable[ApiKey | None]]:
+    """A dependency admitting requests whose key holds `scope` (or `admin`).
+
+    Without any key configured, every request is admitted, but only on a loopback socket: the
+    CLI refuses to bind elsewhere, and this covers servers started some other way (a Unix
+    socket counts as local).
+    """
+
+    async def check(
+        request: Request,
+        header: Annotated[str | None, Security(_api_key)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    ) -> ApiKey | None:
+        keys: KeyRing = request.app.state.keys
+        if not keys.enabled:
+            server = request.scope.get("server")
+            if server is None or server[1] is None or is_loopback(str(server[0])):
+                return None
+            raise HTTPException(403, "no API keys are configured: only loopback is served")
+        presented = header or (bearer.credentials if bearer else None)
+        if not presented:
+            raise HTTPException(
+                401,
+                "an API key is required (X-API-Key or Authorization: Bearer)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        key = keys.authenticate(presented)
+        if key is None:
+            raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+        if not key.allows(scope):
+            raise HTTPException(403, f"this key lacks the {scope.value!r} scope")
+        return key
+
+    return check
+
+
+CanIngest = Depends(requires(ApiScope.INGEST))
+CanRecommend = Depends(requires(ApiScope.RECOMMEND))
+IsAdmin = Depends(requires(ApiScope.ADMIN))

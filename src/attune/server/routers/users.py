@@ -1,0 +1,240 @@
+"""`/v1/users/{id}`: recommendations, explanations, history, attributes and erasure.
+
+User ids are matched with the `id` convertor (see `routers/__init__`): any id is addressable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+from pydantic import StringConstraints
+
+from attune.data.events import MAX_ID_LENGTH, UserUpdate
+from attune.ranking import FilterSpec
+from attune.server import responses
+from attune.server.deps import (
+    CanIngest,
+    CanRecommend,
+    EngineAccess,
+    EngineDep,
+    IsAdmin,
+    MetricsDep,
+    UserId,
+)
+from attune.server.metrics import Metrics
+from attune.server.problems import InvalidInputError, problem_responses, validated
+from attune.server.responses import FastJSON
+from attune.server.schemas import (
+    MAX_K,
+    Erasure,
+    Explanation,
+    History,
+    Recommendations,
+    RecommendRequest,
+    Upserted,
+    UserBody,
+)
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+FilterPair = Annotated[str, StringConstraints(pattern=r"^[^:=]+:.+$", max_length=256)]
+QueryItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+
+_READ_ERRORS = problem_responses(401, 403, 404, 422)
+
+
+async def _recommend(
+    access: EngineAccess,
+    metrics: Metrics,
+    user_id: str,
+    k: int,
+    filters: FilterSpec | None,
+    exclude_items: Sequence[str],
+    diversity: float | None,
+    explore: float | None,
+) -> FastJSON:
+    engine = access.engine
+    if k > engine.config.max_k:
+        raise InvalidInputError.one("k", f"must be at most {engine.config.max_k} on this server")
+    if filters is not None:
+        unknown = set(filters.reconsumable_event_types) - set(engine.event_types.names)
+        if unknown:
+            known = ", ".join(engine.event_types.names)
+            raise InvalidInputError.one(
+                "filters.reconsumable_event_types",
+                f"unknown event types {sorted(unknown)}; known: {known}",
+            )
+    recs = await access.run(
+        engine.recommend,
+        user_id,
+        k,
+        filters=filters,
+        exclude=exclude_items,
+        diversity=diversity,
+        explore=explore,
+    )
+    metrics.served(recs)
+    return FastJSON(responses.recommendations(recs))
+
+
+def _rules(pairs: list[str] | None) -> dict[str, list[str]]:
+    rules: dict[str, list[str]] = {}
+    for pair in pairs or []:
+        field, _, value = pair.partition(":")
+        rules.setdefault(field, []).append(value)
+    return rules
+
+
+@router.get(
+    "/{user_id:id}/recommendations",
+    response_model=Recommendations,
+    response_class=FastJSON,
+    dependencies=[CanRecommend],
+    responses=problem_responses(401, 403, 422),
+    summary="Recommend items, with simple filters",
+)
+async def get_recommendations(
+    user_id: UserId,
+    access: EngineDep,
+    metrics: MetricsDep,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="Length of the list.")] = 10,
+    include: Annotated[
+        list[FilterPair] | None,
+        Query(
+            max_length=100,
+            description="Keep only items with this attribute, as `field:value` (repeat the "
+            "parameter: values of one field are or-ed, fields and-ed), e.g. `genre:Drama`.",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[FilterPair] | None,
+        Query(max_length=100, description="Drop items with this attribute, as `field:value`."),
+    ] = None,
+    exclude_items: Annotated[
+        list[QueryItemId] | None,
+        Query(
+            max_length=100,
+            description="Item ids not to return (e.g. already shown); more go in the POST form.",
+        ),
+    ] = None,
+    diversity: Annotated[
+        float | None, Query(ge=0.0, le=1.0, description="MMR weight of variety: 0 = off.")
+    ] = None,
+    explore: Annotated[
+        float | None,
+        Query(ge=0.0, le=1.0, description="Share of the list given to new or rarely shown items."),
+    ] = None,
+) -> FastJSON:
+    """The user's top-k, each with its reason. Users without history get the cold-start chain
+    (attribute profile, then popularity); unknown users are not an error. Use the POST form for
+    the full filter language."""
+    filters = None
+    if include or exclude:
+        base = access.engine.config.default_filter.model_dump()
+        filters = validated(
+            FilterSpec, **{**base, "include": _rules(include), "exclude": _rules(exclude)}
+        )
+    return await _recommend(
+        access, metrics, user_id, k, filters, exclude_items or [], diversity, explore
+    )
+
+
+@router.post(
+    "/{user_id:id}/recommendations",
+    response_model=Recommendations,
+    response_class=FastJSON,
+    dependencies=[CanRecommend],
+    responses=problem_responses(400, 401, 403, 413, 422),
+    summary="Recommend items, with full filters",
+)
+async def post_recommendations(
+    user_id: UserId,
+    access: EngineDep,
+    metrics: MetricsDep,
+    body: Annotated[RecommendRequest, Body()],
+) -> FastJSON:
+    """As the GET form, with filters as a JSON `FilterSpec` (attribute rules, item exclusions,
+    availability, seen and negative items, re-consumable event types)."""
+    return await _recommend(
+        access,
+        metrics,
+        user_id,
+        body.k,
+        body.filters,
+        (),
+        body.diversity,
+        body.explore,
+    )
+
+
+@router.get(
+    "/{user_id:id}/explanations",
+    response_model=Explanation,
+    response_class=FastJSON,
+    dependencies=[CanRecommend],
+    responses=_READ_ERRORS,
+    summary="Explain an item's score for a user",
+)
+async def get_explanation(
+    user_id: UserId,
+    item: Annotated[QueryItemId, Query(description="The item to explain.")],
+    access: EngineDep,
+) -> FastJSON:
+    """The user's past events that pull their interest toward the item, strongest first.
+    404 for an unknown user or item."""
+    reason = await access.run(access.engine.explain, user_id, item)
+    return FastJSON({"user_id": user_id, "item_id": item, "reason": responses.reason(reason)})
+
+
+@router.get(
+    "/{user_id:id}/history",
+    response_model=History,
+    response_class=FastJSON,
+    dependencies=[CanRecommend],
+    responses=_READ_ERRORS,
+    summary="A user's recent events",
+)
+async def get_history(user_id: UserId, access: EngineDep) -> FastJSON:
+    """The positive events the model reads for this user, oldest first. 404 if unknown."""
+    events = await access.run(access.engine.history, user_id)
+    return FastJSON(
+        {
+            "user_id": user_id,
+            "events": [{"item_id": i, "event_type": t, "timestamp": ts} for i, t, ts in events],
+        }
+    )
+
+
+@router.put(
+    "/{user_id:id}",
+    dependencies=[CanIngest],
+    responses=problem_responses(400, 401, 403, 413, 422),
+    summary="Create or update a user's attributes",
+)
+async def put_user(
+    user_id: UserId, body: Annotated[UserBody, Body()], access: EngineDep
+) -> Upserted:
+    """Attributes drive the cold-start profile of users without history."""
+    update = validated(UserUpdate, user_id=user_id, attributes=body.attributes)
+    await access.run(access.engine.upsert_users, [update])
+    return Upserted(upserted=1)
+
+
+@router.delete(
+    "/{user_id:id}",
+    dependencies=[IsAdmin],
+    responses=_READ_ERRORS,
+    summary="Erase a user",
+)
+async def delete_user(user_id: UserId, access: EngineDep) -> Erasure:
+    """Erase the user's events, interest state and attributes, and say what was removed.
+    Afterwards the id is unknown: its history is 404 and it gets cold-start lists."""
+    removed = await access.run(access.engine.forget_user, user_id)
+    return Erasure(
+        user_id=user_id,
+        events=removed.get("events", 0),
+        attributes=removed.get("attributes", 0),
+        state=removed.get("state", 0),
+    )

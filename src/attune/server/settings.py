@@ -1,0 +1,112 @@
+"""Typed server settings from (highest first) arguments, `ATTUNE_*` environment variables and a
+TOML file; every field documented with its default.
+
+The TOML file is named by `config` (or `ATTUNE_CONFIG`); its keys are the field names, with an
+`[engine]` table for `EngineConfig`. Nested environment variables use `__`:
+`ATTUNE_ENGINE__UNKNOWN_ITEMS=reject`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from attune.engine.config import EngineConfig
+
+
+class ServerSettings(BaseSettings):
+    """How `attune serve` runs: what it serves, where it listens, and its limits."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATTUNE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        use_attribute_docstrings=True,
+        frozen=True,
+    )
+
+    db: Path
+    """SQLite database holding events, catalogue and users (see `attune data import`)."""
+    model: Path
+    """Directory of the trained model checkpoint (see `attune.training.train`)."""
+    config: Path | None = None
+    """TOML file these settings were read from (also `ATTUNE_CONFIG`); None = no file."""
+    host: str = "127.0.0.1"
+    """Address to bind. Anything but loopback requires API keys."""
+    port: int = Field(8000, ge=0, le=65535)
+    """TCP port to bind (0 = any free port)."""
+    keys_file: Path | None = None
+    """API keys file (hashes and scopes); None = `<db>.keys.json`. No keys = no auth, and
+    the server then only binds to loopback."""
+    max_body_bytes: int = Field(4 * 2**20, ge=1024)
+    """Largest accepted request body; larger ones get 413."""
+    access_log: bool = False
+    """Log every request (uvicorn's access log); off by default, `/metrics` has the counts."""
+    log_level: str = "info"
+    """Log level of the server process: debug, info, warning, error."""
+    log_json: bool = False
+    """Write logs as JSON lines."""
+    engine_threads: int = Field(8, ge=1, le=64)
+    """Worker threads running engine calls off the event loop (the engine serialises most
+    work on its lock; more threads only add contention)."""
+    docs: bool = True
+    """Serve the interactive API docs at /docs (the schema at /openapi.json is always served)."""
+    graceful_shutdown_s: float = Field(10.0, ge=0.0)
+    """Seconds given to in-flight requests on shutdown before connections are closed."""
+    engine: EngineConfig = EngineConfig()
+    """Engine configuration: storage durability, retrieval, ranking, cold start, limits."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+        path = init_kwargs.get("config") or os.environ.get("ATTUNE_CONFIG")
+        if not path:
+            return (init_settings, env_settings)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"settings file {path} does not exist")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, Path(path)))
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> ServerSettings:
+        if not self.db.is_file():
+            raise ValueError(
+                f"database {self.db} does not exist (create it with `attune data import`)"
+            )
+        if not self.model.is_dir():
+            raise ValueError(f"model directory {self.model} does not exist")
+        return self
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file or Path(str(self.db) + ".keys.json")
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything

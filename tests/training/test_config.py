@@ -1,0 +1,130 @@
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attune.training import (
+    ConfigError,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
+
+
+def test_defaults_are_valid_and_documented_values() -> None:
+    config = TrainConfig()
+    assert config.model.max_len is None  # derived from the data
+    assert config.train.loss == "softmax"
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_overrides_set_typed_values() -> None:
+    config = apply_overrides(
+        TrainConfig(),
+        [
+            "model.dim=32",
+            "train.lr=1e-3",
+            "model.scoring=dot",
+            "train.progress=false",
+            "model.max_len=30",
+            "train.loss=sampled_softmax",
+            "train.weight_decay=0",
+        ],
+    )
+    assert config.model.dim == 32
+    assert config.train.lr == 0.001
+    assert config.model.scoring == "dot"
+    assert config.train.progress is False
+    assert config.model.max_len == 30
+    assert config.train.loss == "sampled_softmax"
+    assert config.train.weight_decay == 0.0 and isinstance(config.train.weight_decay, float)
+    assert apply_overrides(config, ["model.max_len=none"]).model.max_len is None
+    assert apply_overrides(config, ['model.scoring="cosine"']).model.scoring == "cosine"
+
+
+def test_overrides_do_not_modify_the_original() -> None:
+    base = TrainConfig()
+    apply_overrides(base, ["model.dim=32"])
+    assert base.model.dim == TrainConfig().model.dim
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.lrr=1", "train.lrr"),
+        ("optim.lr=1", "optim.lr"),
+        ("train.lr=fast", "train.lr"),
+        ("model.dim=1.5", "model.dim"),
+        ("model.dim=0", "model.dim"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("train.progress=3", "train.progress"),
+        ("model.scoring=l2", "model.scoring"),
+        ("train.device=tpu", "train.device"),
+        ("train.batch_size=none", "train.batch_size"),
+    ],
+)
+def test_bad_override_names_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        apply_overrides(TrainConfig(), [override])
+
+
+def test_malformed_override_is_explained() -> None:
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
+        apply_overrides(TrainConfig(), ["lr"])
+
+
+def test_heads_must_divide_dim() -> None:
+    with pytest.raises(ConfigError, match="n_heads"):
+        apply_overrides(TrainConfig(), ["model.dim=30", "model.n_heads=4"])
+
+
+def test_toml_file_sets_values_and_keeps_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "attune.toml"
+    path.write_text('[model]\ndim = 32\nscoring = "dot"\n\n[train]\nlr = 5e-4\nmax_epochs = 3\n')
+    config = load_config(path)
+    assert (config.model.dim, config.model.scoring) == (32, "dot")
+    assert (config.train.lr, config.train.max_epochs) == (5e-4, 3)
+    assert config.train.batch_size == TrainConfig().train.batch_size
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[model]\nwidth = 3\n", "model.width"),
+        ("[training]\nlr = 1\n", "training"),
+        ('[train]\nlr = "x"\n', "train.lr"),
+        ("[train]\nlr = [", "TOML"),
+    ],
+)
+def test_bad_toml_names_the_problem(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dim=st.sampled_from([8, 16, 64]),
+    lr=st.floats(1e-5, 1.0),
+    dropout=st.floats(0.0, 0.99),
+    max_len=st.none() | st.integers(1, 500),
+    loss=st.sampled_from(["softmax", "sampled_softmax"]),
+)
+def test_any_valid_override_round_trips(
+    dim: int, lr: float, dropout: float, max_len: int | None, loss: str
+) -> None:
+    overrides = [
+        f"model.dim={dim}",
+        f"train.lr={lr!r}",
+        f"model.dropout={dropout!r}",
+        f"model.max_len={max_len}",
+        f"train.loss={loss}",
+    ]
+    config = apply_overrides(TrainConfig(), overrides)
+    assert (config.model.dim, config.train.lr, config.model.dropout) == (dim, lr, dropout)
+    assert config.model.max_len == max_len and config.train.loss == loss
+    assert config_from_dict(config_to_dict(config)) == config
