@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -248,6 +249,44 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return names
 
 
+_PREPARED: dict[str, Prepared] = {}
+
+
+def _job(
+    dataset: str,
+    model: str,
+    seed: int,
+    device: str,
+    quick: bool,
+    runs_dir: Path,
+    data_root: Path,
+    threads: int | None,
+) -> Run:
+    """One (dataset, model, seed) run; data is prepared once per process."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    if dataset not in _PREPARED:
+        _PREPARED[dataset] = prepare(dataset, data_root)
+    data = _PREPARED[dataset]
+    if model == "attune":
+        return run_attune(data, seed, device, quick, runs_dir)
+    return run_baseline(model, data, seed)
+
+
+def _record(run: Run, runs: list[Run], progress: Path) -> None:
+    runs.append(run)
+    with progress.open("a") as f:
+        f.write(json.dumps(run.__dict__) + "\n")
+    print(
+        f"  {run.dataset} {run.model:8s} seed {run.seed}: hr@10 {run.metrics['hr@10']:.4f} "
+        f"ndcg@10 {run.metrics['ndcg@10']:.4f} fit {run.fit_seconds:.1f}s "
+        f"eval {run.eval_seconds:.1f}s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -257,6 +296,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"Attune: {QUICK_EPOCHS} epochs")
     parser.add_argument("--data-root", type=Path, default=SHARED)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-quality"))
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="run (dataset, model, seed) combinations in this many processes "
+        "(for a machine with many cores or a GPU)",
+    )
     args = parser.parse_args()
     configure("warning")
     datasets = _names(args.datasets, DATASETS, "dataset")
@@ -267,29 +313,43 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     progress.write_text("")
 
+    combos = [
+        (d, m, seed)
+        for d in datasets
+        for m in models
+        for seed in (seeds[:1] if m in DETERMINISTIC else seeds)
+    ]
     runs: list[Run] = []
-    for dataset in datasets:
-        data = prepare(dataset, args.data_root)
-        print(
-            f"{dataset}: {data.dataset.n_users} users, {data.dataset.n_items} items, "
-            f"{len(data.test)} test users",
-            flush=True,
-        )
-        for model in models:
-            for seed in seeds[:1] if model in DETERMINISTIC else seeds:
-                if model == "attune":
-                    run = run_attune(data, seed, args.device, args.quick, args.runs_dir)
-                else:
-                    run = run_baseline(model, data, seed)
-                runs.append(run)
-                with progress.open("a") as f:
-                    f.write(json.dumps(run.__dict__) + "\n")
-                print(
-                    f"  {model:8s} seed {seed}: hr@10 {run.metrics['hr@10']:.4f} "
-                    f"ndcg@10 {run.metrics['ndcg@10']:.4f} fit {run.fit_seconds:.1f}s "
-                    f"eval {run.eval_seconds:.1f}s",
-                    flush=True,
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = [
+                pool.submit(
+                    _job,
+                    d,
+                    m,
+                    seed,
+                    args.device,
+                    args.quick,
+                    args.runs_dir,
+                    args.data_root,
+                    threads,
                 )
+                for d, m, seed in combos
+            ]
+            for future in futures:
+                _record(future.result(), runs, progress)
+    else:
+        for d, m, seed in combos:
+            _record(
+                _job(d, m, seed, args.device, args.quick, args.runs_dir, args.data_root, None),
+                runs,
+                progress,
+            )
+    for dataset in datasets:
         plot_curves(runs, dataset, RESULTS / f"{name}_curve_{dataset}.png")
 
     metrics = summarize(runs)

@@ -95,6 +95,8 @@ class Engine:
         self._lock = threading.RLock()
         self._rng = np.random.default_rng(self.config.seed)
         self._kv: OrderedDict[int, KVCache] = OrderedDict()
+        self._pending: dict[int, UserState] = {}
+        """States changed by events whose V_u refresh has not run yet (under `_lock`)."""
         self._explanations: OrderedDict[int, tuple[int, Explanation]] = OrderedDict()
         self._batcher: MicroBatcher[int, np.ndarray | None] = MicroBatcher(self._refresh)
         self._since_snapshot = 0
@@ -164,6 +166,9 @@ class Engine:
     # -- state ---------------------------------------------------------------------------------
 
     def _state(self, user: int) -> UserState:
+        pending = self._pending.get(user)
+        if pending is not None:
+            return pending
         raw = self.states.get(user)
         return UserState() if raw is None else UserState.unpack(raw)
 
@@ -180,9 +185,11 @@ class Engine:
             self.items.popularity.add(e.item, e.timestamp, float(self._weights[e.event_type]))
 
     def _apply(self, e: LoggedEvent) -> None:
+        """Fold an event into the user's state; it stays unpacked until `_refresh` stores it
+        with the new V_u (one pack per user and batch instead of two per event)."""
         state = self._state(e.user)
         if self._fold(state, e):
-            self.states.put(e.user, state.pack())
+            self._pending[e.user] = state
 
     def _fold(self, state: UserState, e: LoggedEvent) -> bool:
         """Apply one logged event to a state; False when it was applied before."""
@@ -207,6 +214,8 @@ class Engine:
         """
         with self._lock:
             states = {u: self._state(u) for u in users}
+            for u in users:
+                self._pending.pop(u, None)
             out: dict[int, np.ndarray | None] = {}
             full: list[int] = []
             for u, s in states.items():
@@ -318,6 +327,7 @@ class Engine:
             if idx < 0:
                 raise UnknownUserError(user_id)
             removed = self.store.erase_user(user_id)
+            self._pending.pop(idx, None)
             removed["state"] = int(self.states.delete(idx))
             self._kv.pop(idx, None)
             self._user_tokens.pop(idx, None)
@@ -329,6 +339,8 @@ class Engine:
         if self.snapshot_path is None:
             return
         with self._lock:
+            if self._pending:  # events folded but not stored yet belong in the snapshot
+                self._refresh(list(self._pending))
             self.states.save_snapshot(self.snapshot_path, self._applied_seq)
             self._since_snapshot = 0
 

@@ -36,6 +36,10 @@ class Explanation:
     """Attention weight of each (sums to 1)."""
 
 
+_BUCKET = 128
+"""Users per padded forward when refreshing many at once (rows sorted by window length)."""
+
+
 class InterestModel:
     """A loaded model version, bound to the store's item vocabulary."""
 
@@ -126,27 +130,47 @@ class InterestModel:
         out: list[tuple[np.ndarray, Explanation] | None] = [None] * len(states)
         if not rows:
             return out
-        items = pad_histories([windows[k][1] for k in rows], self.max_len, offset=0)
-        types = pad_histories([self._types(windows[k][2]) for k in rows], self.max_len, offset=0)
-        tokens: list[torch.Tensor] | None = None
-        if user_tokens is not None and self.encoder.user_token_emb is not None:
-            empty = torch.empty(0, dtype=torch.long)
-            tokens = [t if (t := user_tokens[k]) is not None else empty for k in rows]
-        items = items.to(self.device)
-        lengths = (items != 0).sum(dim=1)
-        hidden, weights = self.encoder._encode(
-            items, types.to(self.device), tokens, self._table, need_weights=True
-        )
-        assert weights is not None
-        last = torch.arange(len(rows), device=items.device), lengths - 1
-        vecs = hidden[last].float().cpu().numpy()
-        att = weights[last].float().cpu().numpy()
+        # Length buckets: most windows are far shorter than max_len, and one padded batch
+        # would cost as much as if every user had the longest history in it.
+        rows.sort(key=lambda k: len(windows[k][1]))
+        vec_rows: list[np.ndarray] = []
+        att_rows: list[np.ndarray] = []
+        for start in range(0, len(rows), _BUCKET):
+            bucket = rows[start : start + _BUCKET]
+            vecs, att = self._forward(
+                [windows[k][1] for k in bucket],
+                [windows[k][2] for k in bucket],
+                None if user_tokens is None else [user_tokens[k] for k in bucket],
+            )
+            vec_rows.extend(vecs)
+            att_rows.extend(att)
         for j, k in enumerate(rows):
             store_items, model_items, _ = windows[k]
             n = min(len(model_items), self.max_len)
             positions = self._readable(states[k])[-n:]
-            out[k] = (vecs[j], Explanation(store_items[-n:], positions, att[j, :n]))
+            out[k] = (vec_rows[j], Explanation(store_items[-n:], positions, att_rows[j][:n]))
         return out
+
+    def _forward(
+        self,
+        model_items: list[np.ndarray],
+        types: list[np.ndarray],
+        user_tokens: Sequence[torch.Tensor | None] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One padded forward: (V_u [B, D], last-position attention [B, L])."""
+        items = pad_histories(model_items, self.max_len, offset=0).to(self.device)
+        etypes = pad_histories([self._types(t) for t in types], self.max_len, offset=0)
+        tokens: list[torch.Tensor] | None = None
+        if user_tokens is not None and self.encoder.user_token_emb is not None:
+            empty = torch.empty(0, dtype=torch.long)
+            tokens = [t if t is not None else empty for t in user_tokens]
+        lengths = (items != 0).sum(dim=1)
+        hidden, weights = self.encoder._encode(
+            items, etypes.to(self.device), tokens, self._table, need_weights=True
+        )
+        assert weights is not None
+        last = torch.arange(len(items), device=items.device), lengths - 1
+        return hidden[last].float().cpu().numpy(), weights[last].float().cpu().numpy()
 
     @torch.inference_mode()
     def extend_cached(

@@ -65,9 +65,9 @@ class UserState:
         if hide:
             self.hidden = _insert_sorted(self.hidden, item)
         if positive:
-            self.items = np.append(self.items, np.int32(item))[-max_len:]
-            self.types = np.append(self.types, np.int8(event_type))[-max_len:]
-            self.times = np.append(self.times, timestamp)[-max_len:]
+            self.items = _push(self.items, item, max_len)
+            self.types = _push(self.types, event_type, max_len)
+            self.times = _push(self.times, timestamp, max_len)
             if len(self.negative) and item in self.negative:
                 # A positive event after a rejection means the user changed their mind.
                 self.negative = self.negative[self.negative != item]
@@ -85,8 +85,8 @@ class UserState:
         if pos < len(self.seen_items) and self.seen_items[pos] == item:
             self.seen_types[pos] |= bit
             return
-        self.seen_items = np.insert(self.seen_items, pos, np.int32(item))
-        self.seen_types = np.insert(self.seen_types, pos, bit)
+        self.seen_items = _insert_at(self.seen_items, pos, item)
+        self.seen_types = _insert_at(self.seen_types, pos, bit)
         if len(self.seen_items) > max_seen:
             # Forget the seen item that is not in the recent window and has the lowest index;
             # cheap, bounded, and recent items stay filtered.
@@ -153,8 +153,29 @@ class UserState:
         )
 
 
+# np.insert and np.append are general (axes, any shape) and cost several microseconds of
+# argument handling each; these 1-D versions are what the per-event path needs.
+
+
+def _insert_at(values: np.ndarray, pos: int, value: float | np.generic) -> np.ndarray:
+    out = np.empty(len(values) + 1, values.dtype)
+    out[:pos] = values[:pos]
+    out[pos] = value
+    out[pos + 1 :] = values[pos:]
+    return out
+
+
+def _push(values: np.ndarray, value: float, max_len: int) -> np.ndarray:
+    """`values` with `value` appended, keeping the last `max_len`."""
+    keep = values[len(values) - max_len + 1 :] if len(values) >= max_len else values
+    out = np.empty(len(keep) + 1, values.dtype)
+    out[:-1] = keep
+    out[-1] = value
+    return out
+
+
 def _insert_sorted(values: np.ndarray, item: int) -> np.ndarray:
     pos = int(np.searchsorted(values, item))
     if pos < len(values) and values[pos] == item:
         return values
-    return np.insert(values, pos, np.int32(item))
+    return _insert_at(values, pos, item)
