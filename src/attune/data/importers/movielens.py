@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from attune.data.importers.builder import DatasetBuilder, check_id, parse_timestamp
+from attune.data.importers.progress import numbered_lines
 from attune.data.importers.recbole import _age_band
 
 _GENRES_100K = (
@@ -34,7 +35,7 @@ _GENRES_100K = (
 def _rows(path: Path, sep: str, n_cols: int, b: DatasetBuilder) -> Iterator[tuple[int, list[str]]]:
     # MovieLens ships Latin-1 titles; decoding as UTF-8 would fail on accented names.
     with path.open(encoding="latin-1") as f:
-        for lineno, line in enumerate(f, start=1):
+        for lineno, line in numbered_lines(f, start=1):
             if not line.strip():
                 continue
             parts = line.rstrip("\r\n").split(sep)

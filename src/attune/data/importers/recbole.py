@@ -10,6 +10,7 @@ from pathlib import Path
 
 from attune.data.importers.builder import DatasetBuilder, check_id, parse_timestamp
 from attune.data.importers.errors import DataFormatError
+from attune.data.importers.progress import numbered_lines
 
 _TYPES = {"token", "token_seq", "float", "float_seq"}
 
@@ -65,7 +66,7 @@ def _read_inter(path: Path, b: DatasetBuilder) -> None:
         b.has_timestamps = ti is not None
         event_type = "rating" if vi is not None else "view"
         n_cols = len(columns)
-        for lineno, line in enumerate(f, start=2):
+        for lineno, line in numbered_lines(f, start=2):
             if not line.strip():
                 continue
             b.report.rows_read += 1
@@ -113,7 +114,7 @@ def _read_entities(path: Path, b: DatasetBuilder, *, is_item: bool) -> None:
         if key is None:
             raise DataFormatError(path, 1, f"header needs an {'item' if is_item else 'user'}_id")
         title = _find(columns, _TITLE) if is_item else None
-        for lineno, line in enumerate(f, start=2):
+        for lineno, line in numbered_lines(f, start=2):
             if not line.strip():
                 continue
             parts = line.rstrip("\n").split("\t")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from attune.data.importers.builder import DatasetBuilder, check_id
 from attune.data.importers.errors import DataFormatError
+from attune.data.importers.progress import numbered_lines
 
 
 def read_sequences(path: Path, builder: DatasetBuilder, attributes: Path | None = None) -> None:
     builder.has_timestamps = False
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+        for lineno, line in numbered_lines(f, start=1):
             if not line.strip():
                 continue
             builder.report.rows_read += 1

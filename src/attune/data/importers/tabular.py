@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from attune.data.importers.builder import DatasetBuilder, check_id, parse_timestamp
 from attune.data.importers.errors import DataFormatError
+from attune.data.importers.progress import numbered_lines
 
 TABULAR_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
 
@@ -37,7 +38,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.reader(f, delimiter="\t" if suffix == ".tsv" else ",")
+            lines = (line for _, line in numbered_lines(f))  # the same lines, with a progress bar
+            reader = csv.reader(lines, delimiter="\t" if suffix == ".tsv" else ",")
             header = next(reader, None)
             if header is None:
                 return
@@ -50,7 +52,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 yield reader.line_num, dict(zip(header, row, strict=True))
     elif suffix in (".jsonl", ".ndjson"):
         with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
+            for lineno, line in numbered_lines(f, start=1):
                 if not line.strip():
                     continue
                 try:
