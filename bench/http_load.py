@@ -284,6 +284,7 @@ def main() -> None:
         users, items = list(store.users.ids), list(store.items.ids)
     key, _ = KeyRing(Path(str(db) + ".keys.json")).create({ApiScope.ADMIN}, name="bench")
     server = start_server(db, model, {})
+    load_before = os.getloadavg()[0]
     metrics: dict[str, float] = {}
     rows = []
     try:
@@ -305,6 +306,7 @@ def main() -> None:
         metrics["batch_ingest_p50_ms"] = float(np.percentile(lat * 1000, 50))
         metrics["batch_ingest_errors"] = float(errors)
         metrics["batch_ingest_server_cores"] = (server.cpu_seconds() - cpu0) / elapsed
+        load_after = os.getloadavg()[0]
     finally:
         server.proc.send_signal(signal.SIGTERM)
         server.proc.wait(60)
@@ -321,9 +323,10 @@ def main() -> None:
         f"Beauty: {len(users):,} users, {len(items):,} items; model {model.name}. "
         f"{args.processes} client processes per phase, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s measured; server and clients share the machine's "
-        f"{os.cpu_count()} cores."
+        f"{os.cpu_count()} cores. 1-minute load average {load_before:.1f} before the run and "
+        f"{load_after:.1f} after it (other jobs on the machine count too)."
     )
-    write_results("http_load", metrics, body)
+    write_results("http_load", metrics, body, extra={"load_average": [load_before, load_after]})
 
 
 if __name__ == "__main__":

@@ -137,3 +137,17 @@ def test_failed_transaction_rolls_back_vocabulary(tmp_path: Path) -> None:
             )
         assert "v" not in store.users and "j" not in store.items
         assert store.append_events([Interaction(user_id="w", item_id="i")])[0].user == 1
+
+
+def test_erased_user_leaves_no_bytes_in_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with SQLiteStore(path) as store:
+        store.append_events([Interaction(user_id="secret-person", item_id="i",
+                                         recommendation_id="secret-rec")])
+        store.upsert_users([UserUpdate(user_id="secret-person", attributes={"city": "Atlantis"})])
+        store.append_events([Interaction(user_id="other", item_id="i")])
+        store.erase_user("secret-person")
+        for f in tmp_path.iterdir():
+            data = f.read_bytes()
+            assert b"secret-person" not in data and b"Atlantis" not in data, f.name
+            assert b"secret-rec" not in data, f.name

@@ -85,6 +85,8 @@ class SQLiteStore:
             raise StoreError(f"{self.path}: not a usable SQLite database ({exc})") from None
         self._db.execute(f"PRAGMA synchronous={durability.value.upper()}")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # Erased rows are overwritten with zeros, not left readable in free pages.
+        self._db.execute("PRAGMA secure_delete=ON")
         self.users, self.items = Vocabulary(), Vocabulary()
         self._migrate()
         self._load_vocabularies()
@@ -278,6 +280,9 @@ class SQLiteStore:
             ).rowcount
             self._db.execute("UPDATE users SET ext_id=? WHERE idx=?", (tombstone, idx))
         self.users.rename(idx, tombstone)
+        # Copy the erasure into the main file and empty the WAL, where old pages still held
+        # the deleted rows.
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return {"events": int(n_events), "attributes": int(n_attrs)}
 
     def upsert_items(self, updates: list[ItemUpdate]) -> None:
