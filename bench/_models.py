@@ -25,9 +25,12 @@ def cached_model(dataset: str, max_epochs: int = 20) -> Path:
     except CheckpointError:
         pass
     cfg = TrainConfig()
-    cfg = replace(cfg, train=replace(cfg.train, max_epochs=max_epochs, progress=False,
-                                     tensorboard=False))
-    print(f"training a {dataset} model for the benchmark ({max_epochs} epochs max)...",
-          file=sys.stderr)
+    cfg = replace(
+        cfg, train=replace(cfg.train, max_epochs=max_epochs, progress=False, tensorboard=False)
+    )
+    print(
+        f"training a {dataset} model for the benchmark ({max_epochs} epochs max)...",
+        file=sys.stderr,
+    )
     train(load(SHARED / dataset), cfg, out)
     return out

@@ -46,8 +46,9 @@ def ingest_recommend(engine: Engine, n: int, seed: int = 0) -> list[float]:
     out = []
     for _ in range(n):
         user = users[int(rng.integers(len(users)))]
-        event = Interaction(user_id=user, item_id=items[int(rng.integers(len(items)))],
-                            event_type="click")
+        event = Interaction(
+            user_id=user, item_id=items[int(rng.integers(len(items)))], event_type="click"
+        )
         t0 = time.perf_counter()
         engine.ingest([event])
         engine.recommend(user, k=10)
@@ -62,9 +63,12 @@ def sustained(engine: Engine, n_events: int, batch: int, seed: int = 1) -> float
     batches = []
     for _ in range(n_events // batch):
         us = rng.choice(len(users), size=batch, replace=False)
-        batches.append([Interaction(user_id=users[int(u)],
-                                    item_id=items[int(rng.integers(len(items)))])
-                        for u in us])
+        batches.append(
+            [
+                Interaction(user_id=users[int(u)], item_id=items[int(rng.integers(len(items)))])
+                for u in us
+            ]
+        )
     t0 = time.perf_counter()
     for b in batches:
         result = engine.ingest(b)
@@ -80,8 +84,14 @@ def concurrent_single(engine: Engine, n_threads: int, per_thread: int) -> tuple[
     def worker(t: int) -> None:
         rng = np.random.default_rng(100 + t)
         for _ in range(per_thread):
-            engine.ingest([Interaction(user_id=users[int(rng.integers(len(users)))],
-                                       item_id=items[int(rng.integers(len(items)))])])
+            engine.ingest(
+                [
+                    Interaction(
+                        user_id=users[int(rng.integers(len(users)))],
+                        item_id=items[int(rng.integers(len(items)))],
+                    )
+                ]
+            )
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
     t0 = time.perf_counter()
@@ -114,22 +124,39 @@ def main() -> None:
         lat = ingest_recommend(beauty, args.n)
         metrics["beauty/ingest_recommend_p50_ms"] = pct(lat, 50)
         metrics["beauty/ingest_recommend_p99_ms"] = pct(lat, 99)
-        rows.append(["beauty: ingest 1 event + recommend k=10 (p50 / p99 ms)",
-                     f"{pct(lat, 50):.3f} / {pct(lat, 99):.3f}", "p99 <= 2 ms"])
-        metrics["events_per_s_with_refresh"] = sustained(beauty, args.sustained_events,
-                                                         args.batch)
-        rows.append([f"beauty: sustained ingestion, batches of {args.batch}, V_u refreshed "
-                     "for every event (events/s)",
-                     f"{metrics['events_per_s_with_refresh']:,.0f}", ">= 5,000"])
+        rows.append(
+            [
+                "beauty: ingest 1 event + recommend k=10 (p50 / p99 ms)",
+                f"{pct(lat, 50):.3f} / {pct(lat, 99):.3f}",
+                "p99 <= 2 ms",
+            ]
+        )
+        metrics["events_per_s_with_refresh"] = sustained(beauty, args.sustained_events, args.batch)
+        rows.append(
+            [
+                f"beauty: sustained ingestion, batches of {args.batch}, V_u refreshed "
+                "for every event (events/s)",
+                f"{metrics['events_per_s_with_refresh']:,.0f}",
+                ">= 5,000",
+            ]
+        )
         rate, batches = concurrent_single(beauty, 8, 300)
         metrics["events_per_s_single_8_threads"] = rate
-        rows.append(["beauty: 8 threads ingesting single events, micro-batched (events/s)",
-                     f"{rate:,.0f} ({2400 / max(batches, 1):.1f} events per encoder batch)",
-                     "-"])
-        rows.append(["user state, bytes per user (22,363 Beauty users)",
-                     f"{metrics['state_bytes_per_user']:.0f} "
-                     f"(= {metrics['state_bytes_per_user'] * 1e6 / 2**30:.3f} GiB per million)",
-                     "<= 0.4 GiB per million"])
+        rows.append(
+            [
+                "beauty: 8 threads ingesting single events, micro-batched (events/s)",
+                f"{rate:,.0f} ({2400 / max(batches, 1):.1f} events per encoder batch)",
+                "-",
+            ]
+        )
+        rows.append(
+            [
+                "user state, bytes per user (22,363 Beauty users)",
+                f"{metrics['state_bytes_per_user']:.0f} "
+                f"(= {metrics['state_bytes_per_user'] * 1e6 / 2**30:.3f} GiB per million)",
+                "<= 0.4 GiB per million",
+            ]
+        )
         beauty.close()
 
         ml = open_engine("ml-100k", cached_model("ml-100k", max_epochs=3), tmp)
@@ -137,8 +164,13 @@ def main() -> None:
         ml_lat = ingest_recommend(ml, args.n)
         metrics["ml-100k/ingest_recommend_p50_ms"] = pct(ml_lat, 50)
         metrics["ml-100k/ingest_recommend_p99_ms"] = pct(ml_lat, 99)
-        rows.append(["ml-100k: ingest 1 event + recommend k=10 (p50 / p99 ms)",
-                     f"{pct(ml_lat, 50):.3f} / {pct(ml_lat, 99):.3f}", "-"])
+        rows.append(
+            [
+                "ml-100k: ingest 1 event + recommend k=10 (p50 / p99 ms)",
+                f"{pct(ml_lat, 50):.3f} / {pct(ml_lat, 99):.3f}",
+                "-",
+            ]
+        )
         ml.close()
 
     if not args.skip_ann:
@@ -147,9 +179,14 @@ def main() -> None:
         ann = run_ann_benchmark(n_items=args.ann_items)
         metrics["ann_1m/recall@10"] = ann["recall@10"]
         metrics["ann_1m/recommend_p99_ms"] = ann["p99_ms"]
-        rows.append([f"ANN over {args.ann_items:,} synthetic items, 64 dims: recall@10 / "
-                     "recommend p99 ms", f"{ann['recall@10']:.4f} / {ann['p99_ms']:.3f}",
-                     ">= 0.95 / <= 5 ms"])
+        rows.append(
+            [
+                f"ANN over {args.ann_items:,} synthetic items, 64 dims: recall@10 / "
+                "recommend p99 ms",
+                f"{ann['recall@10']:.4f} / {ann['p99_ms']:.3f}",
+                ">= 0.95 / <= 5 ms",
+            ]
+        )
     if not args.skip_rtrec:
         sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
         from rtrec_runner import run_rtrec
@@ -159,13 +196,25 @@ def main() -> None:
         metrics["rtrec/recommend_p50_ms"] = peer["recommend_p50_ms"]
         ours = metrics["ml-100k/ingest_recommend_p50_ms"]
         metrics["speedup_vs_rtrec"] = (peer["update_p50_ms"] + peer["recommend_p50_ms"]) / ours
-        rows.append(["rtrec 0.2.7 SLIM on ml-100k: update p50 / recommend p50 (ms)",
-                     f"{peer['update_p50_ms']:.2f} / {peer['recommend_p50_ms']:.2f}", "-"])
-        rows.append(["speedup of Attune update+recommend over rtrec (p50, ml-100k)",
-                     f"{metrics['speedup_vs_rtrec']:.0f}x", ">= 10x"])
+        rows.append(
+            [
+                "rtrec 0.2.7 SLIM on ml-100k: update p50 / recommend p50 (ms)",
+                f"{peer['update_p50_ms']:.2f} / {peer['recommend_p50_ms']:.2f}",
+                "-",
+            ]
+        )
+        rows.append(
+            [
+                "speedup of Attune update+recommend over rtrec (p50, ml-100k)",
+                f"{metrics['speedup_vs_rtrec']:.0f}x",
+                ">= 10x",
+            ]
+        )
     body = markdown_table(["measure", "result", "target"], rows)
-    body += ("\n\nDurability: SQLite WAL, synchronous=NORMAL (the engine default): every "
-             "acknowledged event survives a killed process.")
+    body += (
+        "\n\nDurability: SQLite WAL, synchronous=NORMAL (the engine default): every "
+        "acknowledged event survives a killed process."
+    )
     write_results("realtime", metrics, body)
 
 

@@ -271,6 +271,7 @@ def test_batched_reasons_match_the_reference_per_item_computation(engine_files) 
         ref = influences(expl.weights, hist, engine.items.index.vectors(np.array([item]))[0])
         top = np.argsort(-ref)[:3]
         assert [i.item_id for i in reason.influences] == [
-            engine.store.items.external(int(expl.items[j])) for j in top]
+            engine.store.items.external(int(expl.items[j])) for j in top
+        ]
         assert np.allclose([i.weight for i in reason.influences], ref[top], atol=1e-5)
     engine.close()

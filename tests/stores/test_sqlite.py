@@ -142,8 +142,9 @@ def test_failed_transaction_rolls_back_vocabulary(tmp_path: Path) -> None:
 def test_erased_user_leaves_no_bytes_in_the_files(tmp_path: Path) -> None:
     path = tmp_path / "a.db"
     with SQLiteStore(path) as store:
-        store.append_events([Interaction(user_id="secret-person", item_id="i",
-                                         recommendation_id="secret-rec")])
+        store.append_events(
+            [Interaction(user_id="secret-person", item_id="i", recommendation_id="secret-rec")]
+        )
         store.upsert_users([UserUpdate(user_id="secret-person", attributes={"city": "Atlantis"})])
         store.append_events([Interaction(user_id="other", item_id="i")])
         store.erase_user("secret-person")
