@@ -49,3 +49,12 @@ def test_vector_is_kept_as_float16_and_cleared_by_events() -> None:
     assert np.allclose(back.vector, state.vector, atol=1e-3) and back.model_version == 3
     back.apply(2, 0, 2.0, True, 2, max_len=3, max_seen=3)
     assert back.vector is None
+
+
+def test_reason_times_read_naturally() -> None:
+    from attune.engine.explain import ago
+
+    assert ago(30) == "just now"
+    assert ago(150) == "2 minutes ago"
+    assert ago(3 * 86400 + 5) == "3 days ago"
+    assert ago(400 * 86400, timestamp=878_000_000.0) == "on 1997-10-28"

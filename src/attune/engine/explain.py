@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -45,8 +46,11 @@ class Reason:
     matched_attributes: list[str] = field(default_factory=list)
 
 
-def ago(seconds: float) -> str:
+def ago(seconds: float, timestamp: float | None = None) -> str:
+    """`2 minutes ago`, `3 days ago`; past a month, the date itself (`on 1997-11-02`)."""
     seconds = max(0.0, seconds)
+    if seconds > 30 * 86400 and timestamp is not None:
+        return "on " + datetime.fromtimestamp(timestamp, UTC).date().isoformat()
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
             n = int(seconds // size)
@@ -70,7 +74,7 @@ def influences(attention: np.ndarray, history_vecs: np.ndarray, item_vec: np.nda
 
 def similar_text(top: Influence, title: str, *, has_time: bool, now: float | None = None) -> str:
     verb = _VERBS.get(top.event_type, top.event_type)
-    when = f" {ago((now or time.time()) - top.timestamp)}" if has_time else ""
+    when = f" {ago((now or time.time()) - top.timestamp, top.timestamp)}" if has_time else ""
     return f"because you {verb} {title}{when}"
 
 
