@@ -1,4 +1,5 @@
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from attune.data import load
 from attune.data.events import Interaction, ItemUpdate, UserUpdate
 from attune.stores import SQLiteStore, StoreError
 from attune.stores.migrations import MIGRATIONS
+from tests.stores.contract import EventLogContract
 
 
 def test_import_round_trip(recbole_dir: Path, tmp_path: Path) -> None:
@@ -152,3 +154,10 @@ def test_erased_user_leaves_no_bytes_in_the_files(tmp_path: Path) -> None:
             data = f.read_bytes()
             assert b"secret-person" not in data and b"Atlantis" not in data, f.name
             assert b"secret-rec" not in data, f.name
+
+
+class TestSQLiteEventLog(EventLogContract):
+    @pytest.fixture
+    def log(self, tmp_path: Path) -> Iterator[SQLiteStore]:
+        with SQLiteStore(tmp_path / "log.db") as store:
+            yield store
