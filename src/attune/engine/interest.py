@@ -21,6 +21,7 @@ from attune.data.vocab import Vocabulary
 from attune.engine.state import UserState
 from attune.model.encoder import pad_histories
 from attune.model.incremental import KVCache, encode_with_cache, extend
+from attune.model.serving import last_position
 from attune.training.checkpoint import LoadedModel
 
 
@@ -122,8 +123,8 @@ class InterestModel:
         """V_u and its attention for many users in one batched forward (the micro-batch); None
         for a user whose window holds no item the model knows.
 
-        The attention of the last position comes out of the same pass (the last layer runs
-        the unfused attention that returns weights), so explaining a list later costs nothing.
+        The attention of the last position comes out of the same pass (`last_position`), so
+        explaining a list later costs nothing.
         """
         windows = [self._window(s) for s in states]
         rows = [k for k, (_, m, _) in enumerate(windows) if len(m)]
@@ -164,13 +165,8 @@ class InterestModel:
         if user_tokens is not None and self.encoder.user_token_emb is not None:
             empty = torch.empty(0, dtype=torch.long)
             tokens = [t if t is not None else empty for t in user_tokens]
-        lengths = (items != 0).sum(dim=1)
-        hidden, weights = self.encoder._encode(
-            items, etypes.to(self.device), tokens, self._table, need_weights=True
-        )
-        assert weights is not None
-        last = torch.arange(len(items), device=items.device), lengths - 1
-        return hidden[last].float().cpu().numpy(), weights[last].float().cpu().numpy()
+        vecs, att = last_position(self.encoder, items, etypes.to(self.device), tokens, self._table)
+        return vecs.float().cpu().numpy(), att.float().cpu().numpy()
 
     @torch.inference_mode()
     def extend_cached(
