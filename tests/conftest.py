@@ -2,6 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from attune.data.dataset import Dataset
+from attune.training.config import FitConfig, ModelConfig, TrainConfig
+from attune.training.trainer import train
+
 
 @pytest.fixture
 def recbole_dir(tmp_path: Path) -> Path:
@@ -31,3 +35,28 @@ def _fresh_logging() -> None:
     from attune.log import configure
 
     configure()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+    """The clustered catalogue of tests/engine and a tiny model trained on it, once per
+    session (seconds); engine and server tests share it."""
+    from tests.engine.conftest import clustered_dataset
+
+    data = clustered_dataset()
+    out = tmp_path_factory.mktemp("model")
+    cfg = TrainConfig(
+        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, item_attributes=True),
+        train=FitConfig(
+            max_epochs=8,
+            patience=8,
+            batch_size=64,
+            lr=5e-3,
+            warmup_steps=10,
+            device="cpu",
+            progress=False,
+            tensorboard=False,
+        ),
+    )
+    train(data, cfg, out)
+    return data, out

@@ -13,8 +13,6 @@ import pytest
 from attune.data.dataset import Dataset
 from attune.data.importers.builder import DatasetBuilder
 from attune.stores import SQLiteStore
-from attune.training.config import FitConfig, ModelConfig, TrainConfig
-from attune.training.trainer import train
 
 N_CLUSTERS = 4
 PER_CLUSTER = 15
@@ -43,27 +41,6 @@ def clustered_dataset(n_users: int = 480, length: int = 12, seed: int = 0) -> Da
             for t, j in enumerate(rng.choice(PER_CLUSTER, size=length // 2, replace=False)):
                 b.add(uid, f"c{c}-{j}", T0 + u * 100 + session * 50 + t, "view")
     return b.build()
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
-    data = clustered_dataset()
-    out = tmp_path_factory.mktemp("model")
-    cfg = TrainConfig(
-        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, item_attributes=True),
-        train=FitConfig(
-            max_epochs=8,
-            patience=8,
-            batch_size=64,
-            lr=5e-3,
-            warmup_steps=10,
-            device="cpu",
-            progress=False,
-            tensorboard=False,
-        ),
-    )
-    train(data, cfg, out)
-    return data, out
 
 
 @pytest.fixture

@@ -18,9 +18,6 @@ import pytest
 from attune.data.dataset import Dataset
 from attune.server.security import ApiScope, KeyRing
 from attune.stores import SQLiteStore
-from attune.training.config import FitConfig, ModelConfig, TrainConfig
-from attune.training.trainer import train
-from tests.engine.conftest import clustered_dataset
 
 STOPPED = (0, -signal.SIGTERM)
 """Exit status of a server stopped by SIGTERM (uvicorn re-raises the signal once shut down)."""
@@ -80,28 +77,6 @@ class Server:
     @property
     def output(self) -> str:
         return "".join(self.log)
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
-    """The engine tests' clustered catalogue and a tiny model trained on it (seconds)."""
-    data = clustered_dataset()
-    out = tmp_path_factory.mktemp("model")
-    cfg = TrainConfig(
-        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, item_attributes=True),
-        train=FitConfig(
-            max_epochs=8,
-            patience=8,
-            batch_size=64,
-            lr=5e-3,
-            warmup_steps=10,
-            device="cpu",
-            progress=False,
-            tensorboard=False,
-        ),
-    )
-    train(data, cfg, out)
-    return data, out
 
 
 def make_db(trained: tuple[Dataset, Path], folder: Path) -> tuple[Path, Path]:
