@@ -177,3 +177,4 @@ def test_reused_recbole_run_gives_speedup_and_split_check(
         metrics["recbole/seconds_to_target"] / metrics["attune/seconds_to_target"]
     )
     assert "NOT run now" in saved["recbole_source"]
+    assert "(loaded: NOT this run)" in (results_dir / "training_speed_smoke.md").read_text()
