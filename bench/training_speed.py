@@ -403,7 +403,7 @@ def compare_with_recbole(
     metrics["split/valid_mismatched_users"] = len(mismatched["valid"])
     metrics["split/test_mismatched_users"] = len(mismatched["test"])
     notes.append(_split_note(mismatched, run.dataset.n_users))
-    bundled = Path(peer["data_path"]) / f"{DATASET}.inter"
+    bundled = Path(peer["data_path"]).resolve() / f"{DATASET}.inter"
     ours = data / f"{DATASET}.inter"
     if bundled.is_file() and ours.is_file():
         same = files_identical(bundled, ours)
