@@ -21,6 +21,7 @@ from attune.data.vocab import Vocabulary
 from attune.engine.state import UserState
 from attune.model.encoder import pad_histories
 from attune.model.incremental import KVCache, encode_with_cache, extend
+from attune.model.numpy_serving import NumpyServingEncoder
 from attune.model.serving import last_position
 from attune.training.checkpoint import LoadedModel
 
@@ -39,6 +40,8 @@ class Explanation:
 
 _BUCKET = 128
 """Users per padded forward when refreshing many at once (rows sorted by window length)."""
+_NUMPY_MAX_ROWS = 4
+"""Up to this many users per refresh go through the numpy path, one by one."""
 
 
 class InterestModel:
@@ -56,6 +59,11 @@ class InterestModel:
         self._user_tokens = loaded.user_attributes.tokens
         with torch.inference_mode():
             self._table = self.encoder._item_table().detach()
+        self._numpy = (
+            NumpyServingEncoder(self.encoder, self._table)
+            if self.encoder.user_token_emb is None
+            else None
+        )
 
     # -- item side ---------------------------------------------------------------------------
 
@@ -136,7 +144,16 @@ class InterestModel:
         rows.sort(key=lambda k: len(windows[k][1]))
         vec_rows: list[np.ndarray] = []
         att_rows: list[np.ndarray] = []
-        for start in range(0, len(rows), _BUCKET):
+        if self._numpy is not None and len(rows) <= _NUMPY_MAX_ROWS:
+            # A few users (the per-event case): numpy beats torch's per-operator overhead.
+            for k in rows:
+                vec, att = self._numpy(windows[k][1], self._types(windows[k][2]))
+                vec_rows.append(vec)
+                att_rows.append(att)
+            rows_done = len(rows)
+        else:
+            rows_done = 0
+        for start in range(rows_done, len(rows), _BUCKET):
             bucket = rows[start : start + _BUCKET]
             vecs, att = self._forward(
                 [windows[k][1] for k in bucket],
