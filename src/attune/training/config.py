@@ -6,7 +6,14 @@ default config is meant to do well on every dataset; anything that depends on th
 config leaves it unset, in `ModelConfig.resolve`.
 
 Every value is validated once here; an unknown key or a bad value raises `ConfigError` naming
-the key as it is written in TOML (`train.lr`).
+the key as it is written in TOML (`train.lr`). A TOML file sets only what it changes:
+
+    [model]
+    dim = 64
+
+    [train]
+    lr = 1e-3
+    device = "cuda"
 """
 
 from __future__ import annotations
