@@ -198,8 +198,7 @@ def main() -> None:
             ]
         )
     if not args.skip_rtrec:
-        sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
-        from rtrec_runner import run_rtrec
+        from peers.rtrec_runner import run_rtrec
 
         peer = run_rtrec(2000, timeout_s=1800)
         metrics["rtrec/update_p50_ms"] = peer["update_p50_ms"]

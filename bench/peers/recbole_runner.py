@@ -10,21 +10,20 @@ it lives in bench/peers/.venv-recbole and talks to us through one JSON line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from peers import _venv
 
 HERE = Path(__file__).resolve().parent
 SETUP_SCRIPT = HERE / "setup_recbole.sh"
 PEER_SCRIPT = HERE / "recbole_peer.py"
 REQUIREMENTS = HERE / "requirements-recbole.txt"
 DEFAULT_VENV = HERE / ".venv-recbole"
-# The setup script writes the requirements' checksum here once the venv is complete.
-STAMP_NAME = ".requirements.sha256"
+STAMP_NAME = _venv.STAMP_NAME
 # torch and RecBole from the local wheel mirror install in about a minute; this only stops a hang.
 SETUP_TIMEOUT_S = 1200.0
 REQUIRED_KEYS = (
@@ -48,33 +47,14 @@ class RecBolePeerError(RuntimeError):
 
 def venv_is_current(venv: Path = DEFAULT_VENV) -> bool:
     """True when `venv` was built by setup_recbole.sh from the current requirements file."""
-    stamp = venv / STAMP_NAME
-    if not (venv / "bin" / "python").exists() or not stamp.exists():
-        return False
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    return stamp.read_text().strip() == want
+    return _venv.venv_is_current(venv, REQUIREMENTS)
 
 
 def ensure_venv(venv: Path = DEFAULT_VENV) -> Path:
     """Builds or refreshes the peer venv when needed and returns its python."""
-    if not venv_is_current(venv):
-        env = {**os.environ, "RECBOLE_VENV": str(venv)}
-        try:
-            done = subprocess.run(
-                ["bash", str(SETUP_SCRIPT)],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=SETUP_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise RecBolePeerError(f"setup_recbole.sh ran past {SETUP_TIMEOUT_S:.0f} s") from exc
-        if done.returncode != 0 or not venv_is_current(venv):
-            raise RecBolePeerError(
-                f"setup_recbole.sh failed (exit {done.returncode}):\n{_tail(done.stderr)}"
-            )
-    return venv / "bin" / "python"
+    return _venv.ensure_venv(
+        venv, REQUIREMENTS, SETUP_SCRIPT, "RECBOLE_VENV", SETUP_TIMEOUT_S, RecBolePeerError
+    )
 
 
 def _finite(value: Any, where: str) -> float:
@@ -122,16 +102,7 @@ def validate_result(result: Any) -> dict[str, Any]:
 
 def parse_peer_output(stdout: str) -> dict[str, Any]:
     """The peer's result: the last non-empty stdout line, validated by `validate_result`."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    if not lines:
-        raise RecBolePeerError("the RecBole peer printed nothing on stdout")
-    try:
-        result = json.loads(lines[-1])
-    except json.JSONDecodeError as exc:
-        raise RecBolePeerError(
-            f"the RecBole peer's last line is not JSON: {lines[-1][:200]!r}"
-        ) from exc
-    return validate_result(result)
+    return validate_result(_venv.last_json_line(stdout, "the RecBole peer", RecBolePeerError))
 
 
 def load_result(path: Path) -> dict[str, Any]:
@@ -181,14 +152,8 @@ def run_recbole(
     except subprocess.TimeoutExpired as exc:
         raise RecBolePeerError(f"the RecBole peer ran past {timeout_s:.0f} s: {command}") from exc
     if done.returncode != 0:
-        cause = "(its log is above)" if progress else _tail(done.stderr)
+        cause = "(its log is above)" if progress else _venv.tail(done.stderr)
         raise RecBolePeerError(
             f"the RecBole peer failed (exit {done.returncode}): {command}\n{cause}"
         )
     return parse_peer_output(done.stdout)
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    # Progress bars redraw with carriage returns; keep only what a reader needs to see the cause.
-    cleaned = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
-    return "\n".join(cleaned[-lines:])

@@ -9,20 +9,17 @@ Attune's, so it lives in bench/peers/.venv-rtrec and talks to us through one JSO
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from peers import _venv
 
 HERE = Path(__file__).resolve().parent
 SETUP_SCRIPT = HERE / "setup_rtrec.sh"
 PEER_SCRIPT = HERE / "rtrec_peer.py"
 REQUIREMENTS = HERE / "requirements-rtrec.txt"
 DEFAULT_VENV = HERE / ".venv-rtrec"
-# The setup script writes the requirements' checksum here once the venv is complete.
-STAMP_NAME = ".requirements.sha256"
+STAMP_NAME = _venv.STAMP_NAME
 # Pip on an idle mirror takes under a minute; the cap only stops a hung install.
 SETUP_TIMEOUT_S = 900.0
 REQUIRED_KEYS = (
@@ -44,44 +41,19 @@ class RtrecPeerError(RuntimeError):
 
 def venv_is_current(venv: Path = DEFAULT_VENV) -> bool:
     """True when `venv` was built by setup_rtrec.sh from the current requirements file."""
-    stamp = venv / STAMP_NAME
-    if not (venv / "bin" / "python").exists() or not stamp.exists():
-        return False
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    return stamp.read_text().strip() == want
+    return _venv.venv_is_current(venv, REQUIREMENTS)
 
 
 def ensure_venv(venv: Path = DEFAULT_VENV) -> Path:
     """Builds or refreshes the peer venv when needed and returns its python."""
-    if not venv_is_current(venv):
-        env = {**os.environ, "RTREC_VENV": str(venv)}
-        try:
-            done = subprocess.run(
-                ["bash", str(SETUP_SCRIPT)],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=SETUP_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise RtrecPeerError(f"setup_rtrec.sh ran past {SETUP_TIMEOUT_S:.0f} s") from exc
-        if done.returncode != 0 or not venv_is_current(venv):
-            raise RtrecPeerError(
-                f"setup_rtrec.sh failed (exit {done.returncode}):\n{_tail(done.stderr)}"
-            )
-    return venv / "bin" / "python"
+    return _venv.ensure_venv(
+        venv, REQUIREMENTS, SETUP_SCRIPT, "RTREC_VENV", SETUP_TIMEOUT_S, RtrecPeerError
+    )
 
 
 def parse_peer_output(stdout: str) -> dict[str, Any]:
     """The peer's result: the last non-empty stdout line, a JSON object with every metric."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    if not lines:
-        raise RtrecPeerError("the rtrec peer printed nothing on stdout")
-    try:
-        result = json.loads(lines[-1])
-    except json.JSONDecodeError as exc:
-        raise RtrecPeerError(f"the rtrec peer's last line is not JSON: {lines[-1]!r}") from exc
+    result = _venv.last_json_line(stdout, "the rtrec peer", RtrecPeerError)
     if not isinstance(result, dict):
         raise RtrecPeerError(f"the rtrec peer printed {type(result).__name__}, not an object")
     missing = [key for key in REQUIRED_KEYS if key not in result]
@@ -113,20 +85,4 @@ def run_rtrec(
         command += ["--data", str(data)]
     if threads is not None:
         command += ["--threads", str(threads)]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RtrecPeerError(f"the rtrec peer ran past {timeout_s:.0f} s: {command}") from exc
-    if done.returncode != 0:
-        raise RtrecPeerError(
-            f"the rtrec peer failed (exit {done.returncode}): {command}\n{_tail(done.stderr)}"
-        )
-    return parse_peer_output(done.stdout)
-
-
-def _tail(text: str, lines: int = 20) -> str:
-    # tqdm redraws with carriage returns; keep only what a reader needs to see the cause.
-    cleaned = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
-    return "\n".join(cleaned[-lines:])
+    return parse_peer_output(_venv.run_peer(command, timeout_s, "the rtrec peer", RtrecPeerError))
