@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from attune.data.dataset import AttributeTable
 from attune.data.vocab import Vocabulary
@@ -83,15 +82,14 @@ class InterestModel:
         return self._store_to_model[store_items]
 
     @torch.inference_mode()
-    def item_vectors(self, n_items: int, attributes: AttributeTable) -> np.ndarray:
-        """[n_items, D] float32 vectors for every store item; unseen items from attributes."""
-        out = np.zeros((n_items, self.dim), np.float32)
-        idx = self._store_to_model[:n_items]
+    def item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
+        """[len(store_items), D] float32 vectors; items the model never saw from attributes."""
+        out = np.zeros((len(store_items), self.dim), np.float32)
+        idx = self._store_to_model[store_items]
         known = idx > 0
         out[known] = self._table[torch.from_numpy(idx[known])].cpu().numpy()
-        cold = np.flatnonzero(~known)
-        if len(cold):
-            out[cold] = self.cold_item_vectors(cold, attributes)
+        if not known.all():
+            out[~known] = self.cold_item_vectors(store_items[~known], attributes)
         return out
 
     @torch.inference_mode()
@@ -226,9 +224,3 @@ class InterestModel:
         """The attention of V_u over the user's window (one forward)."""
         result = self.user_vectors([state], [user_tokens])[0]
         return None if result is None else result[1]
-
-    def similarity(self, user_vec: np.ndarray, item_vecs: np.ndarray) -> np.ndarray:
-        """Cosine between V_u and item vectors (the score the engine ranks by)."""
-        u = F.normalize(torch.from_numpy(np.asarray(user_vec, np.float32)), dim=-1)
-        v = F.normalize(torch.from_numpy(np.asarray(item_vecs, np.float32)), dim=-1)
-        return (v @ u).numpy()

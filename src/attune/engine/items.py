@@ -55,7 +55,8 @@ class ItemSide:
         """Serve `model`'s vectors: map the vocabularies and rebuild the index."""
         self.model = model
         model.bind_items(self.store.items)
-        self.index.build(model.item_vectors(len(self.store.items), self.catalogue.attributes))
+        all_items = np.arange(len(self.store.items))
+        self.index.build(model.item_vectors(all_items, self.catalogue.attributes))
 
     def title(self, item: int) -> str:
         return self.titles.get(item, self.store.items.external(item))
@@ -95,14 +96,7 @@ class ItemSide:
         )
         self.catalogue.touch()
         known = self.model.model_index(items) > 0
-        cold = items[~known]
-        vecs = np.zeros((len(items), self.model.dim), np.float32)
-        if known.any():
-            vecs[known] = self.model.item_vectors(len(self.store.items), self.catalogue.attributes)[
-                items[known]
-            ]
-        if len(cold):
-            vecs[~known] = self.model.cold_item_vectors(cold, self.catalogue.attributes)
+        vecs = self.model.item_vectors(items, self.catalogue.attributes)
         # A zero vector (no attribute the model knows) would tie with everything: such an
         # item stays out of similarity search until it has one (exploration can still show it).
         has_vec = known | (np.abs(vecs).sum(axis=1) > 0)
