@@ -18,6 +18,9 @@ def test_import_round_trip(recbole_dir: Path, tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "a.db") as store:
         store.import_dataset(source, progress=False)
         back = store.to_dataset()
+        catalogue_only = store.to_dataset(events=False)
+    assert len(catalogue_only.interactions) == 0
+    assert catalogue_only.items == source.items and catalogue_only.item_titles == source.item_titles
     assert back.users == source.users and back.items == source.items
     for col in ("users", "items", "timestamps", "event_types"):
         assert np.array_equal(getattr(back.interactions, col), getattr(source.interactions, col))

@@ -121,7 +121,7 @@ class Engine:
         return cls(store, model, cfg, snapshot_path=Path(str(db) + ".state"))
 
     def _load(self) -> None:
-        data = self.store.to_dataset()
+        data = self.store.to_dataset(events=False)  # events are replayed by _restore
         self.has_timestamps = data.has_timestamps
         self.items = ItemSide(self.store, data, self.model, self.config, self.event_types)
         self._user_tokens: dict[int, list[str]] = {

@@ -409,16 +409,18 @@ class SQLiteStore:
         row = self._db.execute("SELECT attributes FROM users WHERE ext_id=?", (user_id,)).fetchone()
         return None if row is None or row[0] is None else dict(json.loads(row[0]))
 
-    def to_dataset(self) -> Dataset:
-        """Everything in the store as an in-memory `Dataset` (for training and inspection)."""
+    def to_dataset(self, *, events: bool = True) -> Dataset:
+        """Everything in the store as an in-memory `Dataset` (for training and inspection).
+
+        With `events=False` the interactions are left empty: the catalogue, user attributes and
+        vocabularies alone, for a reader that streams the events itself (the engine).
+        """
         users, items = self.vocabulary("users"), self.vocabulary("items")
-        cols = np.array(
-            self._db.execute(
-                "SELECT user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN') FROM events "
-                "ORDER BY seq"
-            ).fetchall(),
-            dtype=np.float64,
-        ).reshape(-1, 5)
+        query = (
+            "SELECT user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN') FROM events "
+            "ORDER BY seq" + ("" if events else " LIMIT 0")
+        )
+        cols = np.array(self._db.execute(query).fetchall(), dtype=np.float64).reshape(-1, 5)
         interactions = Interactions.sorted_by_time(
             cols[:, 0].astype(np.int64),
             cols[:, 1].astype(np.int64),
