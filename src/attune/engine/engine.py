@@ -40,6 +40,7 @@ from attune.stores.base import LoggedEvent, UserStateStore
 from attune.stores.memory import MemoryUserStateStore
 from attune.stores.sqlite import SQLiteStore
 from attune.training.checkpoint import load_checkpoint
+from attune.training.trainer import resolve_device
 
 _log = get_logger(__name__)
 
@@ -116,8 +117,9 @@ class Engine:
     ) -> Engine:
         cfg = config or EngineConfig()
         store = SQLiteStore(db, durability=cfg.durability)
-        loaded = load_checkpoint(model_dir, device=_device(cfg.device))
-        model = InterestModel(loaded, version=version, device=_device(cfg.device))
+        device = resolve_device(cfg.device)
+        loaded = load_checkpoint(model_dir, device=device)
+        model = InterestModel(loaded, version=version, device=str(device))
         return cls(store, model, cfg, snapshot_path=Path(str(db) + ".state"))
 
     def _load(self) -> None:
@@ -482,14 +484,6 @@ class Engine:
             for i, s in zip(ids[0], scores[0], strict=True)
             if i >= 0
         ]
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _user_items(state: UserState) -> UserItems:
