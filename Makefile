@@ -4,9 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean browser
 
-install: $(STAMP)
+# The web console's chart library, from the npm registry at the version ui/package-lock.json
+# pins, copied into the package (git-ignored): every file the console uses is served locally.
+VENDOR := src/attune/server/console/static/vendor
+VENDOR_STAMP := $(VENDOR)/.built
+CHROMIUM := /usr/bin/chromium
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
+
+install: $(STAMP) $(VENDOR_STAMP)
 
 # The stamp is rebuilt only when the dependency list changes, so a second `make` is quick.
 $(STAMP): pyproject.toml
@@ -17,7 +24,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+$(VENDOR_STAMP): ui/package.json ui/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends npm; } || \
+	  { echo "make: npm is needed to build the console's assets (apt-get install npm)" >&2; exit 1; }
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp ui/node_modules/chart.js/dist/chart.umd.min.js ui/node_modules/chart.js/dist/chart.umd.min.js.map $(VENDOR)/
+	cp ui/node_modules/chart.js/LICENSE.md $(VENDOR)/chart.js.LICENSE.md
+	touch $(VENDOR_STAMP)
+
+# Debian's Chromium for the console's browser tests (Playwright drives it; no browser download).
+# Installed when missing and we are root with apt-get; otherwise those tests skip and say why.
+browser:
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends chromium; } || \
+	  echo "make: $(CHROMIUM) is missing and cannot be installed here: browser tests will skip" >&2
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 lint: install
@@ -29,4 +53,4 @@ demo: install
 	bash scripts/demo.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info ui/node_modules $(VENDOR)

@@ -36,6 +36,8 @@ URL="http://127.0.0.1:$PORT"
 cat <<MSG
 
 == serving on $URL  (Ctrl-C to stop)
+Playground: $URL/ui/   (web console: sign in with the API key below)
+Dashboard:  $URL/ui/dashboard
 API docs:   $URL/docs
 Health:     $URL/healthz
 Metrics:    $URL/metrics
@@ -47,4 +49,5 @@ Try it: user 1's recommendations, then a purchase of a horror classic, then agai
        -d '{"user_id": "1", "item_id": "185", "event_type": "purchase"}' $URL/v1/events
   curl -s -H "X-API-Key: $KEY" "$URL/v1/users/1/recommendations?k=5"
 MSG
-exec $BIN/attune serve --db "$DB" --model "$OUT/model" --host 127.0.0.1 --port "$PORT"
+# The dashboard shows the newest benchmark report of bench/results.
+ATTUNE_REPORT_DIR=bench/results exec $BIN/attune serve --db "$DB" --model "$OUT/model" --host 127.0.0.1 --port "$PORT"

@@ -169,10 +169,16 @@ def test_erasure_leaves_no_trace(keyed_server: Served, admin: Client) -> None:
     assert len(admin.history("erase/me").events) == 4
     db = sqlite3.connect(f"file:{server.db}?mode=ro", uri=True)
     (idx,) = db.execute("SELECT idx FROM users WHERE ext_id = 'erase/me'").fetchone()
+    admin.recommend("erase/me", k=3)
+    time.sleep(1.1)  # buffered lists are written by the first call a second later
+    admin.recommend("erase/me", k=3)
+    shown = "SELECT COUNT(*) FROM impressions WHERE user_idx = ?"
+    assert db.execute(shown, (idx,)).fetchone() == (2,)
 
     erased = admin.forget_user("erase/me")
-    assert (erased.events, erased.attributes, erased.state) == (4, 1, 1)
+    assert (erased.events, erased.attributes, erased.state, erased.impressions) == (4, 1, 1, 2)
     assert db.execute("SELECT COUNT(*) FROM events WHERE user_idx = ?", (idx,)).fetchone() == (0,)
+    assert db.execute(shown, (idx,)).fetchone() == (0,)
     assert (
         db.execute("SELECT ext_id, attributes FROM users WHERE idx = ?", (idx,)).fetchone()[1]
         is None

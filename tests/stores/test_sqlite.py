@@ -118,9 +118,9 @@ def test_read_events_and_erase_user(recbole_dir: Path, tmp_path: Path) -> None:
         assert [e.user for e in store.read_events()] == [user1, 1 - user1, 1 - user1, user1]
         assert len(list(store.read_events(after=2))) == 2
         assert all(e.user == user1 for e in store.read_events(user=user1))
-        assert store.erase_user("1") == {"events": 2, "attributes": 1}
+        assert store.erase_user("1") == {"events": 2, "attributes": 1, "impressions": 0}
         assert "1" not in store.users
-        assert store.erase_user("1") == {"events": 0, "attributes": 0}
+        assert store.erase_user("1") == {"events": 0, "attributes": 0, "impressions": 0}
     with SQLiteStore(path) as store:  # erasure is durable and the id is gone
         assert "1" not in store.users
         assert store.counts().events == 2

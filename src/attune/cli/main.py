@@ -6,7 +6,9 @@ import typer
 
 from attune import __version__
 from attune.cli import data as data_cli
+from attune.cli import learn as learn_cli
 from attune.cli import model as model_cli
+from attune.cli import report as report_cli
 from attune.cli import serve as serve_cli
 from attune.log import configure
 
@@ -38,4 +40,6 @@ def main(
 
 data_cli.register(app)
 model_cli.register(app)
+learn_cli.register(app)
+report_cli.register(app)
 serve_cli.register(app)

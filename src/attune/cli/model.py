@@ -59,13 +59,39 @@ def train(
 
 
 def evaluate(
-    model: Path = typer.Option(..., "--model", help="Checkpoint directory."),
+    model: Path | None = typer.Option(
+        None, "--model", help="Checkpoint directory (stream: one trained on the first part)."
+    ),
     data: Path = typer.Option(..., "--data", help="Dataset folder/file or Attune database."),
     k: int = typer.Option(10, "-k", min=1, help="Cut-off of the ranking metrics."),
     keep_seen: bool = typer.Option(False, "--keep-seen", help="Do not exclude seen items."),
     per_user: Path | None = typer.Option(None, "--per-user", help="Save per-user rows (CSV)."),
+    protocol: str = typer.Option(
+        "loo",
+        "--protocol",
+        help="loo: leave-one-out test metrics; stream: prequential replay of the newest events "
+        "(static lists vs real-time state vs real-time state + fine-tuning).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="stream: working directory; stream.json, stream.md, stream.png."
+    ),
+    train_fraction: float = typer.Option(0.8, "--train-fraction", help="stream: time cut."),
+    finetune_every: int = typer.Option(2000, "--finetune-every", min=1, help="stream: events."),
+    max_events: int | None = typer.Option(None, "--max-events", min=1, help="stream: limit."),
+    config: Path | None = typer.Option(None, "--config", help="stream: training TOML config."),
+    set_: list[str] = typer.Option([], "--set", help="stream: training override key=value."),
 ) -> None:
-    """Leave-one-out test metrics over ALL items (full ranking), with 95% bootstrap CIs."""
+    """Test metrics over ALL items (full ranking, seen items excluded): leave-one-out with 95%
+    bootstrap CIs, or the streaming protocol."""
+    if protocol == "stream":
+        _evaluate_stream(
+            model, data, k, out, train_fraction, finetune_every, max_events, config, set_
+        )
+        return
+    if protocol != "loo":
+        raise typer.BadParameter("must be loo or stream", param_hint="--protocol")
+    if model is None:
+        raise typer.BadParameter("is required with --protocol loo", param_hint="--model")
     with user_errors(CheckpointError):
         loaded = load_checkpoint(model)
         dataset = _dataset(data)
@@ -92,6 +118,50 @@ def evaluate(
         result.per_user.save(per_user)
         typer.echo(f"per-user results in {per_user}")
     typer.echo(json.dumps({"metrics": result.metrics}), err=True)
+
+
+def _evaluate_stream(
+    model: Path | None,
+    data: Path,
+    k: int,
+    out: Path | None,
+    train_fraction: float,
+    finetune_every: int,
+    max_events: int | None,
+    config: Path | None,
+    overrides: list[str],
+) -> None:
+    import tempfile
+
+    from attune.learning.stream import StreamConfig, stream_evaluate
+    from attune.learning.stream_report import plot, table
+
+    with user_errors(ConfigError, CheckpointError, ValueError):
+        train_config = load_config(config) if config else TrainConfig()
+        train_config = apply_overrides(train_config, overrides)
+        stream_config = StreamConfig(
+            train_fraction=train_fraction,
+            k=k,
+            finetune_every=finetune_every,
+            max_events=max_events,
+        )
+        dataset = _dataset(data)
+        workdir = out or Path(tempfile.mkdtemp(prefix="attune-stream-"))
+        report = stream_evaluate(
+            dataset,
+            workdir,
+            stream_config,
+            train_config,
+            progress=lambda line: typer.echo(line, err=True),
+            model=model,
+        )
+    metrics = report.metrics(k)
+    text = table(report, k)
+    typer.echo(text)
+    (workdir / "stream.md").write_text(text + "\n", encoding="utf-8")
+    (workdir / "stream.json").write_text(json.dumps({"metrics": metrics}, indent=2), "utf-8")
+    plot(report, workdir / "stream.png", stream_config.bucket, k)
+    typer.echo(f"report: {workdir}/stream.json, stream.md, stream.png")
 
 
 def recommend(

@@ -7,6 +7,7 @@ from attune.client._async import AsyncClient
 from attune.client._calls import APIError
 from attune.client._sync import Client
 from attune.data.events import Interaction, ItemUpdate, UserUpdate
+from attune.feedback import FeedbackSummary
 from attune.ranking import FilterSpec
 from attune.server.schemas import (
     Erasure,
@@ -14,12 +15,16 @@ from attune.server.schemas import (
     Health,
     History,
     IngestResponse,
+    ItemList,
     Problem,
     Readiness,
     Reason,
     Recommendations,
+    Report,
     SimilarItems,
+    Stats,
     Upserted,
+    UserList,
 )
 
 __all__ = [
@@ -28,17 +33,22 @@ __all__ = [
     "Client",
     "Erasure",
     "Explanation",
+    "FeedbackSummary",
     "FilterSpec",
     "Health",
     "History",
     "IngestResponse",
     "Interaction",
+    "ItemList",
     "ItemUpdate",
     "Problem",
     "Readiness",
     "Reason",
     "Recommendations",
+    "Report",
     "SimilarItems",
+    "Stats",
     "Upserted",
+    "UserList",
     "UserUpdate",
 ]

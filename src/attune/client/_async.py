@@ -12,6 +12,7 @@ from attune.client import _calls
 from attune.client._calls import EventLike, T
 from attune.client._sync import headers
 from attune.data.events import AttributeValue, ItemUpdate
+from attune.feedback import FeedbackSummary
 from attune.ranking import FilterSpec
 from attune.server.schemas import (
     Erasure,
@@ -19,10 +20,14 @@ from attune.server.schemas import (
     Health,
     History,
     IngestResponse,
+    ItemList,
     Readiness,
     Recommendations,
+    Report,
     SimilarItems,
+    Stats,
     Upserted,
+    UserList,
 )
 
 
@@ -106,6 +111,27 @@ class AsyncClient:
     async def forget_user(self, user_id: str) -> Erasure:
         """Erase the user's events, state and attributes (needs the admin scope)."""
         return await self._send(_calls.forget_user(user_id))
+
+    async def feedback(self) -> FeedbackSummary:
+        """Click-through and conversion of served lists per model version and reason."""
+        return await self._send(_calls.feedback())
+
+    async def stats(self, window: int = 300) -> Stats:
+        """Store counts, and per-second events and recommendation latency of the last
+        `window` seconds."""
+        return await self._send(_calls.stats(window))
+
+    async def users(self, prefix: str = "", limit: int = 20) -> UserList:
+        """Users whose id starts with `prefix` (an exact match first), with a few facts."""
+        return await self._send(_calls.users(prefix, limit))
+
+    async def items(self, item_ids: Sequence[str]) -> ItemList:
+        """Title and attributes of up to 100 items, in the order given."""
+        return await self._send(_calls.items(item_ids))
+
+    async def latest_report(self) -> Report:
+        """The newest evaluation report in the server's `report_dir`."""
+        return await self._send(_calls.latest_report())
 
     async def health(self) -> Health:
         return await self._send(_calls.health())

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel
 
 from attune.data.events import AttributeValue, Interaction, ItemUpdate
+from attune.feedback import FeedbackSummary
 from attune.ranking import FilterSpec
 from attune.server.schemas import (
     Erasure,
@@ -19,11 +20,15 @@ from attune.server.schemas import (
     Health,
     History,
     IngestResponse,
+    ItemList,
     Problem,
     Readiness,
     Recommendations,
+    Report,
     SimilarItems,
+    Stats,
     Upserted,
+    UserList,
 )
 
 T = TypeVar("T", bound=BaseModel)
@@ -159,6 +164,26 @@ def upsert_user(user_id: str, attributes: Mapping[str, AttributeValue]) -> Call[
 
 def forget_user(user_id: str) -> Call[Erasure]:
     return Call("DELETE", f"/v1/users/{_id(user_id)}", Erasure)
+
+
+def feedback() -> Call[FeedbackSummary]:
+    return Call("GET", "/v1/feedback", FeedbackSummary)
+
+
+def stats(window: int) -> Call[Stats]:
+    return Call("GET", "/v1/stats", Stats, params=[("window", window)])
+
+
+def users(prefix: str, limit: int) -> Call[UserList]:
+    return Call("GET", "/v1/users", UserList, params=[("prefix", prefix), ("limit", limit)])
+
+
+def items(item_ids: Sequence[str]) -> Call[ItemList]:
+    return Call("GET", "/v1/items", ItemList, params=[("id", i) for i in item_ids])
+
+
+def latest_report() -> Call[Report]:
+    return Call("GET", "/v1/reports/latest", Report)
 
 
 def health() -> Call[Health]:

@@ -11,6 +11,7 @@ import httpx
 from attune.client import _calls
 from attune.client._calls import EventLike, T
 from attune.data.events import AttributeValue, ItemUpdate
+from attune.feedback import FeedbackSummary
 from attune.ranking import FilterSpec
 from attune.server.schemas import (
     Erasure,
@@ -18,10 +19,14 @@ from attune.server.schemas import (
     Health,
     History,
     IngestResponse,
+    ItemList,
     Readiness,
     Recommendations,
+    Report,
     SimilarItems,
+    Stats,
     Upserted,
+    UserList,
 )
 
 
@@ -107,6 +112,27 @@ class Client:
     def forget_user(self, user_id: str) -> Erasure:
         """Erase the user's events, state and attributes (needs the admin scope)."""
         return self._send(_calls.forget_user(user_id))
+
+    def feedback(self) -> FeedbackSummary:
+        """Click-through and conversion of served lists per model version and reason."""
+        return self._send(_calls.feedback())
+
+    def stats(self, window: int = 300) -> Stats:
+        """Store counts, and per-second events and recommendation latency of the last
+        `window` seconds."""
+        return self._send(_calls.stats(window))
+
+    def users(self, prefix: str = "", limit: int = 20) -> UserList:
+        """Users whose id starts with `prefix` (an exact match first), with a few facts."""
+        return self._send(_calls.users(prefix, limit))
+
+    def items(self, item_ids: Sequence[str]) -> ItemList:
+        """Title and attributes of up to 100 items, in the order given."""
+        return self._send(_calls.items(item_ids))
+
+    def latest_report(self) -> Report:
+        """The newest evaluation report in the server's `report_dir`."""
+        return self._send(_calls.latest_report())
 
     def health(self) -> Health:
         return self._send(_calls.health())

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.feedback import FeedbackConfig
 from attune.ranking import FilterSpec, PopularityConfig, RankingConfig
 from attune.retrieval import FaissConfig
 from attune.stores import Durability
@@ -19,6 +20,11 @@ class EngineConfig(BaseModel):
     durability: Durability = Durability.NORMAL
     """SQLite commit policy. `normal` (default): WAL without fsync per commit, an acknowledged
     event survives a killed process; `full`: fsync per commit, it also survives a power cut."""
+    window: Literal["positive", "all"] = "positive"
+    """Events that enter the model's window of a user: positive ones only (a low rating or a
+    skip then only filters the item), or every event but `hide`, as the trainer sees them
+    (it learns from every logged event, its type embedded). `all` suits rating logs where any
+    rated item is a sign of interest in watching it (MovieLens streams)."""
     max_seen: int = Field(1000, ge=1)
     """Most seen items remembered per user for the seen-item filter."""
     index: Literal["exact", "faiss"] = "exact"
@@ -58,3 +64,5 @@ class EngineConfig(BaseModel):
     """Torch device for the encoder: cpu, cuda or auto."""
     seed: int = 0
     """Seed of the exploration sampler."""
+    feedback: FeedbackConfig = FeedbackConfig()
+    """Impression logging and the click-through and conversion join (`attune.feedback`)."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from attune.data.events import HIDE_EVENT, Interaction, ItemUpdate, UserUpdate, attribute_tokens
+from attune.data.events import Interaction, ItemUpdate, UserUpdate, attribute_tokens
 from attune.engine.batching import MicroBatcher
 from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
@@ -27,7 +27,9 @@ from attune.engine.explain import Reason, Reasoner
 from attune.engine.ingest import IngestResult, validate_events
 from attune.engine.interest import Explanation, InterestModel
 from attune.engine.items import ItemSide
-from attune.engine.state import UserState
+from attune.engine.state import UserState, fold_event
+from attune.feedback import FeedbackLog
+from attune.learning.registry import ModelRegistry, resolve_model
 from attune.log import get_logger
 from attune.model.incremental import KVCache
 from attune.ranking import (
@@ -37,6 +39,7 @@ from attune.ranking import (
     rank,
 )
 from attune.stores.base import LoggedEvent, UserStateStore
+from attune.stores.impressions import SQLiteImpressions
 from attune.stores.memory import MemoryUserStateStore
 from attune.stores.sqlite import SQLiteStore
 from attune.training.checkpoint import load_checkpoint
@@ -89,6 +92,10 @@ class Engine:
         self.states: UserStateStore = states if states is not None else MemoryUserStateStore()
         self.snapshot_path = snapshot_path
         self.event_types = store.event_types()
+        self.feedback = FeedbackLog(
+            SQLiteImpressions(store), self.event_types, self.config.feedback
+        )
+        """Served lists as impressions, joined to the events that name them."""
         self._positive_mask = np.array(
             [self.event_types.is_positive(n) for n in self.event_types.names]
         )
@@ -102,6 +109,9 @@ class Engine:
         self._batcher: MicroBatcher[int, np.ndarray | None] = MicroBatcher(self._refresh)
         self._since_snapshot = 0
         self._applied_seq = 0
+        self._swaps = 0
+        self._closed = False
+        self._refresher: threading.Thread | None = None
         self._load()
         self._restore()
 
@@ -115,12 +125,19 @@ class Engine:
         config: EngineConfig | None = None,
         version: int = 1,
     ) -> Engine:
+        """An engine over the database `db` serving `model_dir`: a checkpoint directory (served
+        as `version`) or a model registry (its current version)."""
         cfg = config or EngineConfig()
         store = SQLiteStore(db, durability=cfg.durability)
-        device = resolve_device(cfg.device)
-        loaded = load_checkpoint(model_dir, device=device)
-        model = InterestModel(loaded, version=version, device=str(device))
-        return cls(store, model, cfg, snapshot_path=Path(str(db) + ".state"))
+        checkpoint, registered = resolve_model(model_dir)
+        if ModelRegistry.is_registry(model_dir):
+            version = registered
+        return cls(
+            store,
+            load_model(checkpoint, version, cfg.device),
+            cfg,
+            snapshot_path=Path(str(db) + ".state"),
+        )
 
     def _load(self) -> None:
         data = self.store.to_dataset(events=False)  # events are replayed by _restore
@@ -165,6 +182,68 @@ class Engine:
             seconds=round(time.perf_counter() - t0, 3),
         )
 
+    # -- model versions ------------------------------------------------------------------------
+
+    def swap_model(self, model: InterestModel, *, background: bool = True) -> None:
+        """Serve `model` from now on, without dropping a request.
+
+        The new item index is built while the old one serves; the switch itself is a few
+        assignments under the lock. User vectors are not recomputed at once: each user's V_u
+        carries the version it was computed with, a request for a user with an older one
+        recomputes it on the spot, and a background thread refreshes the rest in small batches
+        (each holding the lock only briefly), then rebuilds the cold-start profiles.
+        """
+        if model.dim != self.model.dim and self.config.index == "faiss":
+            _log.info("model width changed; the FAISS index is rebuilt", dim=model.dim)
+        with self._lock:
+            n_indexed = len(self.store.items)
+        index = self.items.prepare(model)
+        with self._lock:
+            old = self.model.version
+            self.items.install(model, index, n_indexed)
+            self.model = model
+            self._kv.clear()
+            self._explanations.clear()
+            self._swaps += 1
+            swap = self._swaps
+        _log.info("model swapped", old_version=old, new_version=model.version)
+        if background:
+            thread = threading.Thread(
+                target=self._refresh_all, args=(swap,), name="attune-refresh", daemon=True
+            )
+            thread.start()
+            self._refresher = thread
+        else:
+            self._refresh_all(swap)
+
+    def _refresh_all(self, swap: int, chunk: int = 256) -> None:
+        """Recompute every stale V_u in chunks; stops early when another swap follows."""
+        t0, done = time.perf_counter(), 0
+        users = list(self.states.users())
+        for start in range(0, len(users), chunk):
+            if self._swaps != swap or self._closed:
+                return
+            with self._lock:
+                stale = [u for u in users[start : start + chunk] if self._needs_vector(u)]
+                if stale:
+                    self._refresh(stale)
+                    done += len(stale)
+            time.sleep(0)  # let waiting requests take the lock between chunks
+        with self._lock:
+            if self._swaps == swap:
+                self.profiles.rebuild(self._user_tokens, self._vector_of)
+        _log.info(
+            "user vectors refreshed",
+            model_version=self.model.version,
+            users=done,
+            seconds=round(time.perf_counter() - t0, 3),
+        )
+
+    def wait_refreshed(self, timeout: float | None = None) -> None:
+        """Block until the background refresh after the last swap has finished."""
+        if self._refresher is not None:
+            self._refresher.join(timeout)
+
     # -- state ---------------------------------------------------------------------------------
 
     def _state(self, user: int) -> UserState:
@@ -195,17 +274,13 @@ class Engine:
 
     def _fold(self, state: UserState, e: LoggedEvent) -> bool:
         """Apply one logged event to a state; False when it was applied before."""
-        name = self.event_types.names[e.event_type]
-        positive = self.event_types.is_positive(name, None if np.isnan(e.value) else e.value)
-        return state.apply(
-            e.item,
-            e.event_type,
-            e.timestamp,
-            positive,
-            e.seq,
+        return fold_event(
+            state,
+            e,
+            self.event_types,
             max_len=self.model.max_len,
             max_seen=self.config.max_seen,
-            hide=name == HIDE_EVENT,
+            window=self.config.window,
         )
 
     def _refresh(self, users: list[int]) -> dict[int, np.ndarray | None]:
@@ -301,6 +376,7 @@ class Engine:
             for e in logged:
                 self._count_popularity(e)
                 self._apply(e)
+            self.feedback.observe(logged)
             self._applied_seq = logged[-1].seq
             self._since_snapshot += len(logged)
         users = list(dict.fromkeys(e.user for e in logged))
@@ -328,7 +404,9 @@ class Engine:
             idx = self.store.users.get(user_id)
             if idx < 0:
                 raise UnknownUserError(user_id)
+            unwritten = self.feedback.forget(idx)  # before a flush could store them
             removed = self.store.erase_user(user_id)
+            removed["impressions"] = removed.get("impressions", 0) + unwritten
             self._pending.pop(idx, None)
             removed["state"] = int(self.states.delete(idx))
             self._kv.pop(idx, None)
@@ -344,10 +422,15 @@ class Engine:
             if self._pending:  # events folded but not stored yet belong in the snapshot
                 self._refresh(list(self._pending))
             self.states.save_snapshot(self.snapshot_path, self._applied_seq)
+            self.feedback.flush()
             self._since_snapshot = 0
 
     def close(self) -> None:
+        self._closed = True
+        self.wait_refreshed()
         self.snapshot()
+        with self._lock:
+            self.feedback.flush()  # the buffered impressions (also without a snapshot path)
         self.store.close()
 
     # -- reads ---------------------------------------------------------------------------------
@@ -439,13 +522,25 @@ class Engine:
                 Recommended(self.store.items.external(r.item), r.score, reason)
                 for r, reason in zip(ranked, reasons, strict=True)
             ]
-        return Recommendations(uuid.uuid4().hex, user_id, items, self.model.version, source)
+            rec_id, version = uuid.uuid4().hex, self.model.version
+            self.feedback.record(
+                rec_id,
+                idx if idx >= 0 else None,
+                now,
+                version,
+                source,
+                [r.item for r in ranked],
+                [reason.kind for reason in reasons],
+            )
+        return Recommendations(rec_id, user_id, items, version, source)
 
     def _query(self, idx: int, state: UserState) -> tuple[np.ndarray | None, str]:
         if state.vector is not None and state.model_version == self.model.version:
             return state.vector.astype(np.float32), "model"
         if idx >= 0 and len(state.items) and state.model_version != self.model.version:
-            vec = self._batcher.run([idx]).get(idx)
+            # Called under the lock: refresh directly. Waiting on the micro-batcher here could
+            # deadlock with a combining thread that waits for the lock we hold.
+            vec = self._refresh([idx]).get(idx)
             if vec is not None:
                 return vec.astype(np.float16).astype(np.float32), "model"
         for fallback in self.config.fallbacks:
@@ -484,6 +579,12 @@ class Engine:
             for i, s in zip(ids[0], scores[0], strict=True)
             if i >= 0
         ]
+
+
+def load_model(checkpoint: str | Path, version: int, device: str = "cpu") -> InterestModel:
+    """A checkpoint as the engine serves it (`CheckpointError` when it cannot be read)."""
+    resolved = resolve_device(device)
+    return InterestModel(load_checkpoint(checkpoint, device=resolved), version, str(resolved))
 
 
 def _user_items(state: UserState) -> UserItems:

@@ -44,19 +44,29 @@ class ItemSide:
         self.filters = FilterCache(self.catalogue, event_types)
         self.popularity = DecayedPopularity(n, config.popularity)
         self.exposures = np.zeros(n, np.int64)
-        self.index: ItemIndex = (
-            FaissIndex(model.dim, config.faiss)
-            if config.index == "faiss"
+        self.config = config
+        self.model = model
+        self.index: ItemIndex = self.prepare(model)
+
+    def prepare(self, model: InterestModel) -> ItemIndex:
+        """A new index of `model`'s vectors for the items known now (the slow part of a model
+        swap, done while the old index keeps serving)."""
+        index: ItemIndex = (
+            FaissIndex(model.dim, self.config.faiss)
+            if self.config.index == "faiss"
             else ExactIndex(model.dim)
         )
-        self.bind(model)
-
-    def bind(self, model: InterestModel) -> None:
-        """Serve `model`'s vectors: map the vocabularies and rebuild the index."""
-        self.model = model
         model.bind_items(self.store.items)
         all_items = np.arange(len(self.store.items))
-        self.index.build(model.item_vectors(all_items, self.catalogue.attributes))
+        index.build(model.item_vectors(all_items, self.catalogue.attributes))
+        return index
+
+    def install(self, model: InterestModel, index: ItemIndex, n_indexed: int) -> None:
+        """Serve `model` and its prepared index (call under the engine lock); items that
+        arrived after `prepare` are indexed now."""
+        self.model, self.index = model, index
+        model.bind_items(self.store.items)
+        self.reindex(np.arange(n_indexed, len(self.store.items)))
 
     def title(self, item: int) -> str:
         return self.titles.get(item, self.store.items.external(item))

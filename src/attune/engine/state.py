@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+
+from attune.data.events import HIDE_EVENT, EventTypes
+from attune.stores.base import LoggedEvent
 
 # format, n_hist, n_seen, n_neg, n_hidden, dim, model_version, last_seq
 _HEADER = struct.Struct("<BHHHHHIq")
@@ -57,17 +61,23 @@ class UserState:
         max_len: int,
         max_seen: int,
         hide: bool = False,
+        in_window: bool | None = None,
     ) -> bool:
-        """Fold one event into the state; False if the event was already applied."""
+        """Fold one event into the state; False if the event was already applied.
+
+        `in_window` says whether the event enters the model's window (default: when positive);
+        a negative event may enter it too, when the model was trained on every event.
+        """
         if seq and seq <= self.last_seq:
             return False
         self.last_seq = max(self.last_seq, seq)
         if hide:
             self.hidden = _insert_sorted(self.hidden, item)
-        if positive:
+        if positive if in_window is None else in_window:
             self.items = _push(self.items, item, max_len)
             self.types = _push(self.types, event_type, max_len)
             self.times = _push(self.times, timestamp, max_len)
+        if positive:
             if len(self.negative) and item in self.negative:
                 # A positive event after a rejection means the user changed their mind.
                 self.negative = self.negative[self.negative != item]
@@ -179,3 +189,29 @@ def _insert_sorted(values: np.ndarray, item: int) -> np.ndarray:
     if pos < len(values) and values[pos] == item:
         return values
     return _insert_at(values, pos, item)
+
+
+def fold_event(
+    state: UserState,
+    event: LoggedEvent,
+    event_types: EventTypes,
+    *,
+    max_len: int,
+    max_seen: int,
+    window: Literal["positive", "all"] = "positive",
+) -> bool:
+    """Apply one logged event to a state as the engine does; False when applied before."""
+    name = event_types.names[event.event_type]
+    positive = event_types.is_positive(name, None if np.isnan(event.value) else event.value)
+    hide = name == HIDE_EVENT
+    return state.apply(
+        event.item,
+        event.event_type,
+        event.timestamp,
+        positive,
+        event.seq,
+        max_len=max_len,
+        max_seen=max_seen,
+        hide=hide,
+        in_window=positive or (window == "all" and not hide),
+    )

@@ -6,6 +6,7 @@ attune.server.app:create_app` works with settings from `ATTUNE_*` variables.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,13 +18,16 @@ from starlette.concurrency import run_in_threadpool
 
 from attune import __version__
 from attune.engine.engine import Engine
+from attune.learning.registry import ModelRegistry
 from attune.log import get_logger
+from attune.server import console
 from attune.server.deps import EngineAccess
 from attune.server.limits import BodyLimit
 from attune.server.lock import DatabaseLock
 from attune.server.metrics import Metrics, RequestTimer
+from attune.server.model_watch import ModelWatcher
 from attune.server.problems import install_problem_handlers
-from attune.server.routers import events, health, items, users
+from attune.server.routers import directory, events, feedback, health, items, models, stats, users
 from attune.server.schemas import Problem
 from attune.server.security import KeyRing
 from attune.server.settings import ServerSettings
@@ -57,6 +61,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             app.state.engine_access = EngineAccess(
                 engine, anyio.CapacityLimiter(settings.engine_threads)
             )
+            watch: asyncio.Task[None] | None = None
+            if ModelRegistry.is_registry(settings.model):
+                app.state.registry = ModelRegistry(settings.model)
+                watcher = ModelWatcher(
+                    engine,
+                    app.state.registry,
+                    settings.model_poll_s,
+                    on_failure=lambda v, _: app.state.metrics.model_load_failures.inc(),
+                )
+                watch = asyncio.create_task(watcher.run(), name="attune-model-watch")
             _log.info(
                 "serving",
                 db=str(settings.db),
@@ -69,6 +83,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                if watch is not None:
+                    watch.cancel()
                 app.state.engine = app.state.engine_access = None
                 await run_in_threadpool(engine.close)  # writes the state snapshot
                 _log.info("stopped", db=str(settings.db))
@@ -87,9 +103,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.keys = KeyRing(settings.keys_path)
     app.state.metrics = Metrics()
     app.state.engine = app.state.engine_access = None
+    app.state.registry = None
     install_problem_handlers(app)
-    for module in (events, users, items, health):
+    for module in (events, users, items, models, feedback, health):
         app.include_router(module.router)
+    for module in (directory, stats):  # what the console reads beyond the core API
+        app.include_router(module.router)
+    console.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=app.state.metrics)  # outermost: times everything
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

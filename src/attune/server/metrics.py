@@ -6,7 +6,7 @@ Each app has its own registry, so two apps in one process (tests) never share co
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,9 +17,13 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attune.engine.engine import Engine, Recommendations
+from attune.feedback import Tally
+from attune.server.timeline import Timeline
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -62,11 +66,20 @@ class Metrics:
         self.model_version = Gauge(
             "attune_model_version", "Version of the model being served.", registry=r
         )
+        self.model_load_failures = Counter(
+            "attune_model_load_failures",
+            "Promoted model versions that could not be loaded (the previous one kept serving).",
+            registry=r,
+        )
         self.users = Gauge("attune_users_known", "User ids known to the store.", registry=r)
         self.items = Gauge("attune_items_known", "Item ids known to the store.", registry=r)
         self.user_states = Gauge(
             "attune_user_states", "Users with an interest state in memory.", registry=r
         )
+        self.feedback = FeedbackCollector()
+        r.register(self.feedback)
+        self.timeline = Timeline()
+        """Per-second events and recommendation latency of the last minutes (the console)."""
 
     def bind(self, engine: Engine) -> None:
         """Read the gauges from `engine` at scrape time."""
@@ -74,6 +87,7 @@ class Metrics:
         self.users.set_function(lambda: len(engine.store.users))
         self.items.set_function(lambda: len(engine.store.items))
         self.user_states.set_function(lambda: len(engine.states))
+        self.feedback.source = lambda: engine.feedback.tally()
 
     def served(self, recs: Recommendations) -> None:
         self.recommendations.labels(recs.source).inc()
@@ -82,6 +96,50 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class FeedbackCollector(Collector):
+    """Impressions, clicks and conversions per model version and reason, read from the
+    engine's feedback counts at scrape time (they include lists served before a restart)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Tally] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return
+        tally = self.source()
+        by_version = ["model_version"]
+        by_reason = ["model_version", "reason"]
+        lists = CounterMetricFamily(
+            "attune_impressions", "Lists served and logged, per model version.", labels=by_version
+        )
+        items = CounterMetricFamily(
+            "attune_impression_items", "Items shown in logged lists.", labels=by_reason
+        )
+        clicks = CounterMetricFamily(
+            "attune_feedback_clicks",
+            "Shown items clicked (each list item once at most).",
+            labels=by_reason,
+        )
+        conversions = CounterMetricFamily(
+            "attune_feedback_conversions",
+            "Shown items converted (each list item once at most).",
+            labels=by_reason,
+        )
+        for version, n in sorted(tally.lists.items()):
+            lists.add_metric([str(version)], n)
+        for (version, reason), c in sorted(tally.by_reason.items()):
+            labels = [str(version), reason]
+            items.add_metric(labels, c.items)
+            clicks.add_metric(labels, c.clicks)
+            conversions.add_metric(labels, c.conversions)
+        unattributed = CounterMetricFamily(
+            "attune_feedback_unattributed",
+            "Events naming a recommendation id that joined no shown item.",
+            value=tally.unattributed,
+        )
+        yield from (lists, items, clicks, conversions, unattributed)
 
 
 class RequestTimer:
@@ -111,6 +169,7 @@ class RequestTimer:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.metrics.latency.labels(scope["method"], template, str(status)).observe(
-                self.clock() - start
-            )
+            elapsed = self.clock() - start
+            self.metrics.latency.labels(scope["method"], template, str(status)).observe(elapsed)
+            if status < 400 and template.endswith("/recommendations"):
+                self.metrics.timeline.recommended(elapsed)

@@ -284,6 +284,7 @@ class Erasure(BaseModel):
     events: int = Field(description="Events deleted from the log.")
     attributes: int = Field(description="Attribute records deleted (0 or 1).")
     state: int = Field(description="Interest states deleted (0 or 1).")
+    impressions: int = Field(0, description="Logged lists served to the user deleted.")
 
 
 # -- operations ---------------------------------------------------------------------------------
@@ -303,3 +304,87 @@ class Readiness(BaseModel):
     users: int = Field(description="User ids known to the store.")
     items: int = Field(description="Item ids known to the store.")
     last_seq: int = Field(description="Log position of the newest event.")
+
+
+# -- traffic, directory and reports (what the web console reads) --------------------------------
+
+
+class TrafficPoint(BaseModel):
+    """One complete second of the server's traffic."""
+
+    time: int = Field(description="Start of the second, in seconds since the epoch.")
+    events: int = Field(description="Events accepted during that second.")
+    recommendations: int = Field(description="Recommendation lists served during that second.")
+    p50_ms: float | None = Field(
+        description="Median latency of those lists in milliseconds; null if none was served."
+    )
+    p99_ms: float | None = Field(
+        description="99th percentile latency of those lists in ms; null if none was served."
+    )
+
+
+class Stats(BaseModel):
+    """What the server holds and how busy it has been lately."""
+
+    model_version: int = Field(description="Version of the model being served.")
+    users: int = Field(description="User ids known to the store.")
+    items: int = Field(description="Item ids known to the store.")
+    events: int = Field(description="Events in the log.")
+    window_s: int = Field(description="Seconds covered by `series` and the figures below.")
+    events_per_s: float = Field(description="Mean events accepted per second over the window.")
+    recommend_p50_ms: float | None = Field(
+        description="Median recommendation latency over the window (ms); null if none served."
+    )
+    recommend_p99_ms: float | None = Field(
+        description="99th percentile recommendation latency over the window (ms); null if none."
+    )
+    series: list[TrafficPoint] = Field(description="Each second of the window, oldest first.")
+
+
+class UserSummary(BaseModel):
+    """A user id with the facts that tell users apart in a list."""
+
+    user_id: str = Field(description="External user id.")
+    history: int = Field(description="Events in the window the model reads for this user.")
+    attributes: dict[str, AttributeValue] = Field(
+        description="The user's attributes (empty if none were given)."
+    )
+
+
+class UserList(BaseModel):
+    """Users whose id starts with a prefix."""
+
+    users: list[UserSummary] = Field(
+        description="An exact id match first, then the others in the order they became known."
+    )
+    more: bool = Field(description="Whether more users match than were returned.")
+
+
+class ItemSummary(BaseModel):
+    """What the catalogue says about one item."""
+
+    item_id: str = Field(description="External item id.")
+    known: bool = Field(description="Whether the catalogue holds this item.")
+    title: str | None = Field(description="The item's `title` attribute, if it has one.")
+    attributes: dict[str, AttributeValue] = Field(description="The item's attributes.")
+
+
+class ItemList(BaseModel):
+    """Items looked up by id, in the order asked."""
+
+    items: list[ItemSummary] = Field(description="One entry per requested id.")
+
+
+class Report(BaseModel):
+    """An evaluation report as the benchmarks write it (`<name>.json`), with its plots."""
+
+    name: str = Field(description="The report's file name without `.json`.")
+    date: str | None = Field(description="When it was written (ISO 8601), if it says.")
+    command: str | None = Field(description="The command that produced it, if it says.")
+    commit: str | None = Field(description="The code version it ran, if it says.")
+    machine: str | None = Field(description="The machine it ran on, if it says.")
+    metrics: dict[str, float] = Field(description="Its numeric metrics by name.")
+    plots: list[str] = Field(
+        description="PNG files of the report (`<name>*.png`), served under "
+        "`/v1/reports/plots/{file}`."
+    )

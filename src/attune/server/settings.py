@@ -38,7 +38,10 @@ class ServerSettings(BaseSettings):
     db: Path
     """SQLite database holding events, catalogue and users (see `attune data import`)."""
     model: Path
-    """Directory of the trained model checkpoint (see `attune.training.train`)."""
+    """A model registry (see `attune models`; the server follows its current version) or a
+    single checkpoint directory from `attune train`."""
+    model_poll_s: float = Field(2.0, gt=0.0)
+    """How often the server checks the model registry for a promoted or rolled-back version."""
     config: Path | None = None
     """TOML file these settings were read from (also `ATTUNE_CONFIG`); None = no file."""
     host: str = "127.0.0.1"
@@ -61,6 +64,9 @@ class ServerSettings(BaseSettings):
     work on its lock; more threads only add contention)."""
     docs: bool = True
     """Serve the interactive API docs at /docs (the schema at /openapi.json is always served)."""
+    report_dir: Path | None = None
+    """Folder of evaluation reports (`<name>.json` with `<name>*.png` plots, as `bench/` writes
+    them, e.g. `bench/results`): the console's dashboard shows the newest. None = no report."""
     graceful_shutdown_s: float = Field(10.0, ge=0.0)
     """Seconds given to in-flight requests on shutdown before connections are closed."""
     engine: EngineConfig = EngineConfig()

@@ -40,4 +40,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE items ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: served lists (impressions), and the join of events to them by recommendation id.
+    """
+    CREATE TABLE impressions (
+        recommendation_id TEXT PRIMARY KEY,
+        user_idx INTEGER,                 -- NULL: unknown user when served
+        ts REAL NOT NULL,
+        model_version INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        items TEXT NOT NULL,              -- JSON array of item indices, in position order
+        reasons TEXT NOT NULL             -- JSON array of reason kinds, one per position
+    );
+    CREATE INDEX impressions_user ON impressions (user_idx);
+    CREATE INDEX events_recommendation ON events (recommendation_id)
+        WHERE recommendation_id IS NOT NULL;
+    """,
 )

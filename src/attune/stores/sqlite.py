@@ -111,6 +111,12 @@ class SQLiteStore:
             _log.info("migrated store", path=str(self.path), version=step + 1)
 
     @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for the other tables of this package (`impressions`); callers
+        serialise writes with the store's own, as the engine does under its lock."""
+        return self._db
+
+    @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -263,17 +269,18 @@ class SQLiteStore:
         return int(row[0] or 0)
 
     def erase_user(self, user_id: str) -> dict[str, int]:
-        """Delete a user's events and attributes; the id is replaced by a tombstone.
+        """Delete a user's events, impressions and attributes; the id becomes a tombstone.
 
         The internal index stays allocated (indices are never reused), but nothing links it
         to the person any more.
         """
         idx = self.users.get(user_id)
         if idx < 0:
-            return {"events": 0, "attributes": 0}
+            return {"events": 0, "attributes": 0, "impressions": 0}
         tombstone = f"\x00erased:{idx}"
         with self.transaction():
             n_events = self._db.execute("DELETE FROM events WHERE user_idx=?", (idx,)).rowcount
+            n_shown = self._db.execute("DELETE FROM impressions WHERE user_idx=?", (idx,)).rowcount
             n_attrs = self._db.execute(
                 "UPDATE users SET attributes=NULL, ext_id=? WHERE idx=? AND attributes IS NOT NULL",
                 (tombstone, idx),
@@ -283,7 +290,7 @@ class SQLiteStore:
         # Copy the erasure into the main file and empty the WAL, where old pages still held
         # the deleted rows.
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"events": int(n_events), "attributes": int(n_attrs)}
+        return {"events": int(n_events), "attributes": int(n_attrs), "impressions": int(n_shown)}
 
     def upsert_items(self, updates: list[ItemUpdate]) -> None:
         with self.transaction():

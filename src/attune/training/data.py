@@ -72,16 +72,23 @@ class TrainingWindows:
 
     @staticmethod
     def build(
-        sequences: UserSequences, max_len: int, windows: Literal["last", "all"] = "all"
+        sequences: UserSequences,
+        max_len: int,
+        windows: Literal["last", "all"] = "all",
+        min_target: np.ndarray | None = None,
     ) -> TrainingWindows:
         """Cut each sequence of n >= 2 events into windows of <= max_len inputs, newest first.
 
         Window inputs are s[start:end] and targets s[start+1:end+1]; with `windows="all"`
         consecutive windows tile the whole sequence, so every event is a target exactly once.
+        With `min_target`, user u keeps only the windows whose targets reach position
+        `min_target[u]` (fine-tuning on the events since a point, with their context).
         """
         spans: list[tuple[int, int, int]] = []
         for user, seq in enumerate(sequences.items):
             for end in range(len(seq) - 1, 0, -max_len):
+                if min_target is not None and end < min_target[user]:
+                    break
                 spans.append((user, max(0, end - max_len), end))
                 if windows == "last":
                     break

@@ -39,6 +39,7 @@ async def post_events(
     events = body if isinstance(body, list) else [body]
     result = await access.run(access.engine.ingest, events)
     metrics.events_ingested.inc(result.accepted)
+    metrics.timeline.events(result.accepted)
     for r in result.rejected:
         metrics.events_rejected.labels(r.field).inc()
     if not isinstance(body, list) and result.rejected:

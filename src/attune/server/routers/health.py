@@ -44,5 +44,6 @@ async def readyz(request: Request) -> Readiness:
 )
 async def metrics(metrics: MetricsDep) -> Response:
     """Request latency per route, events ingested and rejected, lists served by source and
-    items by reason, model version, users and items known (Prometheus text format)."""
+    items by reason, model version, users and items known, impressions, clicks and
+    conversions per model version and reason (Prometheus text format)."""
     return Response(metrics.render(), media_type=CONTENT_TYPE)

@@ -229,12 +229,13 @@ async def put_user(
     summary="Erase a user",
 )
 async def delete_user(user_id: UserId, access: EngineDep) -> Erasure:
-    """Erase the user's events, interest state and attributes, and say what was removed.
-    Afterwards the id is unknown: its history is 404 and it gets cold-start lists."""
+    """Erase the user's events, logged lists, interest state and attributes, and say what was
+    removed. Afterwards the id is unknown: its history is 404 and it gets cold-start lists."""
     removed = await access.run(access.engine.forget_user, user_id)
     return Erasure(
         user_id=user_id,
         events=removed.get("events", 0),
         attributes=removed.get("attributes", 0),
         state=removed.get("state", 0),
+        impressions=removed.get("impressions", 0),
     )

@@ -1,0 +1,149 @@
+"""`attune learn` (continuous fine-tuning) and `attune models init|list|promote|rollback`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from attune.cli.errors import user_errors
+from attune.learning.finetune import FineTuneConfig, FineTuneOutcome, fine_tune
+from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
+from attune.stores import SQLiteStore
+
+models_app = typer.Typer(
+    help="Model versions: create, list, promote, roll back.", no_args_is_help=True
+)
+
+REGISTRY = typer.Option(..., "--registry", help="Model registry directory.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("learn")(learn)
+    app.add_typer(models_app, name="models")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(2)
+
+
+def _registry(path: Path) -> ModelRegistry:
+    try:
+        return ModelRegistry(path)
+    except RegistryError as err:
+        raise _fail(f"{err}; create one with `attune models init`") from None
+
+
+def _db(path: Path) -> SQLiteStore:
+    if not path.is_file():
+        raise _fail(f"database {path} does not exist")
+    return SQLiteStore(path)
+
+
+@models_app.command("init")
+def init(
+    registry: Path = REGISTRY,
+    checkpoint: Path = typer.Option(..., "--from", help="Checkpoint from `attune train`."),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="Database the checkpoint was trained on: its events so far count as learned, so "
+        "`attune learn` starts after them.",
+    ),
+) -> None:
+    """Create a registry whose version 1 (current) is a copy of a trained checkpoint."""
+    window = DataWindow()
+    if db is not None:
+        with user_errors(), _db(db) as store:
+            counts = store.counts()
+            window = DataWindow(last_seq=store.last_seq(), events=counts.events)
+    with user_errors(RegistryError):
+        ModelRegistry.create(registry, checkpoint, window)
+    typer.echo(f"created registry {registry} with version 1 from {checkpoint}")
+
+
+@models_app.command("list")
+def list_(registry: Path = REGISTRY) -> None:
+    """Versions, oldest first: status, parent, data window, metrics; `*` marks the current one."""
+    reg = _registry(registry)
+    with user_errors(RegistryError):
+        current, versions = reg.current(), reg.versions()
+    for v in versions:
+        mark = "*" if v.version == current else " "
+        metrics = " ".join(f"{k}={val:.4f}" for k, val in sorted(v.metrics.items()) if "@" in k)
+        w = v.data_window
+        typer.echo(
+            f"{mark} v{v.version:<4} {v.status:<9} parent={v.parent or '-':<4} "
+            f"seq {w.first_seq}..{w.last_seq} ({w.events} events)  {metrics}  "
+            f"{v.created:%Y-%m-%d %H:%M}  {v.note}"
+        )
+
+
+@models_app.command("promote")
+def promote(
+    version: int = typer.Argument(..., help="Version to make current."), registry: Path = REGISTRY
+) -> None:
+    """Make a version current (after checking it loads); serving processes follow within
+    their poll interval."""
+    with user_errors(RegistryError):
+        _registry(registry).promote(version)
+    typer.echo(f"version {version} is current")
+
+
+@models_app.command("rollback")
+def rollback(registry: Path = REGISTRY) -> None:
+    """Make the previously current version current again."""
+    with user_errors(RegistryError):
+        version = _registry(registry).rollback()
+    typer.echo(f"rolled back: version {version} is current")
+
+
+def learn(
+    db: Path = typer.Option(..., "--db", help="Database whose event log to learn from."),
+    registry: Path = REGISTRY,
+    watch: bool = typer.Option(
+        False, "--watch", help="Keep going: a round whenever enough new events are logged."
+    ),
+    interval: float = typer.Option(
+        30.0, "--interval", min=0.1, help="Seconds between checks with --watch."
+    ),
+    min_events: int = typer.Option(
+        500, "--min-events", min=1, help="New events needed for a round."
+    ),
+    epochs: int = typer.Option(FineTuneConfig().epochs, "--epochs", min=1),
+    lr: float = typer.Option(FineTuneConfig().lr, "--lr", min=0.0),
+    tolerance: float = typer.Option(
+        0.0,
+        "--tolerance",
+        min=0.0,
+        help="Publish when NDCG@10 is at most this much below the current version's.",
+    ),
+    no_promote: bool = typer.Option(
+        False,
+        "--no-promote",
+        help="Store a better candidate as published but do not make it current.",
+    ),
+) -> None:
+    """Fine-tune the current version on the events logged since its data window, check it on
+    the newest events, and publish it only if it is not worse. A server started on the
+    registry swaps to a published version by itself."""
+    reg = _registry(registry)
+    config = FineTuneConfig(min_events=min_events, epochs=epochs, lr=lr, tolerance=tolerance)
+    while True:
+        with user_errors(RegistryError), _db(db) as store:
+            outcome = fine_tune(store, reg, config, promote=not no_promote)
+        typer.echo(_describe(outcome))
+        if not watch:
+            return
+        time.sleep(interval)
+
+
+def _describe(o: FineTuneOutcome) -> str:
+    if o.status == "skipped":
+        return f"skipped: {o.reason}"
+    return (
+        f"v{o.version} {o.status} (parent v{o.parent}): {o.reason}; trained on {o.trained_events} "
+        f"new events, {o.seconds:.1f} s ({o.events_per_s:,.0f} events/s)"
+    )

@@ -1,0 +1,279 @@
+"""Impressions of served lists, joined online to the events that name them.
+
+Every served list is an `Impression`. An event carrying a `recommendation_id` is joined to it
+when the event's item is in the list, the event is by the list's user and falls inside the
+attribution window; each list item is then clicked and converted at most once. Anything else
+naming a recommendation id counts as unattributed: never an error, never a rejected event.
+
+Impressions are buffered and written in batches so that a recommendation does not pay a
+commit; recent ones stay in memory for the join, older ones are read back from the store
+(with the events already joined to them, so that a click is still counted once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from attune.data.events import EventTypes
+from attune.feedback._config import FeedbackConfig, Outcomes
+from attune.feedback._summary import FeedbackSummary, Tally
+from attune.log import get_logger
+from attune.stores.base import LoggedEvent
+
+_log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Impression:
+    """One served list, in internal indices."""
+
+    recommendation_id: str
+    user: int | None
+    """Internal index of the user; None when the user was unknown when served (set by the
+    first event joined to the list, so that the user's erasure also removes it)."""
+    ts: float
+    """When it was served, seconds since the epoch."""
+    model_version: int
+    source: str
+    items: tuple[int, ...]
+    """Item indices in position order."""
+    reasons: tuple[str, ...]
+    """Reason kind of the item at each position."""
+
+    def position(self, item: int) -> int | None:
+        try:
+            return self.items.index(item)
+        except ValueError:
+            return None
+
+
+class ImpressionStore(Protocol):
+    """Where impressions persist (`attune.stores.impressions.SQLiteImpressions`)."""
+
+    def write(self, impressions: Sequence[Impression], adopted: Mapping[str, int]) -> None:
+        """Add impressions, and set the user of stored ones that had none, atomically."""
+        ...
+
+    def get(self, recommendation_id: str) -> Impression | None: ...
+
+    def events_before(self, recommendation_id: str, seq: int) -> list[LoggedEvent]:
+        """Logged events naming the list with seq < `seq`, in log order."""
+        ...
+
+    def report(self, outcomes: Outcomes) -> Tally:
+        """The counts of everything stored, computed by the store alone."""
+        ...
+
+    def save_definition(self, config: FeedbackConfig) -> None:
+        """Remember the definition in use, for reports read from the database alone."""
+        ...
+
+
+@dataclass(slots=True)
+class _Live:
+    """An impression and which of its positions were clicked and converted so far."""
+
+    impression: Impression
+    clicked: set[int] | None = None
+    converted: set[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    position: int
+    click: bool
+    """A first click on this position."""
+    conversion: bool
+    """A first conversion of this position."""
+
+
+class FeedbackLog:
+    """Records impressions, joins events to them, and keeps the counts for `/metrics`.
+
+    The counts start from the store's report when opened (one SQL pass over the impressions
+    and the events that name a list), so they cover everything stored, not only this process.
+    Callers serialise `record`, `observe`, `flush` and `forget` with the store's other writes
+    (the engine holds its lock); `summary` and `tally` may be called from any thread and never
+    wait for the database.
+    """
+
+    def __init__(
+        self, store: ImpressionStore, event_types: EventTypes, config: FeedbackConfig
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.outcomes = Outcomes.resolve(config, event_types)
+        self._lock = threading.RLock()
+        self._counting = threading.Lock()
+        """Guards `_tally` alone, so that readers never wait behind a database call."""
+        self._recent: OrderedDict[str, _Live] = OrderedDict()
+        self._buffer: dict[str, _Live] = {}
+        """Lists not written yet (also findable when `_recent` has dropped them)."""
+        self._adopted: dict[str, int] = {}
+        """Stored lists of unknown users that an event has since given a user."""
+        self._oldest: float | None = None
+        """Monotonic time of the oldest unwritten change."""
+        self._tally = Tally()
+        if config.enabled:
+            store.save_definition(config)
+            self._tally = store.report(self.outcomes)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def record(
+        self,
+        recommendation_id: str,
+        user: int | None,
+        ts: float,
+        model_version: int,
+        source: str,
+        items: Sequence[int],
+        reasons: Sequence[str],
+    ) -> None:
+        """Log one served list (written with the next batch)."""
+        if not self.config.enabled:
+            return
+        if len(items) != len(reasons):
+            raise ValueError("one reason per item is needed")
+        imp = Impression(
+            recommendation_id, user, ts, model_version, source, tuple(items), tuple(reasons)
+        )
+        with self._lock:
+            live = _Live(imp)
+            self._buffer[recommendation_id] = live
+            self._remember(live)
+            with self._counting:
+                self._tally.lists[model_version] = self._tally.lists.get(model_version, 0) + 1
+                for reason in imp.reasons:
+                    self._tally.counts(model_version, reason).items += 1
+            self._touched()
+
+    def observe(self, events: Sequence[LoggedEvent]) -> None:
+        """Join logged events that name a recommendation id to their lists and count them."""
+        if not self.config.enabled:
+            return
+        with self._lock:
+            for e in events:
+                if e.recommendation_id is None:
+                    continue
+                live = self._find(e.recommendation_id, e.seq)
+                hit = None if live is None else self._join(live, e)
+                with self._counting:
+                    if live is None or hit is None:
+                        self._tally.unattributed += 1
+                        continue
+                    imp = live.impression
+                    counts = self._tally.counts(imp.model_version, imp.reasons[hit.position])
+                    counts.clicks += hit.click
+                    counts.conversions += hit.conversion
+            self._flush_if_due()
+
+    def flush(self) -> None:
+        """Write the buffered impressions now (the engine calls this on snapshot and close)."""
+        with self._lock:
+            if not self._buffer and not self._adopted:
+                return
+            lists = [live.impression for live in self._buffer.values()]
+            self.store.write(lists, self._adopted)
+            self._buffer, self._adopted, self._oldest = {}, {}, None
+            _log.debug("impressions written", lists=len(lists))
+
+    def forget(self, user: int) -> int:
+        """Drop a user's impressions from memory (the store erases its own rows); returns how
+        many unwritten ones were dropped. The counts keep them: they hold no user."""
+        with self._lock:
+            mine = [rid for rid, live in self._recent.items() if live.impression.user == user]
+            for rid in mine:
+                del self._recent[rid]
+            unwritten = [rid for rid, live in self._buffer.items() if live.impression.user == user]
+            for rid in unwritten:
+                del self._buffer[rid]
+            self._adopted = {rid: u for rid, u in self._adopted.items() if u != user}
+            return len(unwritten)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def tally(self) -> Tally:
+        """A copy of the counts."""
+        with self._counting:
+            return self._tally.copy()
+
+    def summary(self) -> FeedbackSummary:
+        return self.tally().summary()
+
+    def pending(self) -> int:
+        """Lists buffered and not written yet."""
+        with self._lock:
+            return len(self._buffer)
+
+    # -- the join --------------------------------------------------------------------------
+
+    def _join(self, live: _Live, e: LoggedEvent) -> _Hit | None:
+        """Attribute one event to a list, or None when it does not belong to it."""
+        imp = live.impression
+        position = imp.position(e.item)
+        if position is None or e.timestamp > imp.ts + self.outcomes.window_s:
+            return None
+        if imp.user is None:
+            live.impression = replace(imp, user=e.user)
+            if imp.recommendation_id not in self._buffer:
+                self._adopted[imp.recommendation_id] = e.user
+                self._touched()
+        elif imp.user != e.user:
+            return None
+        click = conversion = False
+        if self.outcomes.is_click(e.event_type, e.value):
+            if live.clicked is None:
+                live.clicked = set()
+            click = position not in live.clicked
+            live.clicked.add(position)
+        if self.outcomes.is_conversion(e.event_type, e.value):
+            if live.converted is None:
+                live.converted = set()
+            conversion = position not in live.converted
+            live.converted.add(position)
+        return _Hit(position, click, conversion)
+
+    def _find(self, recommendation_id: str, seq: int) -> _Live | None:
+        live = self._recent.get(recommendation_id)
+        if live is not None:
+            self._recent.move_to_end(recommendation_id)
+            return live
+        live = self._buffer.get(recommendation_id)
+        if live is not None:
+            return live
+        stored = self.store.get(recommendation_id)
+        if stored is None:
+            return None
+        # Replay what was joined before, so that a second click is not counted again.
+        live = _Live(stored)
+        for earlier in self.store.events_before(recommendation_id, seq):
+            self._join(live, earlier)
+        self._remember(live)
+        return live
+
+    def _remember(self, live: _Live) -> None:
+        size = self.config.recent_lists
+        if size == 0:
+            return
+        self._recent[live.impression.recommendation_id] = live
+        self._recent.move_to_end(live.impression.recommendation_id)
+        while len(self._recent) > size:
+            self._recent.popitem(last=False)
+
+    def _touched(self) -> None:
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+        self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
+        if self._oldest is None:
+            return
+        full = len(self._buffer) >= self.config.flush_lists
+        if full or time.monotonic() - self._oldest >= self.config.flush_seconds:
+            self.flush()

@@ -1,0 +1,111 @@
+"""The feedback counts (`Tally`) and their public form (`FeedbackSummary`).
+
+The online join and the SQL report both produce a `Tally`, so the two can be compared
+exactly; `FeedbackSummary` is what `/v1/feedback`, the dashboard and `attune report` show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from pydantic import BaseModel, Field
+
+
+class VersionFeedback(BaseModel):
+    """Served lists and the reactions to them, for one model version."""
+
+    model_version: int = Field(description="Version of the model that served the lists.")
+    lists: int = Field(description="Lists served (impressions).")
+    items: int = Field(description="Items shown in those lists.")
+    clicks: int = Field(description="Shown items clicked (each list item counted once at most).")
+    conversions: int = Field(
+        description="Shown items converted (each list item counted once at most)."
+    )
+    ctr: float = Field(description="Click-through rate: clicks / items shown (0 when none).")
+    conversion_rate: float = Field(description="Conversions / items shown (0 when none).")
+
+
+class ReasonFeedback(BaseModel):
+    """Shown items and the reactions to them, for one model version and reason kind."""
+
+    model_version: int = Field(description="Version of the model that served the lists.")
+    reason: str = Field(description="Reason kind of the items (similar, popular, exploration...).")
+    items: int = Field(description="Items shown with this reason.")
+    clicks: int = Field(description="Of those, items clicked (once at most each).")
+    conversions: int = Field(description="Of those, items converted (once at most each).")
+    ctr: float = Field(description="Click-through rate: clicks / items shown (0 when none).")
+
+
+class FeedbackSummary(BaseModel):
+    """Click-through and conversion of served lists, per model version and per reason."""
+
+    by_version: list[VersionFeedback] = Field(description="One entry per model version.")
+    by_reason: list[ReasonFeedback] = Field(
+        description="One entry per model version and reason kind."
+    )
+    unattributed: int = Field(
+        description="Events that named a recommendation id but could not be joined to a shown "
+        "item: unknown or expired list, item not in the list, or another user's list."
+    )
+
+
+@dataclass
+class Counts:
+    items: int = 0
+    clicks: int = 0
+    conversions: int = 0
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+@dataclass
+class Tally:
+    """Raw counts: lists per model version, items and reactions per (version, reason)."""
+
+    lists: dict[int, int] = field(default_factory=dict)
+    by_reason: dict[tuple[int, str], Counts] = field(default_factory=dict)
+    unattributed: int = 0
+
+    def counts(self, version: int, reason: str) -> Counts:
+        return self.by_reason.setdefault((version, reason), Counts())
+
+    def copy(self) -> Tally:
+        return Tally(
+            dict(self.lists), {k: replace(v) for k, v in self.by_reason.items()}, self.unattributed
+        )
+
+    def summary(self) -> FeedbackSummary:
+        versions: dict[int, Counts] = {v: Counts() for v in self.lists}
+        for (version, _), c in self.by_reason.items():
+            total = versions.setdefault(version, Counts())
+            total.items += c.items
+            total.clicks += c.clicks
+            total.conversions += c.conversions
+        return FeedbackSummary(
+            by_version=[
+                VersionFeedback(
+                    model_version=v,
+                    lists=self.lists.get(v, 0),
+                    items=c.items,
+                    clicks=c.clicks,
+                    conversions=c.conversions,
+                    ctr=_rate(c.clicks, c.items),
+                    conversion_rate=_rate(c.conversions, c.items),
+                )
+                for v, c in sorted(versions.items())
+            ],
+            by_reason=[
+                ReasonFeedback(
+                    model_version=v,
+                    reason=r,
+                    items=c.items,
+                    clicks=c.clicks,
+                    conversions=c.conversions,
+                    ctr=_rate(c.clicks, c.items),
+                )
+                for (v, r), c in sorted(self.by_reason.items())
+            ],
+            unattributed=self.unattributed,
+        )

@@ -1,0 +1,271 @@
+"""Model registry on disk: numbered versions, each a checkpoint plus what it was trained on.
+
+    <root>/registry.json          {"format": 1, "current": 3, "history": [1, 2, 3]}
+    <root>/registry.lock          flock held by writers (learn, promote, rollback)
+    <root>/versions/<n>/          a checkpoint (see attune.training.checkpoint) + version.json
+
+`history` is the order in which versions were made current; rollback steps back along it.
+Readers (a serving process polling for promotions) never take the lock: `registry.json` is
+replaced atomically, so they see the old or the new file, never half of one.
+
+A version is checked (its checkpoint loaded) before it becomes current, so a corrupt or
+incompatible directory is refused at promotion; a serving process that finds one anyway
+(edited on disk after promotion) keeps the model it has.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from attune.log import get_logger
+from attune.training.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+
+_log = get_logger(__name__)
+
+FORMAT = 1
+VERSION_FILE = "version.json"
+
+
+class RegistryError(Exception):
+    """The registry or one of its versions is missing, corrupt or cannot do what was asked."""
+
+
+class DataWindow(BaseModel):
+    """The slice of the event log a version learned from (log positions, inclusive)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    first_seq: int = Field(0, description="First log position trained on (0: from the start).")
+    last_seq: int = Field(0, description="Last log position trained on.")
+    events: int = Field(0, description="Events in the window that were used for training.")
+    first_time: float | None = Field(None, description="Time of the first event (epoch s).")
+    last_time: float | None = Field(None, description="Time of the last event (epoch s).")
+
+
+VersionStatus = Literal["published", "rejected"]
+
+
+class VersionInfo(BaseModel):
+    """What the registry knows about one version (its `version.json`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(ge=1, description="Version number, unique and increasing.")
+    parent: int | None = Field(None, description="Version it was fine-tuned from.")
+    created: datetime = Field(description="When the version was written.")
+    status: VersionStatus = Field(
+        description="published: passed its evaluation; rejected: did worse than its parent."
+    )
+    data_window: DataWindow = Field(default_factory=DataWindow)
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Evaluation metrics (and its parent's, for contrast)."
+    )
+    note: str = Field("", description="Why it was published or rejected, in words.")
+
+
+class _Index(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = FORMAT
+    current: int | None = None
+    history: list[int] = Field(default_factory=list)
+
+
+class ModelRegistry:
+    """Versions of the interest model in one directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.is_registry(self.root):
+            raise RegistryError(f"{self.root} is not a model registry (no registry.json)")
+
+    # -- creation ----------------------------------------------------------------------------
+
+    @staticmethod
+    def is_registry(path: str | Path) -> bool:
+        return (Path(path) / "registry.json").is_file()
+
+    @classmethod
+    def create(
+        cls,
+        root: str | Path,
+        checkpoint: str | Path,
+        data_window: DataWindow,
+        note: str = "initial model",
+    ) -> ModelRegistry:
+        """A new registry whose version 1 (current) is a copy of `checkpoint`."""
+        root = Path(root)
+        if cls.is_registry(root):
+            raise RegistryError(f"{root} is already a model registry")
+        loaded = _load(Path(checkpoint))
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "versions").mkdir(exist_ok=True)
+        _write_json(root / "registry.json", _Index().model_dump())
+        registry = cls(root)
+        info = registry.add(
+            Path(checkpoint),
+            parent=None,
+            status="published",
+            data_window=data_window,
+            metrics=loaded.metrics,
+            note=note,
+            copy=True,
+        )
+        registry.promote(info.version)
+        return registry
+
+    # -- reads (no lock) ---------------------------------------------------------------------
+
+    def _index(self) -> _Index:
+        try:
+            return _Index.model_validate_json((self.root / "registry.json").read_text("utf-8"))
+        except (OSError, ValidationError, ValueError) as err:
+            raise RegistryError(f"{self.root}/registry.json is unreadable: {err}") from err
+
+    def current(self) -> int | None:
+        return self._index().current
+
+    def history(self) -> list[int]:
+        return list(self._index().history)
+
+    def path(self, version: int) -> Path:
+        return self.root / "versions" / str(version)
+
+    def info(self, version: int) -> VersionInfo:
+        path = self.path(version) / VERSION_FILE
+        try:
+            return VersionInfo.model_validate_json(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise RegistryError(f"version {version} does not exist in {self.root}") from None
+        except (OSError, ValidationError, ValueError) as err:
+            raise RegistryError(f"version {version}: {path} is corrupt: {err}") from err
+
+    def versions(self) -> list[VersionInfo]:
+        """Every readable version, oldest first (unreadable ones are logged and skipped)."""
+        out = []
+        for v in self._numbers():
+            try:
+                out.append(self.info(v))
+            except RegistryError as err:
+                _log.warning("skipping unreadable version", error=str(err))
+        return out
+
+    def _numbers(self) -> list[int]:
+        base = self.root / "versions"
+        return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir())
+
+    def load(self, version: int, device: str = "cpu") -> LoadedModel:
+        """The version's model; `RegistryError` when its files are missing or corrupt."""
+        self.info(version)
+        return _load(self.path(version), device)
+
+    # -- writes (under the lock) -------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self.root / "registry.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def add(
+        self,
+        checkpoint: Path,
+        *,
+        parent: int | None,
+        status: VersionStatus,
+        data_window: DataWindow,
+        metrics: dict[str, float],
+        note: str,
+        copy: bool = False,
+    ) -> VersionInfo:
+        """Store a finished checkpoint directory as the next version (moved, or copied)."""
+        with self._locked():
+            numbers = self._numbers()
+            version = (numbers[-1] if numbers else 0) + 1
+            target = self.path(version)
+            staging = self.root / "versions" / f".incoming-{version}"
+            shutil.rmtree(staging, ignore_errors=True)
+            if copy:
+                shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("tensorboard"))
+            else:
+                shutil.move(str(checkpoint), staging)
+            (staging / "trainer_state.pt").unlink(missing_ok=True)  # resume state: not served
+            info = VersionInfo(
+                version=version,
+                parent=parent,
+                created=datetime.now(UTC),
+                status=status,
+                data_window=data_window,
+                metrics=metrics,
+                note=note,
+            )
+            _write_json(staging / VERSION_FILE, info.model_dump(mode="json"))
+            os.replace(staging, target)  # a version directory appears complete or not at all
+        _log.info("added model version", version=version, status=status, note=note)
+        return info
+
+    def promote(self, version: int) -> None:
+        """Make `version` current, after checking that it loads."""
+        self.load(version)
+        with self._locked():
+            index = self._index()
+            if index.current == version:
+                return
+            index.current = version
+            index.history.append(version)
+            _write_json(self.root / "registry.json", index.model_dump())
+        _log.info("promoted model version", version=version)
+
+    def rollback(self) -> int:
+        """Make the previously current version current again; returns it."""
+        with self._locked():
+            index = self._index()
+            if len(index.history) < 2:
+                raise RegistryError("no earlier version to roll back to")
+            index.history.pop()
+            previous = index.history[-1]
+            self.load(previous)
+            index.current = previous
+            _write_json(self.root / "registry.json", index.model_dump())
+        _log.info("rolled back model version", version=previous)
+        return previous
+
+
+def resolve_model(path: str | Path) -> tuple[Path, int]:
+    """(checkpoint directory, version) for a model path: a registry's current version, or a
+    plain checkpoint directory as version 1."""
+    path = Path(path)
+    if not ModelRegistry.is_registry(path):
+        return path, 1
+    registry = ModelRegistry(path)
+    current = registry.current()
+    if current is None:
+        raise RegistryError(f"registry {path} has no current version")
+    return registry.path(current), current
+
+
+def _load(directory: Path, device: str = "cpu") -> LoadedModel:
+    try:
+        return load_checkpoint(directory, device=device)
+    except CheckpointError as err:
+        raise RegistryError(str(err)) from err
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,215 @@
+// The dashboard: counts and per-second traffic every two seconds, model versions,
+// click-through and the last evaluation report every fifteen. Charts use Chart.js, built from
+// the npm registry into static/vendor by `make install`; without it the figures still update.
+import { boot, el, fmt } from "./console.js";
+
+const $ = (id) => document.getElementById(id);
+const STATS_EVERY_MS = 2000;
+const PANELS_EVERY_MS = 15000;
+const WINDOW_S = 300;
+
+boot(async (session) => {
+  const charts = await loadCharts(session.config);
+  const tick = () => updateStats(session, charts);
+  await tick();
+  setInterval(tick, STATS_EVERY_MS);
+  const panels = () => Promise.all([updateModels(session), updateFeedback(session)]);
+  await panels();
+  setInterval(panels, PANELS_EVERY_MS);
+  await showReport(session);
+});
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = el("script", { src });
+    script.addEventListener("load", resolve);
+    script.addEventListener("error", () => reject(new Error(`could not load ${src}`)));
+    document.head.append(script);
+  });
+}
+
+async function loadCharts(config) {
+  const notice = $("charts-notice");
+  if (!config.charts) {
+    notice.hidden = false;
+    notice.textContent =
+      "Charts are off: the chart library was not built (run `make install`, which builds ui/). The figures above still update.";
+    return null;
+  }
+  try {
+    await loadScript("/ui/static/vendor/chart.umd.min.js");
+  } catch (err) {
+    notice.hidden = false;
+    notice.textContent = `Charts are off: ${err.message}.`;
+    return null;
+  }
+  const Chart = window.Chart;
+  const options = (unit) => ({
+    animation: false,
+    responsive: true,
+    maintainAspectRatio: false,
+    interaction: { mode: "index", intersect: false },
+    elements: { point: { radius: 0 }, line: { borderWidth: 2 } },
+    scales: {
+      x: { ticks: { maxTicksLimit: 6, maxRotation: 0 } },
+      y: { beginAtZero: true, title: { display: true, text: unit } },
+    },
+  });
+  // Quiet seconds have no latency: those gaps are bridged, and each measured second is a dot.
+  const line = (label, color, gaps) => ({ label, data: [], borderColor: color, backgroundColor: color, spanGaps: gaps, pointRadius: gaps ? 2 : 0 });
+  return {
+    events: new Chart($("chart-events"), {
+      type: "line",
+      data: { labels: [], datasets: [line("events/s", "#0b5cad", false)] },
+      options: options("events/s"),
+    }),
+    latency: new Chart($("chart-latency"), {
+      type: "line",
+      data: { labels: [], datasets: [line("p50", "#1a7f37", true), line("p99", "#b42318", true)] },
+      options: options("ms"),
+    }),
+  };
+}
+
+function tile(name, value, digits = 0) {
+  const node = $(`tile-${name}`);
+  node.textContent = fmt(value, digits);
+  node.dataset.value = value === null ? "" : String(value);
+}
+
+async function updateStats(session, charts) {
+  let stats;
+  try {
+    stats = await session.call("/v1/stats", { params: [["window", WINDOW_S]] });
+  } catch (err) {
+    $("updated").textContent = `not updated: ${err.message}`;
+    return;
+  }
+  tile("users", stats.users);
+  tile("items", stats.items);
+  tile("events", stats.events);
+  tile("rate", stats.events_per_s, 2);
+  tile("p50", stats.recommend_p50_ms, 2);
+  tile("p99", stats.recommend_p99_ms, 2);
+  tile("model", stats.model_version);
+  $("updated").textContent = `updated ${new Date().toLocaleTimeString("en-GB")}`;
+  if (!charts) return;
+  const labels = stats.series.map((p) => new Date(p.time * 1000).toLocaleTimeString("en-GB"));
+  charts.events.data.labels = labels;
+  charts.events.data.datasets[0].data = stats.series.map((p) => p.events);
+  charts.latency.data.labels = labels;
+  charts.latency.data.datasets[0].data = stats.series.map((p) => p.p50_ms);
+  charts.latency.data.datasets[1].data = stats.series.map((p) => p.p99_ms);
+  charts.events.update("none");
+  charts.latency.update("none");
+}
+
+function table(caption, head, rows, rowClass = () => null) {
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el(
+      "table",
+      {},
+      el("caption", {}, caption),
+      el("thead", {}, el("tr", {}, ...head.map(([text, num]) => el("th", { scope: "col", class: num ? "num" : null }, text)))),
+      el("tbody", {}, ...rows.map((cells, i) => el("tr", { class: rowClass(i) }, ...cells))),
+    ),
+  );
+}
+
+const num = (value, digits = 0) => el("td", { class: "num" }, fmt(value, digits));
+const pct = (value) => el("td", { class: "num" }, value === null || value === undefined ? "–" : `${fmt(value * 100, 1)}%`);
+
+async function updateModels(session) {
+  const box = $("models");
+  if (!session.config.features.models) {
+    box.replaceChildren(el("p", { class: "hint" }, "No model registry: this server serves a single checkpoint."));
+    return;
+  }
+  try {
+    const found = await session.call("/v1/models");
+    const names = [...new Set(found.versions.flatMap((v) => Object.keys(v.metrics)))].sort().slice(0, 6);
+    const versions = [...found.versions].reverse();
+    box.replaceChildren(
+      table(
+        "Newest first; the current version is marked.",
+        [["Version", true], ["Created"], ["Status"], ["Parent", true], ...names.map((n) => [n, true]), ["Note"]],
+        versions.map((v) => [
+          el(
+            "td",
+            { class: "num" },
+            v.version,
+            v.version === found.current ? [" ", el("span", { class: "badge" }, "current")] : null,
+            v.version === found.serving && found.serving !== found.current ? [" ", el("span", { class: "badge" }, "serving")] : null,
+          ),
+          el("td", {}, new Date(v.created).toLocaleString("en-GB")),
+          el("td", {}, v.status),
+          el("td", { class: "num" }, v.parent ?? "–"),
+          ...names.map((n) => num(v.metrics[n], 4)),
+          el("td", {}, v.note || ""),
+        ]),
+        (i) => (versions[i].version === found.current ? "current" : null),
+      ),
+    );
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, err.message));
+  }
+}
+
+async function updateFeedback(session) {
+  const box = $("feedback");
+  if (!session.config.features.feedback) {
+    box.replaceChildren(el("p", { class: "hint" }, "No feedback log: this server does not record click-through."));
+    return;
+  }
+  try {
+    const fb = await session.call("/v1/feedback");
+    const meter = (value) => el("td", {}, el("meter", { min: 0, max: 1, value: value || 0, "aria-label": `CTR ${fmt((value || 0) * 100, 1)}%` }));
+    box.replaceChildren(
+      table(
+        "Per model version",
+        [["Version", true], ["Lists", true], ["Shown", true], ["Clicks", true], ["Conversions", true], ["CTR", true], ["Conv. rate", true]],
+        fb.by_version.map((v) => [
+          num(v.model_version), num(v.lists), num(v.items), num(v.clicks), num(v.conversions), pct(v.ctr), pct(v.conversion_rate),
+        ]),
+      ),
+      table(
+        "Per reason",
+        [["Version", true], ["Reason"], ["Shown", true], ["Clicks", true], ["Conversions", true], ["CTR", true], [""]],
+        fb.by_reason.map((r) => [
+          num(r.model_version), el("td", {}, el("span", { class: `kind kind-${r.reason}` }, r.reason)), num(r.items), num(r.clicks), num(r.conversions), pct(r.ctr), meter(r.ctr),
+        ]),
+      ),
+      el("p", { class: "hint" }, `${fmt(fb.unattributed)} events came without a recommendation id.`),
+    );
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, err.message));
+  }
+}
+
+async function showReport(session) {
+  const box = $("report");
+  if (!session.config.features.report) {
+    box.replaceChildren(
+      el("p", { class: "hint" }, "No report: start the server with a report folder (ATTUNE_REPORT_DIR=bench/results) to show the newest evaluation report here."),
+    );
+    return;
+  }
+  try {
+    const report = await session.call("/v1/reports/latest");
+    const facts = [["Report", report.name], ["Written", report.date], ["Command", report.command], ["Commit", report.commit], ["Machine", report.machine]];
+    const plots = el("div", { class: "plots" });
+    box.replaceChildren(
+      el("dl", { class: "facts" }, ...facts.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+      table("Metrics", [["Metric"], ["Value", true]], Object.entries(report.metrics).map(([k, v]) => [el("td", {}, k), num(v, 4)])),
+      plots,
+    );
+    for (const name of report.plots) {
+      const blob = await session.call(`/v1/reports/plots/${encodeURIComponent(name)}`, { raw: true });
+      plots.append(el("figure", {}, el("img", { src: URL.createObjectURL(blob), alt: `Plot ${name} of report ${report.name}` }), el("figcaption", {}, name)));
+    }
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, err.message));
+  }
+}

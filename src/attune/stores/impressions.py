@@ -1,0 +1,170 @@
+"""Impressions in the SQLite store, and the feedback report computed by SQL alone.
+
+The `impressions` table (migration 3) holds one row per served list, the items and their
+reason kinds as JSON arrays in position order. `report` joins the event log to it with the
+rules of the online join (`attune.feedback`), so both give the same counts for the same data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attune.feedback import Counts, FeedbackConfig, Impression, Outcomes, Tally
+from attune.stores.base import LoggedEvent
+from attune.stores.sqlite import SQLiteStore
+
+_DEFINITION_KEY = "feedback_definition"
+
+# Every shown item (one row per list position), and the events joined to one: same list and
+# item, same user (or a list whose user was unknown), inside the attribution window.
+_JOINED = """
+WITH shown AS (
+    SELECT i.recommendation_id AS rid, i.user_idx AS user_idx, i.ts AS ts,
+           i.model_version AS version, CAST(j.value AS INTEGER) AS item,
+           json_extract(i.reasons, '$[' || j.key || ']') AS reason
+    FROM impressions AS i, json_each(i.items) AS j
+),
+hits AS (
+    SELECT e.seq AS seq, s.rid AS rid, s.item AS item, s.version AS version,
+           s.reason AS reason, {click} AS click, {conversion} AS conversion
+    FROM events AS e JOIN shown AS s
+      ON s.rid = e.recommendation_id AND s.item = e.item_idx
+    WHERE e.recommendation_id IS NOT NULL
+      AND (s.user_idx IS NULL OR s.user_idx = e.user_idx)
+      AND e.ts <= s.ts + :window
+)
+"""
+
+
+def _predicate(codes: frozenset[int], ratings: frozenset[int]) -> str:
+    """SQL truth of `Outcomes.is_click`/`is_conversion` over `e` (codes are integers)."""
+    plain = sorted(codes - ratings)
+    rated = sorted(codes & ratings)
+    terms = ["0"]
+    if plain:
+        terms.append(f"e.event_type IN ({', '.join(map(str, plain))})")
+    if rated:
+        terms.append(
+            f"(e.event_type IN ({', '.join(map(str, rated))}) "
+            "AND (e.value IS NULL OR e.value >= :threshold))"
+        )
+    return "(" + " OR ".join(terms) + ")"
+
+
+class SQLiteImpressions:
+    """The impressions of one `SQLiteStore` (an `attune.feedback.ImpressionStore`)."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def write(self, impressions: Sequence[Impression], adopted: Mapping[str, int]) -> None:
+        rows = [
+            (
+                i.recommendation_id,
+                i.user,
+                i.ts,
+                i.model_version,
+                i.source,
+                json.dumps(i.items, separators=(",", ":")),
+                json.dumps(i.reasons, separators=(",", ":")),
+            )
+            for i in impressions
+        ]
+        with self.store.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO impressions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "UPDATE impressions SET user_idx=? WHERE recommendation_id=? AND user_idx IS NULL",
+                [(user, rid) for rid, user in adopted.items()],
+            )
+
+    def get(self, recommendation_id: str) -> Impression | None:
+        row = self.store.connection.execute(
+            "SELECT user_idx, ts, model_version, source, items, reasons FROM impressions "
+            "WHERE recommendation_id=?",
+            (recommendation_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        user, ts, version, source, items, reasons = row
+        return Impression(
+            recommendation_id,
+            None if user is None else int(user),
+            float(ts),
+            int(version),
+            str(source),
+            tuple(int(i) for i in json.loads(items)),
+            tuple(str(r) for r in json.loads(reasons)),
+        )
+
+    def events_before(self, recommendation_id: str, seq: int) -> list[LoggedEvent]:
+        rows = self.store.connection.execute(
+            "SELECT seq, user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN') FROM events "
+            "WHERE recommendation_id=? AND seq<? ORDER BY seq",
+            (recommendation_id, seq),
+        ).fetchall()
+        return [
+            LoggedEvent(int(s), int(u), int(i), int(t), float(ts), float(v), recommendation_id)
+            for s, u, i, t, ts, v in rows
+        ]
+
+    def count(self, user: int | None = None) -> int:
+        """Stored impressions (of one user)."""
+        if user is None:
+            row = self.store.connection.execute("SELECT COUNT(*) FROM impressions").fetchone()
+        else:
+            row = self.store.connection.execute(
+                "SELECT COUNT(*) FROM impressions WHERE user_idx=?", (user,)
+            ).fetchone()
+        return int(row[0])
+
+    def save_definition(self, config: FeedbackConfig) -> None:
+        value = config.model_dump_json()
+        if self.definition() == config:
+            return
+        with self.store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_DEFINITION_KEY, value))
+
+    def definition(self) -> FeedbackConfig | None:
+        """The definition the engine last used on this database (None: never opened)."""
+        raw = self.store.get_meta(_DEFINITION_KEY)
+        return None if raw is None else FeedbackConfig.model_validate_json(raw)
+
+    def report(self, outcomes: Outcomes) -> Tally:
+        """Lists, shown items, clicks and conversions per model version and reason, and the
+        unattributed events, by one pass of SQL over the stored impressions and events."""
+        db = self.store.connection
+        params: dict[str, Any] = {
+            "window": outcomes.window_s,
+            "threshold": outcomes.rating_threshold,
+        }
+        joined = _JOINED.format(
+            click=_predicate(outcomes.clicks, outcomes.ratings),
+            conversion=_predicate(outcomes.conversions, outcomes.ratings),
+        )
+        tally = Tally()
+        for version, n in db.execute(
+            "SELECT model_version, COUNT(*) FROM impressions GROUP BY model_version"
+        ):
+            tally.lists[int(version)] = int(n)
+        for version, reason, items in db.execute(
+            joined + "SELECT version, reason, COUNT(*) FROM shown GROUP BY version, reason",
+            params,
+        ):
+            tally.by_reason[(int(version), str(reason))] = Counts(items=int(items))
+        # Each list item counts once however many events it drew.
+        for version, reason, clicks, conversions in db.execute(
+            joined + "SELECT version, reason, SUM(click), SUM(conversion) FROM ("
+            "SELECT version, reason, MAX(click) AS click, MAX(conversion) AS conversion "
+            "FROM hits GROUP BY rid, item) GROUP BY version, reason",
+            params,
+        ):
+            counts = tally.counts(int(version), str(reason))
+            counts.clicks, counts.conversions = int(clicks), int(conversions)
+        (tally.unattributed,) = db.execute(
+            joined + "SELECT COUNT(*) FROM events WHERE recommendation_id IS NOT NULL "
+            "AND seq NOT IN (SELECT seq FROM hits)",
+            params,
+        ).fetchone()
+        return tally

@@ -1,0 +1,106 @@
+"""Fine-tuning rounds: new events and new items are learned, a worse candidate is rejected."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from attune.data.events import Interaction, ItemUpdate
+from attune.engine.engine import load_model
+from attune.engine.interest import InterestModel
+from attune.learning.finetune import FineTuneConfig, fine_tune
+from attune.learning.registry import ModelRegistry
+from attune.stores import SQLiteStore
+from tests.engine.conftest import PER_CLUSTER, T0
+
+
+def _log_new_events(db: Path, n_users: int = 60, new_item: str | None = None) -> int:
+    """Sessions of new users inside one genre (as the training data has them), some of them on
+    `new_item`; returns how many events were logged."""
+    rng = np.random.default_rng(7)
+    events = []
+    for u in range(n_users):
+        c = u % 4
+        for t, j in enumerate(rng.choice(PER_CLUSTER, size=6, replace=False)):
+            item = new_item if new_item and c == 0 and t == 3 else f"c{c}-{j}"
+            events.append(
+                Interaction(user_id=f"new{u}", item_id=item, event_type="view",
+                            timestamp=T0 + 10**6 + u * 100 + t)
+            )  # fmt: skip
+    with SQLiteStore(db) as store:
+        if new_item:
+            store.upsert_items([ItemUpdate(item_id=new_item, attributes={"genre": ["g0"]})])
+        store.append_events(events)
+    return len(events)
+
+
+def test_round_learns_new_events_and_new_items(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    db, reg = registry_files
+    n = _log_new_events(db, new_item="c0-fresh")
+    with SQLiteStore(db) as store:
+        outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, epochs=2, tolerance=0.05))
+    assert outcome.status == "published", outcome.reason
+    assert outcome.new_events == n and outcome.holdout_events == round(n * 0.1)
+    assert outcome.trained_events == n - outcome.holdout_events
+    assert reg.current() == outcome.version == 2
+    info = reg.info(2)
+    assert info.parent == 1 and info.status == "published"
+    assert info.data_window.first_seq == reg.info(1).data_window.last_seq + 1
+    assert info.data_window.events == outcome.trained_events
+    assert {"hr@10", "ndcg@10", "parent_hr@10", "parent_ndcg@10"} <= set(info.metrics)
+    # The new item has its own learned row now, not only its attribute vector.
+    v1, v2 = reg.load(1), reg.load(2)
+    assert "c0-fresh" not in v1.items and "c0-fresh" in v2.items
+    with SQLiteStore(db) as store:
+        data = store.to_dataset(events=False)
+        fresh = np.array([store.items.index("c0-fresh")])
+    old_model, new_model = InterestModel(v1, 1), InterestModel(v2, 2)
+    for m in (old_model, new_model):
+        m.bind_items(data.items)
+    assert old_model.model_index(fresh)[0] == 0 and new_model.model_index(fresh)[0] > 0
+    learned = new_model.item_vectors(fresh, data.item_attributes)
+    from_attributes = new_model.cold_item_vectors(fresh, data.item_attributes)
+    assert not np.allclose(learned, from_attributes)
+    # The next round starts after this one's window: only the held-out events are new to it.
+    with SQLiteStore(db) as store:
+        again = fine_tune(store, reg, FineTuneConfig(min_events=outcome.holdout_events + 1))
+    assert again.status == "skipped" and again.new_events == outcome.holdout_events
+
+
+def test_worse_candidate_is_not_promoted(registry_files: tuple[Path, ModelRegistry]) -> None:
+    db, reg = registry_files
+    _log_new_events(db)
+    # A learning rate this large wrecks the weights: the check must catch it.
+    wreck = FineTuneConfig(min_events=50, lr=5.0, epochs=3, grad_clip=0.0)
+    with SQLiteStore(db) as store:
+        outcome = fine_tune(store, reg, wreck)
+    assert outcome.status == "rejected", outcome.reason
+    assert "worse" in outcome.reason
+    assert outcome.metrics["ndcg@10"] < outcome.metrics["parent_ndcg@10"]
+    assert reg.current() == 1
+    assert reg.info(outcome.version or 0).status == "rejected"
+    assert [v.version for v in reg.versions()] == [1, 2]
+
+
+def test_too_few_events_skip(registry_files: tuple[Path, ModelRegistry]) -> None:
+    db, reg = registry_files
+    with SQLiteStore(db) as store:
+        outcome = fine_tune(store, reg, FineTuneConfig(min_events=10))
+    assert outcome.status == "skipped" and outcome.version is None
+    assert "fewer than min_events" in outcome.reason
+    assert reg.versions()[-1].version == 1
+
+
+def test_published_version_loads_in_the_engine(registry_files: tuple[Path, ModelRegistry]) -> None:
+    db, reg = registry_files
+    _log_new_events(db)
+    with SQLiteStore(db) as store:
+        outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, tolerance=1.0))
+    assert outcome.version is not None
+    t0 = time.perf_counter()
+    model = load_model(reg.path(outcome.version), outcome.version)
+    assert model.version == outcome.version and time.perf_counter() - t0 < 10
