@@ -30,6 +30,11 @@ for user in 1 2 3; do
   $BIN/attune recommend --model "$OUT/model" --data "$DB" --user "$user" -k 5
 done
 
+# A model registry with the trained model as version 1: the server follows it, so
+# `attune learn` (below) can publish fine-tuned versions that the server swaps in live.
+rm -rf "$OUT/registry"
+$BIN/attune models init --registry "$OUT/registry" --from "$OUT/model" --db "$DB"
+
 KEY=$($BIN/attune keys create --db "$DB" --scope ingest --scope recommend --scope admin \
       --name demo | tail -n 1)
 URL="http://127.0.0.1:$PORT"
@@ -48,6 +53,11 @@ Try it: user 1's recommendations, then a purchase of a horror classic, then agai
   curl -s -H "X-API-Key: $KEY" -H 'content-type: application/json' \\
        -d '{"user_id": "1", "item_id": "185", "event_type": "purchase"}' $URL/v1/events
   curl -s -H "X-API-Key: $KEY" "$URL/v1/users/1/recommendations?k=5"
+
+Continuous learning, in a second terminal: fine-tunes on the events logged since the current
+version, publishes the result only if it is not worse on the newest events, and the server
+swaps it in (see `attune models list --registry $OUT/registry`):
+  $BIN/attune learn --db $DB --registry $OUT/registry --watch --min-events 200
 MSG
 # The dashboard shows the newest benchmark report of bench/results.
-ATTUNE_REPORT_DIR=bench/results exec $BIN/attune serve --db "$DB" --model "$OUT/model" --host 127.0.0.1 --port "$PORT"
+ATTUNE_REPORT_DIR=bench/results exec $BIN/attune serve --db "$DB" --model "$OUT/registry" --host 127.0.0.1 --port "$PORT"

@@ -182,7 +182,13 @@ def fine_tune(
     reason = (
         f"NDCG@{k} on the {n_hold} newest events: candidate {after[f'ndcg@{k}']:.4f}, "
         f"parent v{parent_version} {before[f'ndcg@{k}']:.4f}"
-        + ("" if better else f" (worse by more than tolerance {cfg.tolerance})")
+        + (
+            f" (worse by more than tolerance {cfg.tolerance})"
+            if not better
+            else f" (worse, but within tolerance {cfg.tolerance})"
+            if after[f"ndcg@{k}"] < before[f"ndcg@{k}"]
+            else ""
+        )
     )
     window = DataWindow(
         first_seq=int(events.seq[start]),
@@ -215,6 +221,13 @@ def fine_tune(
         reason=reason,
     )
     return outcome
+
+
+def warm_up_optimizer() -> None:
+    """Pay torch's one-time import of its compiler stack (over a second, on the first optimizer
+    a process creates) now, so that it is not charged to the first fine-tuning round; a
+    long-running learner pays it once at start."""
+    torch.optim.AdamW([nn.Parameter(torch.zeros(1))])
 
 
 def _device(name: str) -> torch.device:

@@ -41,8 +41,7 @@ class EventArrays:
 
     @staticmethod
     def read(store: SQLiteStore) -> EventArrays:
-        rows = [tuple(e[:6]) for e in store.read_events(after=0)]
-        cols = np.array(rows, dtype=np.float64).reshape(-1, 6)
+        cols = store.event_columns()
         return EventArrays(
             cols[:, 0].astype(np.int64),
             cols[:, 1].astype(np.int64),
@@ -89,14 +88,11 @@ def heldout_cases(
     window: Literal["positive", "all"] = "positive",
 ) -> list[HeldOutCase]:
     """One case per event from `boundary` on, each with the state replayed before it."""
-    wanted = set(np.unique(events.user[boundary:]).tolist())
+    wanted = np.unique(events.user[boundary:])
     states: dict[int, UserState] = {}
     cases = []
-    for i in range(len(events)):
-        user = int(events.user[i])
-        if user not in wanted:
-            continue
-        state = states.setdefault(user, UserState())
+    for i in np.flatnonzero(np.isin(events.user, wanted)).tolist():
+        state = states.setdefault(int(events.user[i]), UserState())
         if i >= boundary:
             cases.append(HeldOutCase(UserState.unpack(state.pack()), int(events.item[i])))
         fold_event(

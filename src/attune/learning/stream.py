@@ -33,7 +33,7 @@ from attune.data.dataset import Dataset
 from attune.data.events import Interaction
 from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine, load_model
-from attune.learning.finetune import FineTuneConfig, FineTuneOutcome, fine_tune
+from attune.learning.finetune import FineTuneConfig, FineTuneOutcome, fine_tune, warm_up_optimizer
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.log import get_logger
 from attune.stores.sqlite import Durability, SQLiteStore
@@ -109,7 +109,7 @@ class StreamReport:
         for name, r in self.results.items():
             out[f"{name}/hr@{k}"] = r.hr
             out[f"{name}/ndcg@{k}"] = r.mean_ndcg
-            out[f"{name}/events_per_s"] = len(r.hits) / r.seconds if r.seconds else 0.0
+            out[f"{name}/replay_events_per_s"] = len(r.hits) / r.seconds if r.seconds else 0.0
         if self.rounds:
             # Keeping up: replayed events per second spent fine-tuning (a rejected round's
             # events are trained again in the next round, and that cost counts too).
@@ -197,6 +197,7 @@ def stream_evaluate(
             registry_dir, model_dir, DataWindow(last_seq=last, events=cut), note="trained at cut"
         )
         engine = Engine.open(db, registry_dir, engine_cfg)
+        warm_up_optimizer()
         tune = cfg.finetune.model_copy(
             update={"window": cfg.window, "threads": cfg.finetune.threads or os.cpu_count()}
         )

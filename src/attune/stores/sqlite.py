@@ -264,6 +264,15 @@ class SQLiteStore:
                 return
             last = int(rows[-1][0])
 
+    def event_columns(self) -> np.ndarray:
+        """The whole log as one float64 array [N, 6]: seq, user, item, event type, time, value
+        (NaN when none), in log order; one query, no per-event Python objects (training reads)."""
+        rows = self._db.execute(
+            "SELECT seq, user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN') "
+            "FROM events ORDER BY seq"
+        ).fetchall()
+        return np.array(rows, dtype=np.float64).reshape(-1, 6)
+
     def last_seq(self) -> int:
         row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
         return int(row[0] or 0)

@@ -1,0 +1,51 @@
+"""`attune models init|list|promote|rollback` and `attune learn`, with their error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from attune.cli.main import app as cli
+from attune.learning.registry import ModelRegistry
+from tests.learning.test_finetune import _log_new_events
+
+runner = CliRunner()
+
+
+def test_init_learn_list_promote_rollback(engine_files: tuple[Path, Path], tmp_path: Path) -> None:
+    db, model = engine_files
+    reg = tmp_path / "reg"
+    out = runner.invoke(cli, ["models", "init", "--registry", str(reg), "--from", str(model),
+                              "--db", str(db)])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    learn = ["learn", "--db", str(db), "--registry", str(reg), "--min-events", "50"]
+    out = runner.invoke(cli, learn)
+    assert out.exit_code == 0 and out.output.startswith("skipped: 0 new events"), out.output
+    _log_new_events(db)
+    out = runner.invoke(cli, [*learn, "--tolerance", "1"])
+    assert out.exit_code == 0 and "v2 published (parent v1)" in out.output, out.output
+    assert ModelRegistry(reg).current() == 2
+    listing = runner.invoke(cli, ["models", "list", "--registry", str(reg)]).output
+    lines = listing.splitlines()
+    assert lines[0].startswith("  v1") and lines[1].startswith("* v2") and "ndcg@10=" in lines[1]
+    out = runner.invoke(cli, ["models", "rollback", "--registry", str(reg)])
+    assert out.exit_code == 0 and "version 1 is current" in out.output
+    out = runner.invoke(cli, ["models", "promote", "2", "--registry", str(reg)])
+    assert out.exit_code == 0 and ModelRegistry(reg).current() == 2
+
+
+def test_errors_name_what_is_wrong(engine_files: tuple[Path, Path], tmp_path: Path) -> None:
+    db, model = engine_files
+    missing = tmp_path / "nowhere"
+    out = runner.invoke(cli, ["models", "list", "--registry", str(missing)])
+    assert out.exit_code == 2 and "is not a model registry" in out.output
+    reg = tmp_path / "reg"
+    runner.invoke(cli, ["models", "init", "--registry", str(reg), "--from", str(model)])
+    out = runner.invoke(cli, ["models", "promote", "7", "--registry", str(reg)])
+    assert out.exit_code == 2 and "version 7 does not exist" in out.output
+    out = runner.invoke(cli, ["learn", "--db", str(tmp_path / "no.db"), "--registry", str(reg)])
+    assert out.exit_code == 2 and "no.db does not exist" in out.output
+    out = runner.invoke(cli, ["models", "init", "--registry", str(tmp_path / "r2"),
+                              "--from", str(tmp_path / "not-a-model")])  # fmt: skip
+    assert out.exit_code == 2 and "no checkpoint directory" in out.output
