@@ -180,7 +180,13 @@ def write(
         for k, o in enumerate(report.rounds)
     ]
     png = RESULTS / "stream.png"
-    plot(report, png, 1000, 10)
+    plot(
+        report,
+        png,
+        1000,
+        10,
+        {"rtrec": metrics["rtrec/hr@10"]} if "rtrec/hr@10" in metrics else None,
+    )
     body = (
         f"{report.dataset}: trained on the first {report.train_events} events (by time), "
         f"replayed {report.test_events}; fine-tuning every {args.finetune_every} events. "

@@ -36,7 +36,7 @@ def test_init_learn_list_promote_rollback(engine_files: tuple[Path, Path], tmp_p
 
 
 def test_errors_name_what_is_wrong(engine_files: tuple[Path, Path], tmp_path: Path) -> None:
-    db, model = engine_files
+    _, model = engine_files
     missing = tmp_path / "nowhere"
     out = runner.invoke(cli, ["models", "list", "--registry", str(missing)])
     assert out.exit_code == 2 and "is not a model registry" in out.output

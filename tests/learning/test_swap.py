@@ -25,6 +25,15 @@ def _answers(engine: Engine, users: list[str]) -> dict[str, list[tuple[str, floa
     return out
 
 
+def _assert_same(
+    got: dict[str, list[tuple[str, float]]], want: dict[str, list[tuple[str, float]]]
+) -> None:
+    assert got.keys() == want.keys()
+    for user in want:
+        assert [i for i, _ in got[user]] == [i for i, _ in want[user]], user
+        assert np.allclose([s for _, s in got[user]], [s for _, s in want[user]], atol=1e-3)
+
+
 def test_hot_swap_under_load_and_exact_rollback(registry_files: tuple[Path, ModelRegistry]) -> None:
     db, reg = registry_files
     _log_new_events(db)
@@ -37,7 +46,7 @@ def test_hot_swap_under_load_and_exact_rollback(registry_files: tuple[Path, Mode
     before = _answers(engine, users)
 
     errors: list[BaseException] = []
-    served: set[int] = set()
+    served: list[int] = []
     stop = threading.Event()
 
     def client(n: int) -> None:
@@ -45,7 +54,7 @@ def test_hot_swap_under_load_and_exact_rollback(registry_files: tuple[Path, Mode
         while not stop.is_set():
             try:
                 user = f"u{int(rng.integers(480))}"
-                served.add(engine.recommend(user, 10, explore=0.0).model_version)
+                served.append(engine.recommend(user, 10, explore=0.0).model_version)
                 engine.ingest(
                     [Interaction(user_id=f"load{n}", item_id=f"c{n % 4}-{int(rng.integers(15))}")]
                 )
@@ -58,21 +67,27 @@ def test_hot_swap_under_load_and_exact_rollback(registry_files: tuple[Path, Mode
         t.start()
     try:
         for version in (2, 1, 2, 1):
-            time.sleep(0.1)
             engine.swap_model(load_model(reg.path(version), version))
+            # Keep this version until the clients have been served by it a few times.
+            start = len(served)
+            deadline = time.monotonic() + 20
+            while served[start:].count(version) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
         engine.wait_refreshed(30)
-        time.sleep(0.1)
     finally:
         stop.set()
         for t in threads:
             t.join(30)
     assert not errors, errors
-    assert {1, 2} <= served
+    assert {1, 2} <= set(served)
     assert engine.model.version == 1
-    # Back on version 1: every untouched user gets exactly the answers it had before.
-    assert _answers(engine, users) == before
+    # Back on version 1: every untouched user gets the same list as before, in the same
+    # order; scores agree to the float16 precision V_u is stored in (a vector recomputed in
+    # another batch may differ in its last bits).
+    _assert_same(_answers(engine, users), before)
     engine.swap_model(load_model(reg.path(2), 2), background=False)
-    assert _answers(engine, users) != before
+    after = _answers(engine, users)
+    assert any([i for i, _ in after[u]] != [i for i, _ in before[u]] for u in users)
     engine.close()
 
 

@@ -202,9 +202,12 @@ def test_pages_config_and_reports_without_a_browser(
             escape = await http.get("/v1/reports/plots/..%2Fdata%2Fattune.db")
             assert escape.status_code == 404
             assert "/v1/stats" in (await http.get("/openapi.json")).json()["paths"]
+            me = (await http.get("/v1/keys/me")).json()  # no keys: loopback may do anything
+            assert me == {"auth": False, "id": None, "name": "", "scopes": sorted(me["scopes"]),
+                          "admin": True} and "admin" in me["scopes"]  # fmt: skip
 
     asyncio.run(visit())
-    make_keys(db)  # with keys the pages ask for one (and data calls need it)
+    keys = make_keys(db)  # with keys the pages ask for one (and data calls need it)
     keyed = create_app(ServerSettings(db=db, model=model))
 
     async def keyed_visit() -> None:
@@ -213,5 +216,19 @@ def test_pages_config_and_reports_without_a_browser(
             assert config["auth"] is True and config["features"]["report"] is False
             assert (await http.get("/ui/")).status_code == 200  # the page itself is public
             assert (await http.get("/v1/reports/latest")).status_code == 401
+            # The console's login asks what a key may do, and lets only admin keys in.
+            assert (await http.get("/v1/keys/me")).status_code == 401
+            bad = await http.get("/v1/keys/me", headers={"X-API-Key": "attune_x_y"})
+            assert bad.status_code == 401
+            for key, scopes, is_admin in [
+                (keys.recommend, ["recommend"], False),
+                (keys.ingest, ["ingest"], False),
+                (keys.admin, ["admin"], True),
+            ]:
+                me = await http.get("/v1/keys/me", headers={"Authorization": f"Bearer {key}"})
+                body = me.json()
+                assert me.status_code == 200 and body["auth"] is True, body
+                assert body["scopes"] == scopes and body["admin"] is is_admin
+                assert key.startswith(f"attune_{body['id']}_") and key not in me.text
 
     asyncio.run(keyed_visit())

@@ -38,6 +38,7 @@ from attune.ranking import (
     UserItems,
     rank,
 )
+from attune.retrieval._store import serial_blas
 from attune.stores.base import LoggedEvent, UserStateStore
 from attune.stores.impressions import SQLiteImpressions
 from attune.stores.memory import MemoryUserStateStore
@@ -87,6 +88,8 @@ class Engine:
         self.config = config or EngineConfig()
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
+            if self.config.threads == 1:
+                serial_blas()  # numpy's BLAS too: retrieval's matrix-vector product
         self.store = store
         self.model = model
         self.states: UserStateStore = states if states is not None else MemoryUserStateStore()

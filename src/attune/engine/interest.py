@@ -39,6 +39,8 @@ class Explanation:
 
 _BUCKET = 128
 """Users per padded forward when refreshing many at once (rows sorted by window length)."""
+_NO_TOKENS = torch.empty(0, dtype=torch.long)
+"""The attribute tokens of a user without attributes (read only)."""
 _NUMPY_MAX_ROWS = 4
 """Up to this many users per refresh go through the numpy path, one by one."""
 
@@ -119,6 +121,8 @@ class InterestModel:
         return np.clip(types, 0, max(n - 1, 0))
 
     def user_tokens(self, tokens: list[str]) -> torch.Tensor:
+        if not tokens:  # most users: one shared empty tensor instead of a new one per refresh
+            return _NO_TOKENS
         ids = [self._user_tokens.get(t) for t in tokens]
         return torch.tensor([t for t in ids if t >= 0], dtype=torch.long)
 

@@ -112,7 +112,11 @@ class UserState:
     # -- packing ---------------------------------------------------------------------------
 
     def pack(self) -> bytes:
-        vec = np.empty(0, np.float16) if self.vector is None else self.vector.astype(np.float16)
+        vec = (
+            np.empty(0, np.float16)
+            if self.vector is None
+            else self.vector.astype(np.float16, copy=False)
+        )
         header = _HEADER.pack(
             _FORMAT,
             len(self.items),
@@ -126,13 +130,13 @@ class UserState:
         return b"".join(
             (
                 header,
-                self.items.astype(np.int32).tobytes(),
-                self.types.astype(np.int8).tobytes(),
-                self.times.astype(np.float64).tobytes(),
-                self.seen_items.astype(np.int32).tobytes(),
-                self.seen_types.astype(np.uint32).tobytes(),
-                self.negative.astype(np.int32).tobytes(),
-                self.hidden.astype(np.int32).tobytes(),
+                self.items.astype(np.int32, copy=False).tobytes(),
+                self.types.astype(np.int8, copy=False).tobytes(),
+                self.times.astype(np.float64, copy=False).tobytes(),
+                self.seen_items.astype(np.int32, copy=False).tobytes(),
+                self.seen_types.astype(np.uint32, copy=False).tobytes(),
+                self.negative.astype(np.int32, copy=False).tobytes(),
+                self.hidden.astype(np.int32, copy=False).tobytes(),
                 vec.tobytes(),
             )
         )

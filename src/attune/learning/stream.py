@@ -103,6 +103,8 @@ class StreamReport:
     train_seconds: float
     results: dict[str, VariantResult] = field(default_factory=dict)
     rounds: list[FineTuneOutcome] = field(default_factory=list)
+    round_at: list[int] = field(default_factory=list)
+    """Replayed events when each fine-tuning round ran."""
 
     def metrics(self, k: int) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -207,6 +209,7 @@ def stream_evaluate(
                 return
             outcome = fine_tune(engine.store, registry, tune)
             report.rounds.append(outcome)
+            report.round_at.append(n)
             say(f"fine-tune after {n} events: {outcome.status} ({outcome.reason})")
             if outcome.status == "published" and outcome.version is not None:
                 model = load_model(registry.path(outcome.version), outcome.version)

@@ -21,8 +21,15 @@ def table(report: StreamReport, k: int, peers: dict[str, tuple[float, float]] | 
     return "\n".join(lines)
 
 
-def plot(report: StreamReport, path: Path, bucket: int, k: int) -> Path:
-    """HR@k per bucket of consecutive replayed events, one line per variant."""
+def plot(
+    report: StreamReport,
+    path: Path,
+    bucket: int,
+    k: int,
+    peers: dict[str, float] | None = None,
+) -> Path:
+    """HR@k per bucket of consecutive replayed events, one line per variant; peers (name ->
+    overall HR@k) as dashed lines; published fine-tunes as dotted verticals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,9 +39,15 @@ def plot(report: StreamReport, path: Path, bucket: int, k: int) -> Path:
     for name, r in report.results.items():
         points = r.curve(bucket)
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, label=name)
-    published = sum(o.status == "published" for o in report.rounds)
+    for name, hr in (peers or {}).items():
+        ax.axhline(hr, linestyle="--", color="grey", label=f"{name} (overall)")
+    rounds = zip(report.round_at, report.rounds, strict=True)
+    published = [n for n, o in rounds if o.status == "published"]
+    for n in published:
+        ax.axvline(n, linestyle=":", color="tab:green", alpha=0.5)
     if report.rounds:
-        ax.plot([], [], " ", label=f"{published} of {len(report.rounds)} fine-tunes published")
+        label = f"fine-tune published ({len(published)} of {len(report.rounds)} rounds)"
+        ax.plot([], [], ":", color="tab:green", label=label)
     ax.set_xlabel("replayed events")
     ax.set_ylabel(f"HR@{k} (per {bucket} events)")
     ax.set_title(f"Streaming evaluation on {report.dataset}: {report.test_events} events")

@@ -9,6 +9,7 @@ Weights are copied out of the encoder once per model version.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import cast
 
@@ -34,13 +35,15 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def _layer_norm(x: np.ndarray, p: tuple[np.ndarray, np.ndarray], eps: float = 1e-5) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    var = x.var(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * p[0] + p[1]
+    # ufunc reductions: `mean` and `var` cost ~5 and ~12 us of Python around the same sums.
+    n = x.shape[-1]
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) / n
+    var = np.add.reduce(centred * centred, axis=-1, keepdims=True) / n
+    return centred / np.sqrt(var + eps) * p[0] + p[1]
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -77,6 +80,14 @@ class NumpyServingEncoder:
                 )
             )
         self.ln_f = (_np(enc.ln_f.weight), _np(enc.ln_f.bias))
+        # The last block's query and key/value halves as contiguous matrices (slices of the
+        # fused weight are strided, which numpy multiplies several times slower), and the
+        # causal mask of the longest window, cut to each history's length.
+        w, bias = self.blocks[-1].qkv
+        D = self.dim
+        self._last_q = (w[:, :D].copy(), bias[:D].copy())
+        self._last_kv = (w[:, D:].copy(), bias[D:].copy())
+        self._causal = np.triu(np.full((cfg.max_len, cfg.max_len), -np.inf, np.float32), k=1)
 
     def __call__(
         self, items: np.ndarray, event_types: np.ndarray | None = None
@@ -88,14 +99,14 @@ class NumpyServingEncoder:
         x = self.table[items] + self.pos[:L]  # [L, D]
         if self.events is not None:
             x = x + self.events[np.zeros(L, np.int64) if event_types is None else event_types]
-        causal = np.triu(np.full((L, L), -np.inf, np.float32), k=1)
+        causal = self._causal[:L, :L]
         for blk in self.blocks[:-1]:
             h = _layer_norm(x, blk.ln1)
             qkv = h @ blk.qkv[0] + blk.qkv[1]  # [L, 3D]
             q, k, v = (
                 qkv[:, i * D : (i + 1) * D].reshape(L, H, Dh).transpose(1, 0, 2) for i in range(3)
             )  # [H, L, Dh]
-            att = _softmax(q @ k.transpose(0, 2, 1) / np.sqrt(Dh) + causal)  # [H, L, L]
+            att = _softmax(q @ k.transpose(0, 2, 1) / math.sqrt(Dh) + causal)  # [H, L, L]
             y = (att @ v).transpose(1, 0, 2).reshape(L, D)
             x = x + (y @ blk.proj[0] + blk.proj[1])
             x = x + (
@@ -103,12 +114,11 @@ class NumpyServingEncoder:
             )
         blk = self.blocks[-1]
         h = _layer_norm(x, blk.ln1)
-        w, b = blk.qkv
-        q = (h[-1] @ w[:, :D] + b[:D]).reshape(H, 1, Dh)
-        kv = h @ w[:, D:] + b[D:]  # [L, 2D]
+        q = (h[-1] @ self._last_q[0] + self._last_q[1]).reshape(H, 1, Dh)
+        kv = h @ self._last_kv[0] + self._last_kv[1]  # [L, 2D]
         k = kv[:, :D].reshape(L, H, Dh).transpose(1, 0, 2)
         v = kv[:, D:].reshape(L, H, Dh).transpose(1, 0, 2)
-        att = _softmax(q @ k.transpose(0, 2, 1) / np.sqrt(Dh))  # [H, 1, L]
+        att = _softmax(q @ k.transpose(0, 2, 1) / math.sqrt(Dh))  # [H, 1, L]
         y = (att @ v).reshape(D)
         last = x[-1] + (y @ blk.proj[0] + blk.proj[1])
         last = last + (

@@ -27,7 +27,17 @@ from attune.server.lock import DatabaseLock
 from attune.server.metrics import Metrics, RequestTimer
 from attune.server.model_watch import ModelWatcher
 from attune.server.problems import install_problem_handlers
-from attune.server.routers import directory, events, feedback, health, items, models, stats, users
+from attune.server.routers import (
+    directory,
+    events,
+    feedback,
+    health,
+    items,
+    keys,
+    models,
+    stats,
+    users,
+)
 from attune.server.schemas import Problem
 from attune.server.security import KeyRing
 from attune.server.settings import ServerSettings
@@ -104,10 +114,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.engine = app.state.engine_access = None
     app.state.registry = None
+    app.state.fast_paths = True  # the hot routes' fast paths (server/fastpath.py)
     install_problem_handlers(app)
     for module in (events, users, items, models, feedback, health):
         app.include_router(module.router)
-    for module in (directory, stats):  # what the console reads beyond the core API
+    for module in (directory, stats, keys):  # what the console reads beyond the core API
         app.include_router(module.router)
     console.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -68,8 +68,9 @@ _bearer = HTTPBearer(
 )
 
 
-def requires(scope: ApiScope) -> Callable[..., Awaitable[ApiKey | None]]:
-    """A dependency admitting requests whose key holds `scope` (or `admin`).
+def requires(scope: ApiScope | None) -> Callable[..., Awaitable[ApiKey | None]]:
+    """A dependency admitting requests whose key holds `scope` (or `admin`); with `None`,
+    any valid key.
 
     Without any key configured, every request is admitted, but only on a loopback socket: the
     CLI refuses to bind elsewhere, and this covers servers started some other way (a Unix
@@ -97,7 +98,7 @@ def requires(scope: ApiScope) -> Callable[..., Awaitable[ApiKey | None]]:
         key = keys.authenticate(presented)
         if key is None:
             raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
-        if not key.allows(scope):
+        if scope is not None and not key.allows(scope):
             raise HTTPException(403, f"this key lacks the {scope.value!r} scope")
         return key
 
@@ -107,3 +108,4 @@ def requires(scope: ApiScope) -> Callable[..., Awaitable[ApiKey | None]]:
 CanIngest = Depends(requires(ApiScope.INGEST))
 CanRecommend = Depends(requires(ApiScope.RECOMMEND))
 IsAdmin = Depends(requires(ApiScope.ADMIN))
+AnyKey = Depends(requires(None))

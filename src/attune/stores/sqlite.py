@@ -169,6 +169,8 @@ class SQLiteStore:
             )
         elif EventTypes.model_validate_json(current) != event_types:
             raise StoreError(f"{self.path}: configured event types differ from the stored ones")
+        else:  # equal: the next call with this object (the engine's) takes the hot path
+            self._event_types = event_types
 
     def vocabulary(self, table: str) -> Vocabulary:
         """A copy of the users' or items' vocabulary as stored."""

@@ -5,10 +5,12 @@ User ids are matched with the `id` convertor (see `routers/__init__`): any id is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import StringConstraints
 
 from attune.data.events import MAX_ID_LENGTH, UserUpdate
@@ -23,6 +25,7 @@ from attune.server.deps import (
     MetricsDep,
     UserId,
 )
+from attune.server.fastpath import FastRoute, authorized, fast_path
 from attune.server.metrics import Metrics
 from attune.server.problems import InvalidInputError, problem_responses, validated
 from attune.server.responses import FastJSON
@@ -36,8 +39,9 @@ from attune.server.schemas import (
     Upserted,
     UserBody,
 )
+from attune.server.security import ApiScope
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], route_class=FastRoute)
 
 FilterPair = Annotated[str, StringConstraints(pattern=r"^[^:=]+:.+$", max_length=256)]
 QueryItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -87,6 +91,28 @@ def _rules(pairs: list[str] | None) -> dict[str, list[str]]:
     return rules
 
 
+_PLAIN_K = re.compile(rb"k=([1-9][0-9]{0,3})")
+"""The one query the GET fast path takes: `k`, in digits, no leading zero."""
+
+
+async def _fast_recommendations(route: APIRoute, request: Request) -> Response | None:
+    """GET recommendations with at most `k` in the query (the usual call): answered without
+    FastAPI's dependency solving; anything else goes the declared way (see `fastpath`)."""
+    access: EngineAccess | None = request.app.state.engine_access
+    if access is None or not authorized(request, ApiScope.RECOMMEND):
+        return None
+    user_id = request.scope["path_params"].get("user_id")
+    if not isinstance(user_id, str) or not 1 <= len(user_id) <= MAX_ID_LENGTH:
+        return None
+    k, query = 10, request.scope["query_string"]
+    if query:
+        plain = _PLAIN_K.fullmatch(query)
+        if plain is None or int(plain[1]) > MAX_K:
+            return None
+        k = int(plain[1])
+    return await _recommend(access, request.app.state.metrics, user_id, k, None, [], None, None)
+
+
 @router.get(
     "/{user_id:id}/recommendations",
     response_model=Recommendations,
@@ -95,6 +121,7 @@ def _rules(pairs: list[str] | None) -> dict[str, list[str]]:
     responses=problem_responses(401, 403, 422),
     summary="Recommend items, with simple filters",
 )
+@fast_path(_fast_recommendations)
 async def get_recommendations(
     user_id: UserId,
     access: EngineDep,

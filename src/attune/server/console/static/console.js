@@ -132,8 +132,9 @@ export async function boot(start) {
     event.preventDefault();
     error.textContent = "";
     sessionStorage.setItem(KEY, input.value.trim());
+    let me;
     try {
-      await session.call("/v1/stats", { params: [["window", 2]] });
+      me = await session.call("/v1/keys/me"); // the key's scopes: the console is for admins
     } catch (err) {
       sessionStorage.removeItem(KEY);
       error.textContent =
@@ -141,6 +142,14 @@ export async function boot(start) {
           ? "This key was refused: give an admin key (attune keys create --scope admin)."
           : `The server did not answer: ${err.message}`;
       input.focus();
+      return;
+    }
+    if (!me.admin) {
+      sessionStorage.removeItem(KEY);
+      error.textContent =
+        `This key (${me.id}) has only the ${me.scopes.join(", ")} scope${me.scopes.length > 1 ? "s" : ""}; ` +
+        "the console needs an admin key (attune keys create --scope admin).";
+      input.select();
       return;
     }
     input.value = "";

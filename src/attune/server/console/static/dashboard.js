@@ -10,13 +10,18 @@ const WINDOW_S = 300;
 
 boot(async (session) => {
   const charts = await loadCharts(session.config);
-  const tick = () => updateStats(session, charts);
+  let serving = null;
+  const tick = async () => {
+    const version = await updateStats(session, charts);
+    // A promotion or rollback shows at once, not at the next panel refresh.
+    if (version !== undefined && serving !== null && version !== serving) await updateModels(session);
+    if (version !== undefined) serving = version;
+  };
   await tick();
   setInterval(tick, STATS_EVERY_MS);
-  const panels = () => Promise.all([updateModels(session), updateFeedback(session)]);
+  const panels = () => Promise.all([updateModels(session), updateFeedback(session), showReport(session)]);
   await panels();
   setInterval(panels, PANELS_EVERY_MS);
-  await showReport(session);
 });
 
 function loadScript(src) {
@@ -93,7 +98,11 @@ async function updateStats(session, charts) {
   tile("p99", stats.recommend_p99_ms, 2);
   tile("model", stats.model_version);
   $("updated").textContent = `updated ${new Date().toLocaleTimeString("en-GB")}`;
-  if (!charts) return;
+  if (charts) drawCharts(charts, stats);
+  return stats.model_version;
+}
+
+function drawCharts(charts, stats) {
   const labels = stats.series.map((p) => new Date(p.time * 1000).toLocaleTimeString("en-GB"));
   charts.events.data.labels = labels;
   charts.events.data.datasets[0].data = stats.series.map((p) => p.events);
@@ -104,7 +113,7 @@ async function updateStats(session, charts) {
   charts.latency.update("none");
 }
 
-function table(caption, head, rows, rowClass = () => null) {
+function table(caption, head, rows, rowClass = () => null, rowData = () => ({})) {
   return el(
     "div",
     { class: "table-wrap" },
@@ -113,13 +122,36 @@ function table(caption, head, rows, rowClass = () => null) {
       {},
       el("caption", {}, caption),
       el("thead", {}, el("tr", {}, ...head.map(([text, num]) => el("th", { scope: "col", class: num ? "num" : null }, text)))),
-      el("tbody", {}, ...rows.map((cells, i) => el("tr", { class: rowClass(i) }, ...cells))),
+      el("tbody", {}, ...rows.map((cells, i) => el("tr", { class: rowClass(i), dataset: rowData(i) }, ...cells))),
     ),
   );
 }
 
 const num = (value, digits = 0) => el("td", { class: "num" }, fmt(value, digits));
 const pct = (value) => el("td", { class: "num" }, value === null || value === undefined ? "–" : `${fmt(value * 100, 1)}%`);
+
+// Metric columns: ranking metrics first, at most six; `parent_<m>` is shown under `<m>` (the
+// parent scored on the same held-out events). Counts (`*_events`, `epoch`) are not metrics:
+// the events a version learned from have their own column.
+const MAX_METRICS = 6;
+function metricNames(versions) {
+  const all = new Set(versions.flatMap((v) => Object.keys(v.metrics)));
+  const rank = (n) => (/(^|_)(hr|ndcg)@/.test(n) ? (n.startsWith("valid_") ? 1 : 0) : 2);
+  return [...all]
+    .filter((n) => !n.startsWith("parent_") && !n.endsWith("_events") && n !== "epoch")
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+    .slice(0, MAX_METRICS);
+}
+
+function metricCell(v, name) {
+  const parent = v.metrics[`parent_${name}`];
+  return el(
+    "td",
+    { class: "num", dataset: { metric: name } },
+    fmt(v.metrics[name], 4),
+    parent === undefined ? null : el("small", { class: "sub" }, `parent ${fmt(parent, 4)}`),
+  );
+}
 
 async function updateModels(session) {
   const box = $("models");
@@ -129,27 +161,29 @@ async function updateModels(session) {
   }
   try {
     const found = await session.call("/v1/models");
-    const names = [...new Set(found.versions.flatMap((v) => Object.keys(v.metrics)))].sort().slice(0, 6);
+    const names = metricNames(found.versions);
     const versions = [...found.versions].reverse();
+    const marks = (v) => [
+      v.version === found.current ? el("span", { class: "badge" }, "current") : null,
+      v.version === found.serving && found.serving !== found.current ? el("span", { class: "badge serving" }, "serving") : null,
+    ];
     box.replaceChildren(
       table(
-        "Newest first; the current version is marked.",
-        [["Version", true], ["Created"], ["Status"], ["Parent", true], ...names.map((n) => [n, true]), ["Note"]],
+        found.serving === found.current
+          ? `Newest first; version ${found.current} is current and serving.`
+          : `Newest first; version ${found.current ?? "–"} is current, this server still serves ${found.serving}.`,
+        [["Version"], ["Created"], ["Status"], ["Parent", true], ["Trained on", true], ...names.map((n) => [n, true]), ["Note"]],
         versions.map((v) => [
-          el(
-            "td",
-            { class: "num" },
-            v.version,
-            v.version === found.current ? [" ", el("span", { class: "badge" }, "current")] : null,
-            v.version === found.serving && found.serving !== found.current ? [" ", el("span", { class: "badge" }, "serving")] : null,
-          ),
-          el("td", {}, new Date(v.created).toLocaleString("en-GB")),
+          el("td", { class: "version" }, el("span", { class: "vnum" }, v.version), ...marks(v)),
+          el("td", {}, new Date(v.created).toLocaleString("en-GB", { dateStyle: "short", timeStyle: "short" })),
           el("td", {}, v.status),
           el("td", { class: "num" }, v.parent ?? "–"),
-          ...names.map((n) => num(v.metrics[n], 4)),
-          el("td", {}, v.note || ""),
+          el("td", { class: "num", title: "events in the version's data window" }, fmt(v.data_window.events)),
+          ...names.map((n) => metricCell(v, n)),
+          el("td", { class: "note" }, v.note || ""),
         ]),
-        (i) => (versions[i].version === found.current ? "current" : null),
+        (i) => [versions[i].version === found.current ? "current" : null, versions[i].version === found.serving ? "serving" : null].filter(Boolean).join(" ") || null,
+        (i) => ({ version: versions[i].version }),
       ),
     );
   } catch (err) {
@@ -188,6 +222,9 @@ async function updateFeedback(session) {
   }
 }
 
+let shownReport = null; // "name date" of the report on screen: redrawn only when a newer one lands
+let plotUrls = [];
+
 async function showReport(session) {
   const box = $("report");
   if (!session.config.features.report) {
@@ -198,17 +235,29 @@ async function showReport(session) {
   }
   try {
     const report = await session.call("/v1/reports/latest");
-    const facts = [["Report", report.name], ["Written", report.date], ["Command", report.command], ["Commit", report.commit], ["Machine", report.machine]];
-    const plots = el("div", { class: "plots" });
-    box.replaceChildren(
-      el("dl", { class: "facts" }, ...facts.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
-      table("Metrics", [["Metric"], ["Value", true]], Object.entries(report.metrics).map(([k, v]) => [el("td", {}, k), num(v, 4)])),
-      plots,
-    );
+    const stamp = `${report.name} ${report.date}`;
+    if (stamp === shownReport) return;
+    const figures = [];
     for (const name of report.plots) {
       const blob = await session.call(`/v1/reports/plots/${encodeURIComponent(name)}`, { raw: true });
-      plots.append(el("figure", {}, el("img", { src: URL.createObjectURL(blob), alt: `Plot ${name} of report ${report.name}` }), el("figcaption", {}, name)));
+      const url = URL.createObjectURL(blob);
+      figures.push([name, url]);
     }
+    const facts = [["Report", report.name], ["Written", report.date], ["Command", report.command], ["Commit", report.commit], ["Machine", report.machine]];
+    box.replaceChildren(
+      el("dl", { class: "facts" }, ...facts.filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+      el(
+        "div",
+        { class: figures.length ? "report-body" : null },
+        table("Metrics", [["Metric"], ["Value", true]], Object.entries(report.metrics).map(([k, v]) => [el("td", {}, k), num(v, 4)])),
+        figures.length
+          ? el("div", { class: "plots" }, ...figures.map(([name, url]) => el("figure", {}, el("img", { src: url, alt: `Plot ${name} of report ${report.name}` }), el("figcaption", {}, name))))
+          : el("p", { class: "hint" }, "This report has no plots."),
+      ),
+    );
+    for (const url of plotUrls) URL.revokeObjectURL(url);
+    plotUrls = figures.map(([, url]) => url);
+    shownReport = stamp;
   } catch (err) {
     box.replaceChildren(el("p", { class: "error" }, err.message));
   }
