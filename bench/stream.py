@@ -95,8 +95,7 @@ def new_item_check(workdir: Path) -> dict[str, float]:
             recs = engine.recommend(users[1], 100, filters=spec, now=t_last + 120)
             listed = item in {r.item_id for r in recs.items}
         recommendable_ms = (time.perf_counter() - t0) * 1e3 if listed else float("inf")
-        # More users rate it, then the next fine-tuning round runs (its check set, the newest
-        # events, is mostly these ratings: the candidate must rank the item better to publish).
+        # More users rate it, then the next fine-tuning round runs.
         engine.ingest(
             [
                 Interaction(user_id=u, item_id=item, event_type="rating", value=4.0,
@@ -104,14 +103,19 @@ def new_item_check(workdir: Path) -> dict[str, float]:
                 for k, u in enumerate(users[2:])
             ]
         )  # fmt: skip
-        outcome = fine_tune(store, registry, FineTuneConfig(min_events=1, threads=os.cpu_count()))
+        # The check set is the newest 100 events: the new item's ratings by 100 users.
+        check = FineTuneConfig(min_events=1, max_holdout=100, threads=os.cpu_count())
+        outcome = fine_tune(store, registry, check)
         learned = 0.0
         if outcome.version is not None:
             learned = float(item in registry.load(outcome.version).items)
+        current = registry.current()
+        served = float(current is not None and item in registry.load(current).items)
         return {
             "new_item_recommendable_ms": recommendable_ms,
             "new_item_learned_after_finetune": learned,
             "new_item_finetune_published": float(outcome.status == "published"),
+            "new_item_learned_in_current_version": served,
         }
     finally:
         engine.close()
@@ -198,7 +202,8 @@ def write(
         + markdown_table(["round", "parent", "version", "status", "new events", "s", "why"], rounds)
         + f"\n\nNew item: learned embedding after the next fine-tune: "
         f"{bool(metrics['new_item_learned_after_finetune'])} (that round "
-        f"{'published' if metrics['new_item_finetune_published'] else 'was rejected'}).\n"
+        f"{'published' if metrics['new_item_finetune_published'] else 'was rejected'}; "
+        f"the current version has it: {bool(metrics['new_item_learned_in_current_version'])}).\n"
         + (f"\nrtrec peer failed: {peer['error']}\n" if "error" in peer else "")
         + f"\nWall time of our variants: {seconds:.0f} s (training the cut model "
         f"{report.train_seconds:.0f} s). Over-time plot: stream.png.\n"

@@ -58,3 +58,21 @@ def test_reason_times_read_naturally() -> None:
     assert ago(150) == "2 minutes ago"
     assert ago(3 * 86400 + 5) == "3 days ago"
     assert ago(400 * 86400, timestamp=878_000_000.0) == "on 1997-10-28"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10_000), st.integers(0, 2**32 - 1)),
+        max_size=50,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_seen_pairs_match_the_reference(rows: list[tuple[int, int]]) -> None:
+    from attune.engine.engine import seen_pairs, seen_pairs_reference
+
+    rows.sort()
+    items = np.array([r[0] for r in rows], np.int32)
+    masks = np.array([r[1] for r in rows], np.uint32)
+    fast, slow = seen_pairs(items, masks), seen_pairs_reference(items, masks)
+    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])

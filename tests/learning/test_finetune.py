@@ -104,3 +104,18 @@ def test_published_version_loads_in_the_engine(registry_files: tuple[Path, Model
     t0 = time.perf_counter()
     model = load_model(reg.path(outcome.version), outcome.version)
     assert model.version == outcome.version and time.perf_counter() - t0 < 10
+
+
+def test_a_backlog_is_trained_newest_first_up_to_the_cap(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    db, reg = registry_files
+    n = _log_new_events(db)
+    config = FineTuneConfig(min_events=50, max_train_events=100, tolerance=1.0)
+    with SQLiteStore(db) as store:
+        outcome = fine_tune(store, reg, config)
+        last = store.last_seq()
+    assert outcome.trained_events == 100 and outcome.new_events == n
+    window = reg.info(outcome.version or 0).data_window
+    assert window.last_seq == last - outcome.holdout_events
+    assert window.first_seq == window.last_seq - 99 and window.events == 100

@@ -593,8 +593,27 @@ def load_model(checkpoint: str | Path, version: int, device: str = "cpu") -> Int
 def _user_items(state: UserState) -> UserItems:
     """The filter's view of a user: one (item, event type) row per type bit of each seen
     item, the hidden items and the negatively rated items."""
+    items, types = seen_pairs(state.seen_items, state.seen_types)
+    return UserItems(items, types, state.hidden.astype(np.int64), state.negative.astype(np.int64))
+
+
+_BITS = np.arange(32, dtype=np.uint32)
+
+
+def seen_pairs(seen_items: np.ndarray, seen_types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(items, event types): one row per set bit of each item's type mask, items in order and
+    bits ascending within an item; vectorised, as `seen_pairs_reference` spells it out."""
+    masks = seen_types.astype(np.uint32)
+    width = int(masks.max()).bit_length() if len(masks) else 0
+    rows, bits = np.nonzero((masks[:, None] >> _BITS[:width]) & 1)
+    return seen_items[rows].astype(np.int64), bits.astype(np.int64)
+
+
+def seen_pairs_reference(
+    seen_items: np.ndarray, seen_types: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     items, types = [], []
-    for item, mask in zip(state.seen_items.tolist(), state.seen_types.tolist(), strict=True):
+    for item, mask in zip(seen_items.tolist(), seen_types.tolist(), strict=True):
         bit = 0
         while mask:
             if mask & 1:
@@ -602,9 +621,4 @@ def _user_items(state: UserState) -> UserItems:
                 types.append(bit)
             mask >>= 1
             bit += 1
-    return UserItems(
-        np.asarray(items, np.int64),
-        np.asarray(types, np.int64),
-        state.hidden.astype(np.int64),
-        state.negative.astype(np.int64),
-    )
+    return np.asarray(items, np.int64), np.asarray(types, np.int64)

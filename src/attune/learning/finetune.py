@@ -59,6 +59,9 @@ class FineTuneConfig(BaseModel):
     """Share of the new events (the newest) held out to check the candidate."""
     max_holdout: int = Field(2000, ge=1)
     """At most this many held-out events (the check costs one forward per event)."""
+    max_train_events: int = Field(4000, ge=1)
+    """Train on at most this many of the newest new events per round (the rest of a backlog
+    left by rejected rounds is context and replay), which bounds a round's cost."""
     replay: float = Field(2.0, ge=0.0)
     """Windows of users without new events replayed per window of a user with new events
     (on the ml-100k stream, 2 replayed windows per new one with one pass beat 1 with two
@@ -136,6 +139,9 @@ def fine_tune(
         return skipped(f"{n_new} new events, fewer than min_events={cfg.min_events}")
     n_hold = min(cfg.max_holdout, max(1, round(n_new * cfg.holdout_fraction)))
     boundary = len(events) - n_hold  # events[:boundary] train, events[boundary:] check
+    # After rejected rounds the new events pile up; a round trains on the newest of them only
+    # (older ones still come back as context and in replayed windows), so its cost stays flat.
+    first = max(start, boundary - cfg.max_train_events)
 
     device = _device(cfg.device)
     threads = torch.get_num_threads()
@@ -146,7 +152,7 @@ def fine_tune(
         data = store.to_dataset(events=False)
         candidate = _grow(parent, data.items, data.item_attributes)
         t_train = time.perf_counter()
-        trained = _train(candidate, events, start, boundary, cfg, device, seed=parent_version)
+        trained = _train(candidate, events, first, boundary, cfg, device, seed=parent_version)
         train_seconds = time.perf_counter() - t_train
 
         cases = heldout_cases(
@@ -191,10 +197,10 @@ def fine_tune(
         )
     )
     window = DataWindow(
-        first_seq=int(events.seq[start]),
+        first_seq=int(events.seq[first]),
         last_seq=int(events.seq[boundary - 1]),
         events=trained,
-        first_time=float(events.time[start]),
+        first_time=float(events.time[first]),
         last_time=float(events.time[boundary - 1]),
     )
     info = _publish(registry, candidate, parent_version, better, window, metrics, reason, promote)
