@@ -145,9 +145,7 @@ def run_attune(data: Prepared, seed: int, device: str, quick: bool, runs_dir: Pa
     out_dir = runs_dir / ds.name / f"seed{seed}"
     result = train(ds, config, out_dir, split=data.split)
     loaded = load_checkpoint(out_dir, device=_torch_device(device))
-    metrics, eval_seconds = evaluate_test(
-        EncoderScorer(loaded.encoder, loaded.user_attributes), data, seed
-    )
+    metrics, eval_seconds = evaluate_test(EncoderScorer(loaded.encoder), data, seed)
     curve = [float(h["valid_ndcg@10"]) for h in result.history]
     return Run(
         ds.name, "attune", seed, metrics, result.seconds, eval_seconds, curve, result.best_epoch
