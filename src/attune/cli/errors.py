@@ -26,3 +26,9 @@ def user_errors(*extra: type[Exception]) -> Iterator[None]:
     except (*USER_ERRORS, *extra) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
+
+
+def fail(message: str) -> typer.Exit:
+    """Print `error: message` in red on stderr; raise the returned exit (status 2)."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(2)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from attune.cli.errors import user_errors
+from attune.cli.errors import fail, user_errors
 from attune.learning.finetune import FineTuneConfig, FineTuneOutcome, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
 from attune.stores import SQLiteStore
@@ -24,21 +24,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(2)
-
-
 def _registry(path: Path) -> ModelRegistry:
     try:
         return ModelRegistry(path)
     except RegistryError as err:
-        raise _fail(f"{err}; create one with `attune models init`") from None
+        raise fail(f"{err}; create one with `attune models init`") from None
 
 
 def _db(path: Path) -> SQLiteStore:
     if not path.is_file():
-        raise _fail(f"database {path} does not exist")
+        raise fail(f"database {path} does not exist")
     return SQLiteStore(path)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from attune.cli.errors import fail
 from attune.server.lock import DatabaseInUseError, DatabaseLock
 from attune.server.security import ApiScope, KeyRing
 from attune.server.settings import ServerSettings
@@ -20,19 +21,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(2)
-
-
 def _settings(**given: Any) -> ServerSettings:
     try:
         return ServerSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         lines = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
-        raise _fail("invalid settings: " + "; ".join(lines)) from None
+        raise fail("invalid settings: " + "; ".join(lines)) from None
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def serve(
@@ -55,14 +51,14 @@ def serve(
         db=db, model=model, host=host, port=port, config=config, keys_file=keys_file
     )
     if not settings.loopback and not KeyRing(settings.keys_path).enabled:
-        raise _fail(
+        raise fail(
             f"refusing to bind {settings.host}: no API keys in {settings.keys_path}. Create "
             "one with `attune keys create --db ... --scope ...`, or bind 127.0.0.1."
         )
     try:
         DatabaseLock(settings.db).check()  # a clear message before loading anything
     except DatabaseInUseError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     import uvicorn
 
@@ -86,7 +82,7 @@ def serve(
 
 def _ring(db: Path | None, keys_file: Path | None) -> KeyRing:
     if keys_file is None and db is None:
-        raise _fail("give --db (keys live in <db>.keys.json) or --keys-file")
+        raise fail("give --db (keys live in <db>.keys.json) or --keys-file")
     return KeyRing(keys_file or Path(str(db) + ".keys.json"))
 
 
@@ -126,5 +122,5 @@ def revoke(
 ) -> None:
     """Revoke a key; a running server stops accepting it within a second."""
     if not _ring(db, keys_file).revoke(key_id):
-        raise _fail(f"no key with id {key_id!r}")
+        raise fail(f"no key with id {key_id!r}")
     typer.echo(f"revoked {key_id}")
