@@ -56,7 +56,7 @@ Try it: user 1's recommendations, then a purchase of a horror classic, then agai
 
 Continuous learning, in a second terminal: fine-tunes on the events logged since the current
 version, publishes the result only if it is not worse on the newest events, and the server
-swaps it in (see `attune models list --registry $OUT/registry`):
+swaps it in (list the versions with: $BIN/attune models list --registry $OUT/registry):
   $BIN/attune learn --db $DB --registry $OUT/registry --watch --min-events 200
 MSG
 # The dashboard shows the newest benchmark report of bench/results.
