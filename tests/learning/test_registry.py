@@ -55,7 +55,7 @@ def test_corrupt_version_is_refused(registry_files: tuple[Path, ModelRegistry]) 
 def test_not_a_registry(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="not a model registry"):
         ModelRegistry(tmp_path)
-    assert resolve_model(tmp_path) == (tmp_path, 1)  # a plain checkpoint directory
+    assert resolve_model(tmp_path) == (tmp_path, None)  # a plain checkpoint directory
 
 
 def test_create_refuses_an_existing_registry(registry_files: tuple[Path, ModelRegistry]) -> None:

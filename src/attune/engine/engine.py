@@ -29,7 +29,7 @@ from attune.engine.interest import Explanation, InterestModel
 from attune.engine.items import ItemSide
 from attune.engine.state import UserState, fold_event
 from attune.feedback import FeedbackLog
-from attune.learning.registry import ModelRegistry, resolve_model
+from attune.learning.registry import resolve_model
 from attune.log import get_logger
 from attune.model.incremental import KVCache
 from attune.ranking import (
@@ -132,12 +132,10 @@ class Engine:
         as `version`) or a model registry (its current version)."""
         cfg = config or EngineConfig()
         store = SQLiteStore(db, durability=cfg.durability)
-        checkpoint, registered = resolve_model(model_dir)
-        if ModelRegistry.is_registry(model_dir):
-            version = registered
+        checkpoint, current = resolve_model(model_dir)
         return cls(
             store,
-            load_model(checkpoint, version, cfg.device),
+            load_model(checkpoint, version if current is None else current, cfg.device),
             cfg,
             snapshot_path=Path(str(db) + ".state"),
         )
@@ -196,8 +194,6 @@ class Engine:
         recomputes it on the spot, and a background thread refreshes the rest in small batches
         (each holding the lock only briefly), then rebuilds the cold-start profiles.
         """
-        if model.dim != self.model.dim and self.config.index == "faiss":
-            _log.info("model width changed; the FAISS index is rebuilt", dim=model.dim)
         with self._lock:
             n_indexed = len(self.store.items)
         index = self.items.prepare(model)

@@ -245,12 +245,12 @@ class ModelRegistry:
         return previous
 
 
-def resolve_model(path: str | Path) -> tuple[Path, int]:
+def resolve_model(path: str | Path) -> tuple[Path, int | None]:
     """(checkpoint directory, version) for a model path: a registry's current version, or a
-    plain checkpoint directory as version 1."""
+    plain checkpoint directory, which has no version of its own (None)."""
     path = Path(path)
     if not ModelRegistry.is_registry(path):
-        return path, 1
+        return path, None
     registry = ModelRegistry(path)
     current = registry.current()
     if current is None:
