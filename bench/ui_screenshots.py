@@ -21,6 +21,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,10 +47,10 @@ CHROMIUM_ARGS = [
 _LISTENING = re.compile(r"Uvicorn running on (http://[\d.]+:\d+)")
 
 
-def serve(db: Path, model: Path) -> tuple[subprocess.Popen[str], str]:
-    """`attune serve` on a free loopback port, showing reports from bench/results and
+def serve(db: Path, model: Path, reports: Path) -> tuple[subprocess.Popen[str], str]:
+    """`attune serve` on a free loopback port, showing the newest report in `reports` and
     following the registry `model` within a second."""
-    env = {**os.environ, "ATTUNE_REPORT_DIR": str(RESULTS), "ATTUNE_MODEL_POLL_S": "1"}
+    env = {**os.environ, "ATTUNE_REPORT_DIR": str(reports), "ATTUNE_MODEL_POLL_S": "1"}
     cmd = [sys.executable, "-c", "from attune.cli.main import app; app()", "serve", "--db", str(db)]
     cmd += ["--model", str(model)]
     proc = subprocess.Popen(
@@ -131,6 +132,9 @@ def screenshots(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--traffic-s", type=float, default=30.0, help="Seconds of traffic sent.")
+    parser.add_argument(
+        "--report", default="stream", help="bench/results report the dashboard shows (its name)."
+    )
     args = parser.parse_args()
     if not CHROMIUM.exists():
         sys.exit(f"{CHROMIUM} is missing (`make browser` installs it)")
@@ -144,7 +148,12 @@ def main() -> None:
         with SQLiteStore(db) as store:
             store.import_dataset(load(SHARED / "ml-100k"), progress=False)
         registry = registry_of(model, db, Path(tmp) / "registry", note)
-        proc, url = serve(db, registry.root)
+        reports = Path(tmp) / "reports"  # only the chosen report, whatever ran after it
+        reports.mkdir()
+        for path in RESULTS.glob(f"{args.report}*"):
+            if path.suffix in (".json", ".png"):
+                shutil.copy(path, reports / path.name)
+        proc, url = serve(db, registry.root, reports)
         try:
             t0 = time.monotonic()
             sent = traffic(url, args.traffic_s)
