@@ -119,3 +119,40 @@ def test_a_backlog_is_trained_newest_first_up_to_the_cap(
     window = reg.info(outcome.version or 0).data_window
     assert window.last_seq == last - outcome.holdout_events
     assert window.first_seq == window.last_seq - 99 and window.events == 100
+
+
+def test_a_model_with_user_attributes_is_tuned_with_them(
+    engine_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The user-token embeddings only learn when the round feeds each user's tokens."""
+    import torch
+
+    from attune.learning.registry import DataWindow
+    from attune.training.config import FitConfig, ModelConfig, TrainConfig
+    from attune.training.trainer import train
+    from tests.engine.conftest import clustered_dataset
+
+    db, _ = engine_files
+    cfg = TrainConfig(
+        model=ModelConfig(dim=16, max_len=16, dropout=0.1, attn_dropout=0.1, user_attributes=True),
+        train=FitConfig(max_epochs=2, batch_size=64, device="cpu", progress=False,
+                        tensorboard=False),
+    )  # fmt: skip
+    train(clustered_dataset(), cfg, tmp_path / "model")
+    with SQLiteStore(db) as store:
+        window = DataWindow(last_seq=store.last_seq())
+    reg = ModelRegistry.create(tmp_path / "reg", tmp_path / "model", window)
+    with SQLiteStore(db) as store:  # the new users get attributes, then events
+        from attune.data.events import UserUpdate
+
+        store.upsert_users(
+            [UserUpdate(user_id=f"new{u}", attributes={"segment": f"s{u % 4}"}) for u in range(60)]
+        )
+    _log_new_events(db)
+    with SQLiteStore(db) as store:
+        outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, tolerance=1.0))
+    assert outcome.status == "published"
+    before = reg.load(1).encoder.user_token_emb
+    after = reg.load(2).encoder.user_token_emb
+    assert before is not None and after is not None
+    assert not torch.equal(before.weight, after.weight)

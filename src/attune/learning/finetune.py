@@ -152,7 +152,14 @@ def fine_tune(
         data = store.to_dataset(events=False)
         candidate = _grow(parent, data.items, data.item_attributes)
         t_train = time.perf_counter()
-        trained = _train(candidate, events, first, boundary, cfg, device, seed=parent_version)
+        tokens = _user_tokens(data.user_attributes) if _reads_user_tokens(parent) else None
+        bags = None
+        if tokens is not None:
+            serving = InterestModel(parent, parent_version, str(device))
+            bags = {u: serving.user_tokens(t).to(device) for u, t in tokens.items()}
+        trained = _train(
+            candidate, events, first, boundary, cfg, device, seed=parent_version, user_bags=bags
+        )
         train_seconds = time.perf_counter() - t_train
 
         cases = heldout_cases(
@@ -170,6 +177,7 @@ def fine_tune(
                 n_items=len(data.items),
                 item_attributes=data.item_attributes,
                 k=cfg.k,
+                user_tokens=tokens,
             )
 
         before = check(parent, parent_version)
@@ -234,6 +242,16 @@ def warm_up_optimizer() -> None:
     a process creates) now, so that it is not charged to the first fine-tuning round; a
     long-running learner pays it once at start."""
     torch.optim.AdamW([nn.Parameter(torch.zeros(1))])
+
+
+def _reads_user_tokens(model: LoadedModel) -> bool:
+    """Whether the model reads user attribute tokens."""
+    return model.encoder_config.n_user_tokens > 0
+
+
+def _user_tokens(table: AttributeTable) -> dict[int, list[str]]:
+    """Attribute tokens of every store user that has some."""
+    return {u: table.tokens.decode(table.row(u)) for u in range(table.n_rows) if len(table.row(u))}
 
 
 def _device(name: str) -> torch.device:
@@ -308,6 +326,7 @@ def _train(
     cfg: FineTuneConfig,
     device: torch.device,
     seed: int,
+    user_bags: dict[int, torch.Tensor] | None = None,
 ) -> int:
     """Fine-tune `model.encoder` in place on the windows described in the module docstring;
     returns the number of new events trained on."""
@@ -354,7 +373,11 @@ def _train(
     for _ in range(cfg.epochs):
         for index in windows.epoch_batches(cfg.batch_size, rng):
             batch = windows.batch(index, device)
-            hidden, item_vecs = encoder.forward_with_items(batch.items, batch.event_types)
+            bags = None
+            if user_bags is not None:  # the model reads user tokens: train it as it serves
+                none = torch.empty(0, dtype=torch.long, device=device)
+                bags = [user_bags.get(int(u), none) for u in batch.users]
+            hidden, item_vecs = encoder.forward_with_items(batch.items, batch.event_types, bags)
             mask = batch.targets > 0
             target = batch.targets[mask] - 1
             if sampled is None:

@@ -78,6 +78,8 @@ class HeldOutCase:
     """The user's state just before the event."""
     target: int
     """Store index of the event's item."""
+    user: int = -1
+    """Store index of the user."""
 
 
 def heldout_cases(
@@ -94,7 +96,11 @@ def heldout_cases(
     for i in np.flatnonzero(np.isin(events.user, wanted)).tolist():
         state = states.setdefault(int(events.user[i]), UserState())
         if i >= boundary:
-            cases.append(HeldOutCase(UserState.unpack(state.pack()), int(events.item[i])))
+            cases.append(
+                HeldOutCase(
+                    UserState.unpack(state.pack()), int(events.item[i]), int(events.user[i])
+                )
+            )
         fold_event(
             state, events.event(i), event_types, max_len=max_len, max_seen=MAX_SEEN, window=window
         )
@@ -111,8 +117,10 @@ def evaluate_cases(
     item_attributes: AttributeTable,
     k: int = 10,
     batch: int = 512,
+    user_tokens: dict[int, list[str]] | None = None,
 ) -> dict[str, float]:
-    """HR@k and NDCG@k of `model` over `cases` (the model must be bound to the store's items)."""
+    """HR@k and NDCG@k of `model` over `cases` (the model must be bound to the store's items);
+    `user_tokens`: attribute tokens per user, for a model that reads them."""
     if not cases:
         return {f"hr@{k}": float("nan"), f"ndcg@{k}": float("nan")}
     items = model.item_vectors(np.arange(n_items), item_attributes)
@@ -121,7 +129,10 @@ def evaluate_cases(
     ranks = np.empty(len(cases), np.int64)
     for lo in range(0, len(cases), batch):
         chunk = cases[lo : lo + batch]
-        results = model.user_vectors([c.state for c in chunk])
+        tokens = None
+        if user_tokens is not None:
+            tokens = [model.user_tokens(user_tokens.get(c.user, [])) for c in chunk]
+        results = model.user_vectors([c.state for c in chunk], tokens)
         scores = np.empty((len(chunk), n_items), np.float32)
         for row, (case, result) in enumerate(zip(chunk, results, strict=True)):
             if result is None:
