@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from attune.cli.errors import user_errors
+from attune.cli.errors import fail, user_errors
 from attune.feedback import FeedbackConfig, FeedbackSummary, Outcomes
 from attune.stores import SQLiteStore
 from attune.stores.impressions import SQLiteImpressions
@@ -26,8 +26,7 @@ def report(
     be running), with the click and conversion types the engine last used on the database.
     """
     if not db.is_file():
-        typer.secho(f"error: database {db} does not exist", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2)
+        raise fail(f"database {db} does not exist")
     with user_errors(), SQLiteStore(db) as store:
         impressions = SQLiteImpressions(store)
         definition = impressions.definition() or FeedbackConfig()

@@ -93,6 +93,14 @@ class AttributeTable:
             return np.empty(0, np.int64)
         return self.indices[self.indptr[index] : self.indptr[index + 1]]
 
+    def tokens_of(self, index: int) -> list[str]:
+        """The row's tokens as strings (none past the table's end)."""
+        return self.tokens.decode(self.row(index))
+
+    def token_rows(self) -> dict[int, list[str]]:
+        """The tokens of every row that has some."""
+        return {i: self.tokens_of(i) for i in range(self.n_rows) if len(self.row(i))}
+
     @staticmethod
     def from_rows(
         rows: list[list[str]], tokens: Vocabulary | None = None, fields: tuple[str, ...] = ()

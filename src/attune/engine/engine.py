@@ -144,11 +144,7 @@ class Engine:
         data = self.store.to_dataset(events=False)  # events are replayed by _restore
         self.has_timestamps = data.has_timestamps
         self.items = ItemSide(self.store, data, self.model, self.config, self.event_types)
-        self._user_tokens: dict[int, list[str]] = {
-            u: data.user_attributes.tokens.decode(data.user_attributes.row(u))
-            for u in range(data.user_attributes.n_rows)
-            if len(data.user_attributes.row(u))
-        }
+        self._user_tokens: dict[int, list[str]] = data.user_attributes.token_rows()
         self.profiles = AttributeProfiles(self.model.dim)
         self.reasons = Reasoner(self.items, self.event_types, self.has_timestamps)
 

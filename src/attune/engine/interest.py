@@ -99,7 +99,7 @@ class InterestModel:
         """Attribute-only vectors of store items, via the model's attribute vocabulary."""
         bags = []
         for i in store_items.tolist():
-            tokens = attributes.tokens.decode(attributes.row(i))
+            tokens = attributes.tokens_of(i)
             ids = [self._model_tokens.get(t) for t in tokens]
             bags.append(torch.tensor([t for t in ids if t >= 0], dtype=torch.long))
         vecs = self.encoder.item_vectors_from_attributes(bags)

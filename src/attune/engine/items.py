@@ -30,9 +30,7 @@ class ItemSide:
         self.store = store
         self.model = model
         n = len(store.items)
-        self.tokens: list[list[str]] = [
-            data.item_attributes.tokens.decode(data.item_attributes.row(i)) for i in range(n)
-        ]
+        self.tokens: list[list[str]] = [data.item_attributes.tokens_of(i) for i in range(n)]
         self.titles = dict(data.item_titles)
         self.catalogue = ItemCatalogue.open(n, AttributeTable.from_rows(self.tokens), store.items)
         for idx, av_from, av_until, created, blocked in store.item_windows():

@@ -151,12 +151,12 @@ def fine_tune(
         parent = registry.load(parent_version, device=str(device))
         data = store.to_dataset(events=False)
         candidate = _grow(parent, data.items, data.item_attributes)
-        t_train = time.perf_counter()
-        tokens = _user_tokens(data.user_attributes) if _reads_user_tokens(parent) else None
+        served = InterestModel(parent, parent_version, str(device))
+        tokens = data.user_attributes.token_rows() if _reads_user_tokens(parent) else None
         bags = None
         if tokens is not None:
-            serving = InterestModel(parent, parent_version, str(device))
-            bags = {u: serving.user_tokens(t).to(device) for u, t in tokens.items()}
+            bags = {u: served.user_tokens(t).to(device) for u, t in tokens.items()}
+        t_train = time.perf_counter()
         trained = _train(
             candidate, events, first, boundary, cfg, device, seed=parent_version, user_bags=bags
         )
@@ -166,8 +166,7 @@ def fine_tune(
             events, boundary, data.event_types, parent.encoder_config.max_len, cfg.window
         )
 
-        def check(loaded: LoadedModel, version: int) -> dict[str, float]:
-            model = InterestModel(loaded, version, str(device))
+        def check(model: InterestModel) -> dict[str, float]:
             model.bind_items(data.items)
             return evaluate_cases(
                 model,
@@ -180,8 +179,8 @@ def fine_tune(
                 user_tokens=tokens,
             )
 
-        before = check(parent, parent_version)
-        after = check(candidate, 0)
+        before = check(served)
+        after = check(InterestModel(candidate, 0, str(device)))
     finally:
         torch.set_num_threads(threads)
 
@@ -249,11 +248,6 @@ def _reads_user_tokens(model: LoadedModel) -> bool:
     return model.encoder_config.n_user_tokens > 0
 
 
-def _user_tokens(table: AttributeTable) -> dict[int, list[str]]:
-    """Attribute tokens of every store user that has some."""
-    return {u: table.tokens.decode(table.row(u)) for u in range(table.n_rows) if len(table.row(u))}
-
-
 def _device(name: str) -> torch.device:
     from attune.training.trainer import resolve_device
 
@@ -273,10 +267,7 @@ def _grow(
     pcfg = parent.encoder_config
     items = Vocabulary(items.ids)
     tokens = Vocabulary(parent.item_attributes.tokens.ids)
-    rows = [
-        item_attributes.tokens.decode(item_attributes.row(i)) if i < item_attributes.n_rows else []
-        for i in range(len(items))
-    ]
+    rows = [item_attributes.tokens_of(i) for i in range(len(items))]
     table = AttributeTable.from_rows(rows, tokens=tokens, fields=item_attributes.fields)
     cfg = dataclasses.replace(
         pcfg,

@@ -21,6 +21,7 @@ from attune.engine.interest import InterestModel
 from attune.engine.state import UserState, fold_event
 from attune.stores.base import LoggedEvent
 from attune.stores.sqlite import SQLiteStore
+from attune.training.validation import ranking_metrics
 
 MAX_SEEN = 1000
 
@@ -121,8 +122,6 @@ def evaluate_cases(
 ) -> dict[str, float]:
     """HR@k and NDCG@k of `model` over `cases` (the model must be bound to the store's items);
     `user_tokens`: attribute tokens per user, for a model that reads them."""
-    if not cases:
-        return {f"hr@{k}": float("nan"), f"ndcg@{k}": float("nan")}
     items = model.item_vectors(np.arange(n_items), item_attributes)
     items /= np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
     popularity = np.bincount(events.item[:boundary], minlength=n_items).astype(np.float32)
@@ -147,5 +146,4 @@ def evaluate_cases(
             scores[row, case.state.negative] = -np.inf
             scores[row, case.target] = target_score
             ranks[lo + row] = int((scores[row] >= target_score).sum())
-    gains = np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0)
-    return {f"hr@{k}": float((ranks <= k).mean()), f"ndcg@{k}": float(gains.mean())}
+    return ranking_metrics(ranks, k, prefix="")
