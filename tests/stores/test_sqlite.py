@@ -1,4 +1,5 @@
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from attune.data import load
 from attune.data.events import Interaction, ItemUpdate, UserUpdate
-from attune.stores import SQLiteStore, StoreError
+from attune.stores import Durability, SQLiteStore, StoreError
 from attune.stores.migrations import MIGRATIONS
 from tests.stores.contract import EventLogContract
 
@@ -164,3 +165,25 @@ class TestSQLiteEventLog(EventLogContract):
     def log(self, tmp_path: Path) -> Iterator[SQLiteStore]:
         with SQLiteStore(tmp_path / "log.db") as store:
             yield store
+
+
+def test_background_checkpoints_move_the_log_and_lose_nothing(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", durability=Durability.NORMAL)
+    store.checkpoint_in_background(interval_s=0.02)
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    logged = []
+    for b in range(20):
+        batch = [Interaction(user_id=f"u{i}", item_id=f"i{b}") for i in range(200)]
+        logged += store.append_events(batch)
+        time.sleep(0.005)
+    deadline = time.time() + 10
+    while checkpointer.checkpoints == 0 and time.time() < deadline:
+        time.sleep(0.02)
+    assert checkpointer.checkpoints > 0
+    assert [e.seq for e in logged] == list(range(1, 4001))
+    store.close()
+    assert not checkpointer.is_alive()
+    with SQLiteStore(tmp_path / "s.db") as again:
+        assert [e.seq for e in again.read_events()] == list(range(1, 4001))
+        assert again.last_seq() == 4000

@@ -52,6 +52,14 @@ class EngineConfig(BaseModel):
     explain_cache_users: int = Field(100_000, ge=0)
     """Users whose attention weights (the reasons of their lists) are kept from the last V_u
     refresh, so that a list costs no second forward pass to explain."""
+    sync_refresh_users: int = Field(64, ge=0)
+    """An ingest call touching at most this many users refreshes their V_u before it returns.
+    Larger batches (bulk loads) are acknowledged once logged and folded into the state; a
+    background thread then refreshes V_u, and a read of a user it has not reached yet
+    refreshes that user on the spot, so no answer ever misses an acknowledged event."""
+    max_refresh_backlog: int = Field(100_000, ge=1)
+    """Most users waiting for the background refresh; an ingest that would pass it refreshes
+    the oldest ones itself first (back-pressure: bulk loads then run at refresh speed)."""
     snapshot_every: int = Field(50_000, ge=0)
     """Write a user-state snapshot after this many events (0: only on close)."""
     max_k: int = Field(1000, ge=1)

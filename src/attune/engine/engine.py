@@ -7,6 +7,7 @@ The event log is the source of truth; user state is derived from it (snapshot + 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -57,7 +58,7 @@ class UnknownItemError(KeyError):
     """The item id is not known to the engine."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built 10 times a request: not frozen, whose __init__ costs 3x
 class Recommended:
     item_id: str
     score: float
@@ -115,8 +116,12 @@ class Engine:
         self._swaps = 0
         self._closed = False
         self._refresher: threading.Thread | None = None
+        self._backlog = threading.Condition(self._lock)
+        """Signals the backlog worker (new users in `_pending`) and `wait_backlog` (empty)."""
+        self._backlog_worker: threading.Thread | None = None
         self._load()
         self._restore()
+        store.checkpoint_in_background()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -375,10 +380,48 @@ class Engine:
             self._applied_seq = logged[-1].seq
             self._since_snapshot += len(logged)
         users = list(dict.fromkeys(e.user for e in logged))
-        self._batcher.run(users)
+        if len(users) <= self.config.sync_refresh_users:
+            self._batcher.run(users)
+        else:
+            self._defer_refresh()
         if self.config.snapshot_every and self._since_snapshot >= self.config.snapshot_every:
             self.snapshot()
         return IngestResult(len(logged), rejected, logged[-1].seq)
+
+    def _defer_refresh(self) -> None:
+        """Leave the V_u of the users in `_pending` to the backlog worker; past
+        `max_refresh_backlog` users, refresh the oldest here first."""
+        with self._lock:
+            while len(self._pending) > self.config.max_refresh_backlog:
+                self._refresh(list(itertools.islice(self._pending, _BACKLOG_CHUNK)))
+            if self._backlog_worker is None or not self._backlog_worker.is_alive():
+                self._backlog_worker = threading.Thread(
+                    target=self._work_backlog, name="attune-backlog", daemon=True
+                )
+                self._backlog_worker.start()
+            self._backlog.notify_all()
+
+    def _work_backlog(self) -> None:
+        """Refresh the users in `_pending`, oldest first, in small chunks: each holds the lock
+        for a few milliseconds, so requests interleave with the work."""
+        while not self._closed:
+            with self._lock:
+                if not self._pending:
+                    self._backlog.notify_all()  # wakes wait_backlog
+                    self._backlog.wait(timeout=1.0)
+                    continue
+                self._refresh(list(itertools.islice(self._pending, _BACKLOG_CHUNK)))
+            time.sleep(0)  # let waiting requests take the lock between chunks
+
+    @property
+    def refresh_backlog(self) -> int:
+        """Users whose state changed and whose V_u is not recomputed yet."""
+        return len(self._pending)
+
+    def wait_backlog(self, timeout: float | None = None) -> bool:
+        """Block until every pending V_u is refreshed; False on timeout."""
+        with self._lock:
+            return self._backlog.wait_for(lambda: not self._pending, timeout)
 
     def upsert_items(self, updates: Sequence[ItemUpdate]) -> None:
         with self._lock:
@@ -414,8 +457,10 @@ class Engine:
         if self.snapshot_path is None:
             return
         with self._lock:
-            if self._pending:  # events folded but not stored yet belong in the snapshot
-                self._refresh(list(self._pending))
+            # Events folded but not stored yet belong in the snapshot; their V_u is left to
+            # the backlog (or to the restore), not computed in the request that snapshots.
+            for user, state in self._pending.items():
+                self.states.put(user, state.pack())
             self.states.save_snapshot(self.snapshot_path, self._applied_seq)
             self.feedback.flush()
             self._since_snapshot = 0
@@ -423,6 +468,10 @@ class Engine:
     def close(self) -> None:
         self._closed = True
         self.wait_refreshed()
+        if self._backlog_worker is not None:
+            with self._lock:
+                self._backlog.notify_all()
+            self._backlog_worker.join()
         self.snapshot()
         with self._lock:
             self.feedback.flush()  # the buffered impressions (also without a snapshot path)
@@ -432,7 +481,12 @@ class Engine:
 
     def user_vector(self, user_id: str) -> np.ndarray | None:
         idx = self.store.users.get(user_id)
-        return None if idx < 0 else self._vector_of(idx)
+        if idx < 0:
+            return None
+        with self._lock:
+            if idx in self._pending:  # not reached by the backlog yet
+                self._refresh([idx])
+            return self._vector_of(idx)
 
     def history(self, user_id: str) -> list[tuple[str, str, float]]:
         """The user's recent positive window: (item id, event type, time), oldest first."""
@@ -532,7 +586,11 @@ class Engine:
     def _query(self, idx: int, state: UserState) -> tuple[np.ndarray | None, str]:
         if state.vector is not None and state.model_version == self.model.version:
             return state.vector.astype(np.float32), "model"
-        if idx >= 0 and len(state.items) and state.model_version != self.model.version:
+        if (
+            idx >= 0
+            and len(state.items)
+            and (state.model_version != self.model.version or idx in self._pending)
+        ):
             # Called under the lock: refresh directly. Waiting on the micro-batcher here could
             # deadlock with a combining thread that waits for the lock we hold.
             vec = self._refresh([idx]).get(idx)
@@ -589,6 +647,8 @@ def _user_items(state: UserState) -> UserItems:
     return UserItems(items, types, state.hidden.astype(np.int64), state.negative.astype(np.int64))
 
 
+_BACKLOG_CHUNK = 64
+"""Users per background refresh step (a few milliseconds of the lock each)."""
 _BITS = np.arange(32, dtype=np.uint32)
 
 

@@ -24,7 +24,7 @@ _VERBS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x (object.__setattr__)
 class Influence:
     """One past event and how much it drove a recommendation."""
 
@@ -35,7 +35,7 @@ class Influence:
     """Share of the recommendation's similarity attributed to this event (sums to 1)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Reason:
     """Why one item is in a list (or why it would score as it does)."""
 

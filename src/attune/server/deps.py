@@ -7,14 +7,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from attune.data.events import MAX_ID_LENGTH
 from attune.engine.engine import Engine
 from attune.server.metrics import Metrics
+from attune.server.offload import ThreadPool
 from attune.server.security import ApiKey, ApiScope, KeyRing
 from attune.server.settings import is_loopback
 
@@ -29,12 +28,12 @@ class EngineAccess:
     that waiting threads do not contend for the GIL.
     """
 
-    def __init__(self, engine: Engine, limiter: anyio.CapacityLimiter) -> None:
+    def __init__(self, engine: Engine, pool: ThreadPool) -> None:
         self.engine = engine
-        self.limiter = limiter
+        self.pool = pool
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
+        return await self.pool.run(partial(fn, *args, **kwargs))
 
 
 async def _engine(request: Request) -> EngineAccess:

@@ -5,6 +5,7 @@ Each app has its own registry, so two apps in one process (tests) never share co
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterator
 
@@ -76,6 +77,12 @@ class Metrics:
         self.user_states = Gauge(
             "attune_user_states", "Users with an interest state in memory.", registry=r
         )
+        self.refresh_backlog = Gauge(
+            "attune_refresh_backlog_users",
+            "Users whose events are folded in but whose V_u awaits the background refresh "
+            "(after bulk ingests; reads refresh such a user on the spot).",
+            registry=r,
+        )
         self.feedback = FeedbackCollector()
         r.register(self.feedback)
         self.timeline = Timeline()
@@ -87,12 +94,14 @@ class Metrics:
         self.users.set_function(lambda: len(engine.store.users))
         self.items.set_function(lambda: len(engine.store.items))
         self.user_states.set_function(lambda: len(engine.states))
+        self.refresh_backlog.set_function(lambda: engine.refresh_backlog)
         self.feedback.source = lambda: engine.feedback.tally()
 
     def served(self, recs: Recommendations) -> None:
         self.recommendations.labels(recs.source).inc()
-        for r in recs.items:
-            self.recommended_items.labels(r.reason.kind).inc()
+        # One increment per reason kind, not per item: each costs a lock and a label lookup.
+        for kind, n in collections.Counter(r.reason.kind for r in recs.items).items():
+            self.recommended_items.labels(kind).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -330,6 +330,10 @@ class Stats(BaseModel):
     users: int = Field(description="User ids known to the store.")
     items: int = Field(description="Item ids known to the store.")
     events: int = Field(description="Events in the log.")
+    refresh_backlog: int = Field(
+        description="Users whose V_u awaits the background refresh after bulk ingests (reads "
+        "refresh such a user on the spot)."
+    )
     window_s: int = Field(description="Seconds covered by `series` and the figures below.")
     events_per_s: float = Field(description="Mean events accepted per second over the window.")
     recommend_p50_ms: float | None = Field(

@@ -59,10 +59,12 @@ class ServerSettings(BaseSettings):
     """Log level of the server process: debug, info, warning, error."""
     log_json: bool = False
     """Write logs as JSON lines."""
-    engine_threads: int = Field(4, ge=1, le=64)
+    engine_threads: int = Field(2, ge=1, le=64)
     """Worker threads running engine calls off the event loop. The engine serialises most work
-    on its lock, so more threads only add GIL contention: on 2 cores, 4 gave 950 req/s with
-    p99 27 ms against 889 req/s and 34 ms with 8 (bench/http_load.py, concurrency 16)."""
+    on its lock, so more threads only add GIL contention; two let a single-event ingest's
+    micro-batch form while a recommendation runs. On 2 cores (bench/http_load.py, concurrency
+    16, in one session): 2 threads gave 1,129-1,177 req/s with p99 20-21 ms, 3 gave 1,134
+    req/s with p99 23 ms, 4 gave 1,033-1,060 req/s with p99 29-30 ms."""
     docs: bool = True
     """Serve the interactive API docs at /docs (the schema at /openapi.json is always served)."""
     report_dir: Path | None = None

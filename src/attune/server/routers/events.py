@@ -75,8 +75,11 @@ async def post_events(
     access: EngineDep,
     metrics: MetricsDep,
 ) -> FastJSON:
-    """Log the events durably and update the interest of every user they touch before
-    answering: the next recommendation already reflects them. Unknown users are created;
+    """Log the events durably and fold them into each user's state before answering: the
+    next recommendation already reflects them. A call touching few users (the engine's
+    `sync_refresh_users`, 64) also recomputes their interest vectors before it answers; a
+    larger batch leaves that to a background worker, and a read that reaches a user first
+    recomputes that user on the spot. Unknown users are created;
     unknown items are created as cold items or rejected, per the engine's `unknown_items`.
 
     A malformed body is refused whole (422 naming each bad field). Events that are well formed

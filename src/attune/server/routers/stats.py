@@ -44,6 +44,7 @@ async def get_stats(
         users=counts.users,
         items=counts.items,
         events=counts.events,
+        refresh_backlog=engine.refresh_backlog,
         window_s=window,
         events_per_s=summary.events_per_s,
         recommend_p50_ms=summary.p50_ms,
