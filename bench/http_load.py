@@ -288,7 +288,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds per phase")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--processes", type=int, default=2, help="client processes per phase")
-    ap.add_argument("--batches", type=int, default=40, help="1,000-event batches to send")
+    ap.add_argument("--batches", type=int, default=100, help="1,000-event batches to send")
     ap.add_argument("--batch-concurrency", type=int, default=2)
     args = ap.parse_args()
 
