@@ -71,18 +71,27 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def command_line() -> str:
+    """This benchmark's command as run, from the repository root."""
+    return "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def write_results(
     name: str, metrics: dict[str, float], body_md: str, *, extra: dict[str, Any] | None = None
 ) -> Path:
     """Write results/<name>.json and .md, print the Markdown, return the JSON path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+    command = command_line()
     payload: dict[str, Any] = {
         "metrics": {k: float(v) for k, v in metrics.items()},
         "command": command,
         "machine": machine(),
         "commit": commit(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": now(),
     }
     if extra:
         payload.update(extra)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import RESULTS, SHARED, markdown_table, write_results
+from _report import RESULTS, SHARED, command_line, commit, markdown_table, now, write_results
 from attune.baselines import BPR, IALS, BPRConfig, IALSConfig, ItemKNN, MostPopular
 from attune.data import Dataset, load
 from attune.data.splits import LeaveOneOut, leave_one_out
@@ -295,6 +295,12 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=SHARED)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-quality"))
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the results of datasets not run now from the existing results file "
+        "(each dataset's command, commit and date stay listed)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -351,8 +357,35 @@ def main() -> None:
         plot_curves(runs, dataset, RESULTS / f"{name}_curve_{dataset}.png")
 
     metrics = summarize(runs)
-    write_results(name, metrics, report_md(metrics, datasets, models))
+    this_run = {"command": command_line(), "commit": commit(), "date": now()}
+    provenance = {d: this_run for d in datasets}
+    shown = datasets
+    if args.merge and (RESULTS / f"{name}.json").exists():
+        metrics, provenance = merged(
+            json.loads((RESULTS / f"{name}.json").read_text()), metrics, provenance
+        )
+        shown = [d for d in DATASETS if d in provenance] + [
+            d for d in datasets if d not in DATASETS
+        ]
+    body = report_md(metrics, shown, models)
+    if set(provenance) != set(datasets):
+        body += "\n\nDatasets come from these runs (`--merge`):\n\n" + "\n".join(
+            f"- {d}: `{p['command']}`, commit {p['commit']}, {p['date']}"
+            for d, p in provenance.items()
+        )
+    write_results(name, metrics, body, extra={"provenance": provenance})
     progress.unlink()
+
+
+def merged(
+    previous: dict[str, Any], metrics: dict[str, float], provenance: dict[str, dict[str, str]]
+) -> tuple[dict[str, float], dict[str, dict[str, str]]]:
+    """`metrics` plus the results of the other datasets in a previous results file."""
+    old_source = {k: previous[k] for k in ("command", "commit", "date")}
+    kept = {k.split("/")[0] for k in previous["metrics"]} - set(provenance)
+    out = {k: v for k, v in previous["metrics"].items() if k.split("/")[0] in kept}
+    sources = {d: previous.get("provenance", {}).get(d, old_source) for d in sorted(kept)}
+    return out | metrics, sources | provenance
 
 
 if __name__ == "__main__":
