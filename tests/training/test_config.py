@@ -12,6 +12,7 @@ from attune.training import (
     config_to_dict,
     load_config,
 )
+from attune.training.config import derived_batch_size
 
 
 def test_defaults_are_valid_and_documented_values() -> None:
@@ -63,7 +64,8 @@ def test_overrides_do_not_modify_the_original() -> None:
         ("train.progress=3", "train.progress"),
         ("model.scoring=l2", "model.scoring"),
         ("train.device=tpu", "train.device"),
-        ("train.batch_size=none", "train.batch_size"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.batch_size=many", "train.batch_size"),
     ],
 )
 def test_bad_override_names_the_key(override: str, key: str) -> None:
@@ -128,3 +130,16 @@ def test_any_valid_override_round_trips(
     assert (config.model.dim, config.train.lr, config.model.dropout) == (dim, lr, dropout)
     assert config.model.max_len == max_len and config.train.loss == loss
     assert config_from_dict(config_to_dict(config)) == config
+
+
+@pytest.mark.parametrize(
+    ("windows", "batch"),
+    [(0, 32), (1_723, 32), (2_412, 32), (4_096, 64), (8_000, 64), (16_384, 256), (35_678, 256)],
+)
+def test_derived_batch_size(windows: int, batch: int) -> None:
+    assert derived_batch_size(windows) == batch
+
+
+def test_batch_size_is_derived_only_when_unset() -> None:
+    assert TrainConfig().train.batch_size is None
+    assert apply_overrides(TrainConfig(), ["train.batch_size=100"]).train.batch_size == 100

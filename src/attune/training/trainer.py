@@ -32,7 +32,7 @@ from attune.training.checkpoint import (
     save_checkpoint,
     save_trainer_state,
 )
-from attune.training.config import TrainConfig
+from attune.training.config import TrainConfig, derived_batch_size
 from attune.training.data import TrainingWindows, UserSequences
 from attune.training.losses import SampledSoftmaxLoss, full_softmax_loss
 from attune.training.validation import ValidationSet, rank_targets, ranking_metrics
@@ -103,6 +103,7 @@ class Trainer:
         self.windows = TrainingWindows.build(
             self.sequences, self.encoder_config.max_len, fit.windows
         )
+        self.batch_size = fit.batch_size or derived_batch_size(len(self.windows))
         self.validation = ValidationSet.build(split.valid, self.sequences)
         self.user_bags = self._user_bags(dataset) if self.encoder_config.n_user_tokens else None
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, fit.weight_decay), lr=fit.lr)
@@ -150,7 +151,7 @@ class Trainer:
         # Seeding per epoch makes a resumed run replay exactly what an uninterrupted one does.
         torch.manual_seed(fit.seed * 100_003 + self.epoch)
         rng = np.random.default_rng([fit.seed, self.epoch])
-        batches = self.windows.epoch_batches(fit.batch_size, rng)
+        batches = self.windows.epoch_batches(self.batch_size, rng)
         self.model.train()
         total, count, lr = 0.0, 0, fit.lr
         start = time.perf_counter()
@@ -320,6 +321,7 @@ def train(
         dataset=dataset.name,
         device=str(trainer.device),
         windows=len(trainer.windows),
+        batch_size=trainer.batch_size,
         validation_users=len(trainer.validation),
         **{f"model.{k}": v for k, v in vars(trainer.encoder_config).items()},
     )
