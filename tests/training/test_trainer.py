@@ -9,6 +9,7 @@ from attune.data.splits import leave_one_out
 from attune.evaluation import evaluate, leave_one_out_task
 from attune.model import EncoderScorer
 from attune.training import TrainConfig, Trainer, apply_overrides, load_checkpoint, train
+from attune.training.config import derived_batch_size
 from attune.training.data import TrainingWindows, UserSequences
 from attune.training.trainer import resolve_device
 from attune.training.validation import rank_targets
@@ -191,3 +192,13 @@ def test_device_option() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="cuda"):
             resolve_device("cuda")
+
+
+def test_a_derived_batch_size_is_used_and_saved(tmp_path: Path) -> None:
+    dataset = markov_dataset()
+    config = apply_overrides(TrainConfig(), [*FAST[:5], *FAST[6:], "train.max_epochs=1"])
+    assert config.train.batch_size is None
+    trainer = Trainer(dataset, config, tmp_path)
+    assert trainer.batch_size == derived_batch_size(len(trainer.windows))
+    trainer.fit()
+    assert load_checkpoint(tmp_path).train_config.train.batch_size == trainer.batch_size

@@ -246,10 +246,12 @@ class Trainer:
         if self.out_dir is None:
             return
         ds = self.dataset
+        # The config as trained: a data-derived batch size is written as the number it was.
+        fit = dataclasses.replace(self.config.train, batch_size=self.batch_size)
         save_checkpoint(
             self.out_dir,
             self.model,
-            self.config,
+            dataclasses.replace(self.config, train=fit),
             items=ds.items,
             users=ds.users,
             item_attributes=ds.item_attributes,
