@@ -66,6 +66,9 @@ def test_overrides_do_not_modify_the_original() -> None:
         ("train.device=tpu", "train.device"),
         ("train.batch_size=0", "train.batch_size"),
         ("train.batch_size=many", "train.batch_size"),
+        ("train.lr_decay=0", "train.lr_decay"),
+        ("train.lr_decay=1.5", "train.lr_decay"),
+        ("train.lr_patience=0", "train.lr_patience"),
     ],
 )
 def test_bad_override_names_the_key(override: str, key: str) -> None:

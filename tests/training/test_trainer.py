@@ -100,11 +100,12 @@ def test_same_seed_gives_identical_weights_on_cpu() -> None:
     )
 
 
-def test_resume_continues_exactly_where_training_stopped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("decay", ["train.lr_decay=1.0", "train.lr_decay=0.5"])
+def test_resume_continues_exactly_where_training_stopped(tmp_path: Path, decay: str) -> None:
     dataset = markov_dataset(n_users=60)
     straight = tmp_path / "straight"
     resumed = tmp_path / "resumed"
-    config = _config("train.patience=50", "train.tensorboard=false")
+    config = _config("train.patience=50", "train.tensorboard=false", decay, "train.lr_patience=1")
     full = train(dataset, apply_overrides(config, ["train.max_epochs=3"]), straight)
     train(dataset, apply_overrides(config, ["train.max_epochs=2"]), resumed)
     rest = train(dataset, apply_overrides(config, ["train.max_epochs=3"]), resumed, resume=True)
@@ -115,6 +116,26 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path: Path) -> None
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert a["step"] == b["step"]
+
+
+def test_learning_rate_decays_after_each_plateau_of_lr_patience_epochs() -> None:
+    dataset = markov_dataset(n_users=60)
+    fit = ["train.warmup_steps=0", "train.lr_decay=0.5", "train.lr_patience=2"]
+    config = _config(*fit, "train.patience=50", "train.max_epochs=14")
+    history = Trainer(dataset, config).fit().history
+    # Reference: replay the rule on the validation curve; epoch e trains at the lr the
+    # epochs before it left.
+    best, bad, scale, expected = -1.0, 0, 1.0, []
+    for epoch in history:
+        expected.append(5e-3 * scale)
+        if epoch["valid_ndcg@10"] > best:
+            best, bad = epoch["valid_ndcg@10"], 0
+        else:
+            bad += 1
+            if bad % 2 == 0:
+                scale *= 0.5
+    assert [h["lr"] for h in history] == pytest.approx(expected)
+    assert min(expected) < 5e-3  # the curve plateaued at least once, so the rule was exercised
 
 
 def test_resume_refuses_a_different_model(tmp_path: Path) -> None:

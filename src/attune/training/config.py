@@ -120,6 +120,11 @@ class FitConfig:
     """Upper bound on epochs."""
     patience: int = 5
     """Stop after this many epochs without a better validation NDCG@10."""
+    lr_decay: float = 1.0
+    """Multiply the learning rate by this after `lr_patience` epochs without a better
+    validation NDCG@10 (and again after each further `lr_patience`); 1 keeps it constant."""
+    lr_patience: int = 2
+    """Epochs without a better validation NDCG@10 before the learning rate decays."""
     windows: Literal["last", "all"] = "all"
     """Histories longer than max_len: train on the last window only, or on all of them."""
     seed: int = 42
@@ -176,6 +181,8 @@ _RANGES: dict[str, tuple[str, Any]] = {
     "train.grad_clip": ("at least zero", None),
     "train.max_epochs": ("positive", 1),
     "train.patience": ("positive", 1),
+    "train.lr_decay": ("decay factor", None),
+    "train.lr_patience": ("positive", 1),
     "train.threads": ("positive", 1),
     "train.eval_batch_size": ("positive", 1),
 }
@@ -190,9 +197,10 @@ def _check_range(key: str, value: Any) -> None:
         "fraction": 0.0 <= value < 1.0,
         "above zero": value > 0,
         "at least zero": value >= 0,
+        "decay factor": 0.0 < value <= 1.0,
     }[rule[0]]
     if not ok:
-        expected = "in [0, 1)" if rule[0] == "fraction" else rule[0]
+        expected = {"fraction": "in [0, 1)", "decay factor": "in (0, 1]"}.get(rule[0], rule[0])
         raise ConfigError(f"{key}: must be {expected}, got {value!r}")
 
 

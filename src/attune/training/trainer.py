@@ -112,6 +112,7 @@ class Trainer:
             self.sampled = SampledSoftmaxLoss(counts, fit.n_negatives, self.device)
         self.epoch = self.step = self.best_epoch = self.bad_epochs = 0
         self.best_score = -math.inf
+        self.lr_scale = 1.0
         self.elapsed = self.elapsed_to_best = 0.0
         self.history: list[dict[str, float]] = []
         self.best_state = copy.deepcopy(self.model.state_dict())
@@ -162,7 +163,8 @@ class Trainer:
             hidden, item_vecs = self.model.forward_with_items(batch.items, batch.event_types, bags)
             mask = batch.targets > 0
             loss = self._loss(hidden[mask], batch.targets[mask] - 1, item_vecs)
-            lr = fit.lr * min(1.0, (self.step + 1) / max(1, fit.warmup_steps))
+            warm = min(1.0, (self.step + 1) / max(1, fit.warmup_steps))
+            lr = fit.lr * self.lr_scale * warm
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.optimizer.zero_grad(set_to_none=True)
@@ -212,6 +214,10 @@ class Trainer:
                 self._save_best(metrics)
             else:
                 self.bad_epochs += 1
+                if fit.lr_decay < 1.0 and self.bad_epochs % fit.lr_patience == 0:
+                    # A plateau at this step size: smaller steps settle into the basin the
+                    # large ones keep jumping across.
+                    self.lr_scale *= fit.lr_decay
             metrics["seconds"] = self.elapsed
             self.history.append(metrics)
             _log.info("finished epoch", epoch=self.epoch, best_epoch=self.best_epoch, **metrics)
@@ -274,6 +280,7 @@ class Trainer:
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
+            "lr_scale": self.lr_scale,
             "elapsed": self.elapsed,
             "elapsed_to_best": self.elapsed_to_best,
             "history": self.history,
@@ -293,6 +300,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         for name in ("epoch", "step", "best_score", "best_epoch", "bad_epochs", "elapsed"):
             setattr(self, name, state[name])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
         self.elapsed_to_best = state["elapsed_to_best"]
         self.history = list(state["history"])
         if self.best_epoch:
