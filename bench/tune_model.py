@@ -40,6 +40,21 @@ def run(name: str, config: TrainConfig, data_dir: Path = DATASETS) -> dict[str, 
     test = evaluate(
         scorer, task.users, task.histories, task.targets, dataset.n_items, n_bootstrap=10
     )
+    single: dict[str, float] = {}
+    if result.averaged:  # also report the best single epoch, for comparison
+        trainer.model.load_state_dict(trainer.best_state)
+        one = evaluate(
+            EncoderScorer(trainer.model),
+            task.users,
+            task.histories,
+            task.targets,
+            dataset.n_items,
+            n_bootstrap=10,
+        )
+        single = {
+            "best_epoch_test_hr@10": round(one.hr, 4),
+            "best_epoch_test_ndcg@10": round(one.ndcg, 4),
+        }
     return {
         "dataset": name,
         "seed": config.train.seed,
@@ -51,6 +66,8 @@ def run(name: str, config: TrainConfig, data_dir: Path = DATASETS) -> dict[str, 
         **{k: round(v, 4) for k, v in result.best_metrics.items()},
         "test_hr@10": round(test.hr, 4),
         "test_ndcg@10": round(test.ndcg, 4),
+        "averaged": result.averaged,
+        **single,
         "max_len": trainer.encoder_config.max_len,
         "curve": [
             [i + 1, round(h["seconds"], 1), round(h["valid_ndcg@10"], 4)]

@@ -100,12 +100,14 @@ def test_same_seed_gives_identical_weights_on_cpu() -> None:
     )
 
 
-@pytest.mark.parametrize("decay", ["train.lr_decay=1.0", "train.lr_decay=0.5"])
-def test_resume_continues_exactly_where_training_stopped(tmp_path: Path, decay: str) -> None:
+@pytest.mark.parametrize(
+    "extra", [[], ["train.lr_decay=0.5", "train.lr_patience=1", "train.average_last=3"]]
+)
+def test_resume_continues_exactly_where_training_stopped(tmp_path: Path, extra: list[str]) -> None:
     dataset = markov_dataset(n_users=60)
     straight = tmp_path / "straight"
     resumed = tmp_path / "resumed"
-    config = _config("train.patience=50", "train.tensorboard=false", decay, "train.lr_patience=1")
+    config = _config("train.patience=50", "train.tensorboard=false", *extra)
     full = train(dataset, apply_overrides(config, ["train.max_epochs=3"]), straight)
     train(dataset, apply_overrides(config, ["train.max_epochs=2"]), resumed)
     rest = train(dataset, apply_overrides(config, ["train.max_epochs=3"]), resumed, resume=True)
@@ -116,6 +118,11 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path: Path, decay: 
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert a["step"] == b["step"]
+    assert len(a["recent_states"]) == len(b["recent_states"])
+    for x, y in zip(a["recent_states"], b["recent_states"], strict=True):
+        for key in x:
+            assert torch.equal(x[key], y[key]), key
+    assert full.averaged == rest.averaged
 
 
 def test_learning_rate_decays_after_each_plateau_of_lr_patience_epochs() -> None:
@@ -136,6 +143,26 @@ def test_learning_rate_decays_after_each_plateau_of_lr_patience_epochs() -> None
                 scale *= 0.5
     assert [h["lr"] for h in history] == pytest.approx(expected)
     assert min(expected) < 5e-3  # the curve plateaued at least once, so the rule was exercised
+
+
+def test_average_of_the_last_epochs_is_kept_only_when_it_validates_better(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dataset = markov_dataset(n_users=60)
+    trainer = Trainer(dataset, _config("train.average_last=3", "train.max_epochs=5"))
+    trainer.fit()
+    assert len(trainer.recent_states) == 3
+    a, b, c = trainer.recent_states
+    mean = {k: (a[k] + b[k] + c[k]) / 3 for k in a if a[k].is_floating_point()}
+    best = trainer.history[trainer.best_epoch - 1]
+    for better, expected in ((True, mean), (False, trainer.best_state)):
+        score = trainer.best_score + (0.1 if better else -0.1)
+        monkeypatch.setattr(trainer, "validate", lambda s=score: {"valid_ndcg@10": s})
+        kept = trainer._try_average(best)
+        assert (kept is not None) == better
+        state = trainer.model.state_dict()
+        for key in mean:
+            torch.testing.assert_close(state[key], expected[key])
 
 
 def test_resume_refuses_a_different_model(tmp_path: Path) -> None:

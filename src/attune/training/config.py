@@ -125,6 +125,9 @@ class FitConfig:
     validation NDCG@10 (and again after each further `lr_patience`); 1 keeps it constant."""
     lr_patience: int = 2
     """Epochs without a better validation NDCG@10 before the learning rate decays."""
+    average_last: int = 0
+    """At the end, average the weights of the last this-many epochs and keep the average if
+    its validation NDCG@10 beats the best single epoch; 0 or 1 turns it off."""
     windows: Literal["last", "all"] = "all"
     """Histories longer than max_len: train on the last window only, or on all of them."""
     seed: int = 42
@@ -183,6 +186,7 @@ _RANGES: dict[str, tuple[str, Any]] = {
     "train.patience": ("positive", 1),
     "train.lr_decay": ("decay factor", None),
     "train.lr_patience": ("positive", 1),
+    "train.average_last": ("at least zero", None),
     "train.threads": ("positive", 1),
     "train.eval_batch_size": ("positive", 1),
 }

@@ -7,6 +7,7 @@ validation target (history = the training part); the last is left to the test ev
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import math
@@ -58,6 +59,9 @@ class TrainResult:
     seconds_to_best: float
     """Wall time until the end of the best epoch."""
     history: list[dict[str, float]] = field(default_factory=list)
+    averaged: bool = False
+    """The model holds the average of the last `train.average_last` epochs, which validated
+    better than the best single epoch (`best_metrics` are then the average's)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -116,6 +120,9 @@ class Trainer:
         self.elapsed = self.elapsed_to_best = 0.0
         self.history: list[dict[str, float]] = []
         self.best_state = copy.deepcopy(self.model.state_dict())
+        self.recent_states: collections.deque[dict[str, Tensor]] = collections.deque(
+            maxlen=max(1, fit.average_last)
+        )
         self._writer: Any = None
 
     def _encoder_config(
@@ -218,15 +225,20 @@ class Trainer:
                     # A plateau at this step size: smaller steps settle into the basin the
                     # large ones keep jumping across.
                     self.lr_scale *= fit.lr_decay
+            if fit.average_last > 1:
+                self.recent_states.append(copy.deepcopy(self.model.state_dict()))
             metrics["seconds"] = self.elapsed
             self.history.append(metrics)
             _log.info("finished epoch", epoch=self.epoch, best_epoch=self.best_epoch, **metrics)
             self._write_scalars(metrics)
             self._save_state()
         self.model.load_state_dict(self.best_state)
+        best = self.history[self.best_epoch - 1] if self.best_epoch else {}
+        averaged = self._try_average(best)
+        if averaged is not None:
+            best = averaged
         if self._writer is not None:
             self._writer.close()
-        best = self.history[self.best_epoch - 1] if self.best_epoch else {}
         return TrainResult(
             checkpoint=self.out_dir,
             best_epoch=self.best_epoch,
@@ -235,7 +247,37 @@ class Trainer:
             seconds=self.elapsed,
             seconds_to_best=self.elapsed_to_best,
             history=list(self.history),
+            averaged=averaged is not None,
         )
+
+    def _try_average(self, best: dict[str, float]) -> dict[str, float] | None:
+        """Load the mean of the recent epochs' weights if it validates better than the best
+        epoch; returns its metrics, or None (the best epoch's weights stay loaded).
+
+        Late epochs wander around a plateau; their mean often sits nearer its centre than
+        any one of them does.
+        """
+        if len(self.recent_states) < 2 or not self.best_epoch:
+            return None
+        mean = {
+            key: torch.stack([s[key].float() for s in self.recent_states]).mean(0).to(value.dtype)
+            if value.is_floating_point()
+            else value
+            for key, value in self.recent_states[-1].items()
+        }
+        self.model.load_state_dict(mean)
+        metrics = self.validate()
+        _log.info(
+            "averaged recent epochs",
+            epochs=len(self.recent_states),
+            best_epoch_score=self.best_score,
+            **metrics,
+        )
+        if metrics[VALID_METRIC] <= self.best_score:
+            self.model.load_state_dict(self.best_state)
+            return None
+        self._save_best(metrics)
+        return metrics
 
     def _write_scalars(self, metrics: dict[str, float]) -> None:
         if self.out_dir is None or not self.config.train.tensorboard:
@@ -284,6 +326,10 @@ class Trainer:
             "elapsed": self.elapsed,
             "elapsed_to_best": self.elapsed_to_best,
             "history": self.history,
+            # The epochs `average_last` will average, so a resumed run averages the same ones.
+            "recent_states": [
+                {k: v.detach().cpu() for k, v in state.items()} for state in self.recent_states
+            ],
         }
         save_trainer_state(self.out_dir, state)
 
@@ -303,6 +349,9 @@ class Trainer:
         self.lr_scale = float(state.get("lr_scale", 1.0))
         self.elapsed_to_best = state["elapsed_to_best"]
         self.history = list(state["history"])
+        self.recent_states.clear()
+        for recent in state.get("recent_states", []):
+            self.recent_states.append({k: v.to(self.device) for k, v in recent.items()})
         if self.best_epoch:
             best = torch.load(self.out_dir / "model.pt", map_location="cpu", weights_only=True)
             self.best_state = {k: v.to(self.device) for k, v in best.items()}
