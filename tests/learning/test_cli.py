@@ -1,4 +1,4 @@
-"""`attune models init|list|promote|rollback` and `attune learn`, with their error messages."""
+"""`attune models` (init, list, promote, rollback, prune) and `attune learn`, with their errors."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ def test_init_learn_list_promote_rollback(engine_files: tuple[Path, Path], tmp_p
     assert out.exit_code == 0 and "version 1 is current" in out.output
     out = runner.invoke(cli, ["models", "promote", "2", "--registry", str(reg)])
     assert out.exit_code == 0 and ModelRegistry(reg).current() == 2
+    _log_new_events(db)
+    out = runner.invoke(cli, [*learn, "--tolerance", "1", "--keep-versions", "1"])
+    assert out.exit_code == 0 and "v3 published" in out.output, out.output
+    assert "pruned v1, v2" in out.output and ModelRegistry(reg).history() == [3]
+    out = runner.invoke(cli, ["models", "prune", "--registry", str(reg), "--keep", "1"])
+    assert out.exit_code == 0 and out.output.strip() == "deleted nothing", out.output
+    out = runner.invoke(cli, ["models", "prune", "--registry", str(reg), "--keep", "0"])
+    assert out.exit_code == 2 and "--keep" in out.output
 
 
 def test_errors_name_what_is_wrong(engine_files: tuple[Path, Path], tmp_path: Path) -> None:

@@ -62,3 +62,72 @@ def test_create_refuses_an_existing_registry(registry_files: tuple[Path, ModelRe
     _, reg = registry_files
     with pytest.raises(RegistryError, match="already"):
         ModelRegistry.create(reg.root, reg.path(1), DataWindow())
+
+
+def _add(reg: ModelRegistry, status: str = "published") -> int:
+    info = reg.add(
+        reg.path(reg.current() or 1),
+        parent=1,
+        status=status,  # type: ignore[arg-type]
+        data_window=DataWindow(),
+        metrics={},
+        note=status,
+        copy=True,
+    )
+    return info.version
+
+
+def test_prune_keeps_current_newest_and_recent_history(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    _, reg = registry_files
+    for _ in range(6):
+        _add(reg)  # versions 2..7
+    for version in (2, 3, 4):
+        reg.promote(version)  # history 1, 2, 3, 4
+    _add(reg, "rejected")  # version 8
+    assert reg.history() == [1, 2, 3, 4] and reg.current() == 4
+    deleted = reg.prune(keep=2)
+    # Kept: the newest two (7, 8), the last two of the history (4 current, 3).
+    assert deleted == [1, 2, 5, 6]
+    assert [v.version for v in reg.versions()] == [3, 4, 7, 8]
+    assert sorted(p.name for p in (reg.root / "versions").iterdir()) == ["3", "4", "7", "8"]
+    assert reg.history() == [3, 4] and reg.current() == 4
+    assert reg.rollback() == 3  # keep - 1 steps back still work
+    with pytest.raises(RegistryError, match="no earlier version"):
+        reg.rollback()
+    # 4 was rolled back from: no longer in the history nor among the newest two.
+    assert reg.prune(keep=2) == [4]
+    assert reg.prune(keep=2) == []
+    reg.load(3)
+
+
+def test_prune_never_deletes_the_current_version_and_refuses_keep_zero(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    _, reg = registry_files
+    for _ in range(3):
+        _add(reg)  # 2, 3, 4; version 1 stays current
+    assert reg.prune(keep=1) == [2, 3]
+    assert reg.current() == 1 and [v.version for v in reg.versions()] == [1, 4]
+    assert resolve_model(reg.root) == (reg.path(1), 1)
+    with pytest.raises(RegistryError, match="at least 1"):
+        reg.prune(keep=0)
+
+
+def test_prune_collapses_history_and_cleans_a_killed_prune(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    _, reg = registry_files
+    _add(reg)
+    _add(reg)
+    for version in (2, 3, 2):
+        reg.promote(version)  # history 1, 2, 3, 2
+    leftover = reg.root / "versions" / ".deleting-9"
+    leftover.mkdir()
+    (leftover / "model.pt").write_bytes(b"half deleted")
+    assert reg.prune(keep=1) == [1]  # 3 is the newest, 2 current
+    assert reg.history() == [2, 3, 2] and not leftover.exists()
+    _add(reg)  # 4
+    assert reg.prune(keep=1) == [3]
+    assert reg.history() == [2]  # [2, 2] after dropping 3: one entry, so no fake rollback

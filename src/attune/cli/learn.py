@@ -1,4 +1,4 @@
-"""`attune learn` (continuous fine-tuning) and `attune models init|list|promote|rollback`."""
+"""`attune learn` (continuous fine-tuning) and `attune models init|list|promote|rollback|prune`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
 from attune.stores import SQLiteStore
 
 models_app = typer.Typer(
-    help="Model versions: create, list, promote, roll back.", no_args_is_help=True
+    help="Model versions: create, list, promote, roll back, prune.", no_args_is_help=True
 )
 
 REGISTRY = typer.Option(..., "--registry", help="Model registry directory.")
@@ -95,6 +95,24 @@ def rollback(registry: Path = REGISTRY) -> None:
     typer.echo(f"rolled back: version {version} is current")
 
 
+KEEP_HELP = (
+    "Keep the current version, the newest N versions and the last N of the promotion "
+    "history (rollback reaches N-1 steps back); delete the others."
+)
+
+
+@models_app.command("prune")
+def prune(
+    registry: Path = REGISTRY,
+    keep: int = typer.Option(..., "--keep", min=1, help=KEEP_HELP),
+) -> None:
+    """Delete old model versions."""
+    with user_errors(RegistryError):
+        deleted = _registry(registry).prune(keep)
+    listed = ", ".join(f"v{v}" for v in deleted) or "nothing"
+    typer.echo(f"deleted {listed}")
+
+
 def learn(
     db: Path = typer.Option(..., "--db", help="Database whose event log to learn from."),
     registry: Path = REGISTRY,
@@ -120,6 +138,9 @@ def learn(
         "--no-promote",
         help="Store a better candidate as published but do not make it current.",
     ),
+    keep_versions: int | None = typer.Option(
+        None, "--keep-versions", min=1, help=f"After each round: {KEEP_HELP} Default: keep all."
+    ),
 ) -> None:
     """Fine-tune the current version on the events logged since its data window, check it on
     the newest events, and publish it only if it is not worse. A server started on the
@@ -129,7 +150,10 @@ def learn(
     while True:
         with user_errors(RegistryError), _db(db) as store:
             outcome = fine_tune(store, reg, config, promote=not no_promote)
+            deleted = reg.prune(keep_versions) if keep_versions is not None else []
         typer.echo(_describe(outcome))
+        if deleted:
+            typer.echo(f"pruned {', '.join(f'v{v}' for v in deleted)}")
         if not watch:
             return
         time.sleep(interval)

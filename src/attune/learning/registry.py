@@ -5,6 +5,8 @@
     <root>/versions/<n>/          a checkpoint (see attune.training.checkpoint) + version.json
 
 `history` is the order in which versions were made current; rollback steps back along it.
+Continuous fine-tuning adds a version per round, so `prune` deletes old ones: it keeps the
+current version, the newest `keep` versions and the last `keep` steps of `history`.
 Readers (a serving process polling for promotions) never take the lock: `registry.json` is
 replaced atomically, so they see the old or the new file, never half of one.
 
@@ -244,6 +246,38 @@ class ModelRegistry:
         _log.info("rolled back model version", version=previous)
         return previous
 
+    def prune(self, keep: int) -> list[int]:
+        """Delete every version but the current one, the newest `keep` and the last `keep`
+        entries of the promotion history; returns the deleted version numbers.
+
+        Rollback stays possible `keep - 1` steps back. History entries of deleted versions are
+        dropped. A serving process never notices: it loaded its model into memory, and the
+        current version is never deleted.
+        """
+        if keep < 1:
+            raise RegistryError(f"keep must be at least 1, got {keep}")
+        with self._locked():
+            for leftover in (self.root / "versions").glob(".deleting-*"):
+                shutil.rmtree(leftover, ignore_errors=True)  # from a prune that was killed
+            index = self._index()
+            numbers = self._numbers()
+            kept = set(numbers[-keep:]) | set(_last_distinct(index.history, keep))
+            if index.current is not None:
+                kept.add(index.current)
+            doomed = [v for v in numbers if v not in kept]
+            for version in doomed:
+                # Renamed first: a directory that is half deleted must not look like a version.
+                trash = self.root / "versions" / f".deleting-{version}"
+                os.replace(self.path(version), trash)
+                shutil.rmtree(trash)
+            if doomed:
+                history = [v for v in index.history if v not in doomed]
+                index.history = [v for i, v in enumerate(history) if i == 0 or history[i - 1] != v]
+                _write_json(self.root / "registry.json", index.model_dump())
+        if doomed:
+            _log.info("pruned model versions", deleted=doomed, kept=sorted(kept))
+        return doomed
+
 
 def resolve_model(path: str | Path) -> tuple[Path, int | None]:
     """(checkpoint directory, version) for a model path: a registry's current version, or a
@@ -256,6 +290,17 @@ def resolve_model(path: str | Path) -> tuple[Path, int | None]:
     if current is None:
         raise RegistryError(f"registry {path} has no current version")
     return registry.path(current), current
+
+
+def _last_distinct(history: list[int], n: int) -> list[int]:
+    """The last `n` different versions of `history`, newest first."""
+    out: list[int] = []
+    for version in reversed(history):
+        if version not in out:
+            out.append(version)
+            if len(out) == n:
+                break
+    return out
 
 
 def _load(directory: Path, device: str = "cpu") -> LoadedModel:
