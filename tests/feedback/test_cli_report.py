@@ -61,3 +61,34 @@ def test_report_on_a_database_without_lists(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "--db", str(tmp_path / "empty.db")])
     assert result.exit_code == 0, result.output
     assert "no impressions logged" in result.output
+
+
+def test_impressions_prune_deletes_old_lists_and_their_events_become_unattributed(
+    tmp_path: Path,
+) -> None:
+    db = _database(tmp_path / "f.db")  # every list was served on 2023-11-14
+    prune = ["impressions", "prune", "--db", str(db), "--older-than-days"]
+    result = runner.invoke(app, [*prune, "100000"])
+    assert (
+        result.exit_code == 0 and "deleted 0 lists" in result.output and "4 kept" in result.output
+    )
+    result = runner.invoke(app, [*prune, "30"])
+    assert result.exit_code == 0 and "deleted 4 lists" in result.output, result.output
+    summary = json.loads(runner.invoke(app, ["report", "--db", str(db), "--json"]).output)
+    assert summary["by_version"] == [] and summary["by_reason"] == []
+    # Every event that named a list is now unattributed (one of them names none).
+    assert summary["unattributed"] == 15
+
+
+def test_impressions_prune_refuses_to_cut_inside_the_attribution_window(tmp_path: Path) -> None:
+    db = _database(tmp_path / "f.db")
+    result = runner.invoke(app, ["impressions", "prune", "--db", str(db), "--older-than-days", "3"])
+    assert result.exit_code == 2
+    assert "--older-than-days 3 is shorter than the attribution window (7 days)" in result.output
+    report = json.loads(runner.invoke(app, ["report", "--db", str(db), "--json"]).output)
+    assert report == EXPECTED
+    missing = tmp_path / "nowhere.db"
+    result = runner.invoke(
+        app, ["impressions", "prune", "--db", str(missing), "--older-than-days", "30"]
+    )
+    assert result.exit_code == 2 and f"database {missing} does not exist" in result.output

@@ -10,6 +10,7 @@ from attune.engine.engine import Engine
 from attune.feedback import FeedbackConfig, FeedbackSummary
 from attune.stores import SQLiteStore
 from attune.stores.impressions import SQLiteImpressions
+from tests.feedback.scenario import T, make_store, play
 
 
 def _open(files: tuple[Path, Path], **feedback: object) -> Engine:
@@ -93,3 +94,12 @@ def test_erasure_removes_the_users_impressions(engine_files: tuple[Path, Path]) 
         assert (impressions.count(idx), impressions.count(new_idx)) == (0, 0)
         assert impressions.count() == 1
         assert impressions.get(other.recommendation_id) is not None
+
+
+def test_delete_before_removes_lists_served_before_the_cut(tmp_path: Path) -> None:
+    with make_store(tmp_path / "f.db") as store:
+        play(store).flush()
+        impressions = SQLiteImpressions(store)
+        assert impressions.delete_before(T) == 0 and impressions.count() == 4
+        assert impressions.delete_before(T + 1) == 4 and impressions.count() == 0
+        assert impressions.get("R1") is None

@@ -1,7 +1,9 @@
-"""`attune report`: click-through and conversion of served lists, from the database alone."""
+"""`attune report`: click-through and conversion of served lists, from the database alone;
+`attune impressions prune`: retention of the served lists."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -11,9 +13,37 @@ from attune.feedback import FeedbackConfig, FeedbackSummary, Outcomes
 from attune.stores import SQLiteStore
 from attune.stores.impressions import SQLiteImpressions
 
+impressions_app = typer.Typer(help="Served lists (impressions): retention.", no_args_is_help=True)
+
 
 def register(app: typer.Typer) -> None:
     app.command("report")(report)
+    app.add_typer(impressions_app, name="impressions")
+
+
+@impressions_app.command("prune")
+def prune(
+    db: Path = typer.Option(..., "--db", help="Database the server logs to."),
+    days: float = typer.Option(
+        ..., "--older-than-days", help="Delete lists served more than this many days ago."
+    ),
+) -> None:
+    """Delete old served lists. The report then covers the lists kept; events that name a
+    deleted list count as unattributed. Safe while a server runs on the database."""
+    if not db.is_file():
+        raise fail(f"database {db} does not exist")
+    with user_errors(), SQLiteStore(db) as store:
+        impressions = SQLiteImpressions(store)
+        window = (impressions.definition() or FeedbackConfig()).attribution_window_s
+        if days * 86400.0 < window:
+            # Younger lists can still be clicked: deleting them would lose attributions.
+            raise fail(
+                f"--older-than-days {days:g} is shorter than the attribution window "
+                f"({window / 86400.0:g} days); lists that young can still be clicked"
+            )
+        deleted = impressions.delete_before(time.time() - days * 86400.0)
+        left = impressions.count()
+    typer.echo(f"deleted {deleted:,} lists served more than {days:g} days ago; {left:,} kept")
 
 
 def report(

@@ -119,6 +119,15 @@ class SQLiteImpressions:
             ).fetchone()
         return int(row[0])
 
+    def delete_before(self, ts: float) -> int:
+        """Delete the lists served before `ts` (seconds since the epoch); returns how many.
+
+        Events that name a deleted list stay in the log and count as unattributed from then
+        on, in the report and in a running server's join alike.
+        """
+        with self.store.transaction() as db:
+            return int(db.execute("DELETE FROM impressions WHERE ts < ?", (ts,)).rowcount)
+
     def save_definition(self, config: FeedbackConfig) -> None:
         value = config.model_dump_json()
         if self.definition() == config:
