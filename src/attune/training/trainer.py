@@ -234,7 +234,7 @@ class Trainer:
             self._save_state()
         self.model.load_state_dict(self.best_state)
         best = self.history[self.best_epoch - 1] if self.best_epoch else {}
-        averaged = self._try_average(best)
+        averaged = self._try_average()
         if averaged is not None:
             best = averaged
         if self._writer is not None:
@@ -250,7 +250,7 @@ class Trainer:
             averaged=averaged is not None,
         )
 
-    def _try_average(self, best: dict[str, float]) -> dict[str, float] | None:
+    def _try_average(self) -> dict[str, float] | None:
         """Load the mean of the recent epochs' weights if it validates better than the best
         epoch; returns its metrics, or None (the best epoch's weights stay loaded).
 
