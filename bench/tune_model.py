@@ -36,14 +36,9 @@ def run(name: str, config: TrainConfig, data_dir: Path = DATASETS) -> dict[str, 
     trainer = Trainer(dataset, config, None, split=split)
     result = trainer.fit()
     task = leave_one_out_task(split, dataset.n_users, "test")
-    scorer = EncoderScorer(trainer.model)
-    test = evaluate(
-        scorer, task.users, task.histories, task.targets, dataset.n_items, n_bootstrap=10
-    )
-    single: dict[str, float] = {}
-    if result.averaged:  # also report the best single epoch, for comparison
-        trainer.model.load_state_dict(trainer.best_state)
-        one = evaluate(
+
+    def test_metrics(prefix: str) -> dict[str, float]:
+        test = evaluate(
             EncoderScorer(trainer.model),
             task.users,
             task.histories,
@@ -51,10 +46,15 @@ def run(name: str, config: TrainConfig, data_dir: Path = DATASETS) -> dict[str, 
             dataset.n_items,
             n_bootstrap=10,
         )
-        single = {
-            "best_epoch_test_hr@10": round(one.hr, 4),
-            "best_epoch_test_ndcg@10": round(one.ndcg, 4),
+        return {
+            f"{prefix}test_hr@10": round(test.hr, 4),
+            f"{prefix}test_ndcg@10": round(test.ndcg, 4),
         }
+
+    tested = test_metrics("")
+    if result.averaged:  # also report the best single epoch, for comparison
+        trainer.model.load_state_dict(trainer.best_state)
+        tested |= test_metrics("best_epoch_")
     return {
         "dataset": name,
         "seed": config.train.seed,
@@ -64,10 +64,8 @@ def run(name: str, config: TrainConfig, data_dir: Path = DATASETS) -> dict[str, 
         "seconds": round(result.seconds, 1),
         "total_seconds": round(time.perf_counter() - start, 1),
         **{k: round(v, 4) for k, v in result.best_metrics.items()},
-        "test_hr@10": round(test.hr, 4),
-        "test_ndcg@10": round(test.ndcg, 4),
+        **tested,
         "averaged": result.averaged,
-        **single,
         "max_len": trainer.encoder_config.max_len,
         "curve": [
             [i + 1, round(h["seconds"], 1), round(h["valid_ndcg@10"], 4)]

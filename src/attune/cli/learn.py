@@ -109,8 +109,11 @@ def prune(
     """Delete old model versions."""
     with user_errors(RegistryError):
         deleted = _registry(registry).prune(keep)
-    listed = ", ".join(f"v{v}" for v in deleted) or "nothing"
-    typer.echo(f"deleted {listed}")
+    typer.echo(f"deleted {_versions(deleted) or 'nothing'}")
+
+
+def _versions(numbers: list[int]) -> str:
+    return ", ".join(f"v{v}" for v in numbers)
 
 
 def learn(
@@ -153,7 +156,7 @@ def learn(
             deleted = reg.prune(keep_versions) if keep_versions is not None else []
         typer.echo(_describe(outcome))
         if deleted:
-            typer.echo(f"pruned {', '.join(f'v{v}' for v in deleted)}")
+            typer.echo(f"pruned {_versions(deleted)}")
         if not watch:
             return
         time.sleep(interval)
