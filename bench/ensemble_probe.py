@@ -34,23 +34,10 @@ from attune.data import load
 from attune.data.splits import leave_one_out
 from attune.evaluation import evaluate, leave_one_out_task
 from attune.log import configure
-from attune.model import EncoderScorer
+from attune.model.scorer import EncoderScorer, SummedScorer
 from attune.training import load_checkpoint
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
-
-
-class SummedScorer:
-    """Scores of several scorers added up (the ensemble's ranking)."""
-
-    def __init__(self, members: list[EncoderScorer]) -> None:
-        self.members = members
-
-    def score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
-        total = np.asarray(self.members[0].score(users, histories), dtype=np.float64)
-        for member in self.members[1:]:
-            total = total + np.asarray(member.score(users, histories), dtype=np.float64)
-        return total
 
 
 def probe(name: str, runs: Path, data_root: Path) -> tuple[dict[str, float], list[list[object]]]:

@@ -133,8 +133,9 @@ def run_baseline(name: str, data: Prepared, seed: int) -> Run:
 
 def run_attune(data: Prepared, seed: int, device: str, quick: bool, runs_dir: Path) -> Run:
     # Imported here so that a baselines-only run works while the model code is in flux.
-    from attune.model.scorer import EncoderScorer
-    from attune.training import TrainConfig, load_checkpoint, train
+    from attune.model.scorer import checkpoint_scorer
+    from attune.training import TrainConfig, train
+    from attune.training.checkpoint import load_members
 
     ds = data.dataset
     config = TrainConfig()
@@ -144,9 +145,12 @@ def run_attune(data: Prepared, seed: int, device: str, quick: bool, runs_dir: Pa
     config = replace(config, train=fit)
     out_dir = runs_dir / ds.name / f"seed{seed}"
     result = train(ds, config, out_dir, split=data.split)
-    loaded = load_checkpoint(out_dir, device=_torch_device(device))
-    metrics, eval_seconds = evaluate_test(EncoderScorer(loaded.encoder), data, seed)
-    curve = [float(h["valid_ndcg@10"]) for h in result.history]
+    members = load_members(out_dir, device=_torch_device(device))
+    scorer = checkpoint_scorer([m.encoder for m in members])
+    metrics, eval_seconds = evaluate_test(scorer, data, seed)
+    # An ensemble has no curve of its own: its first member's stands in.
+    history = result.members[0].history if result.members else result.history
+    curve = [float(h["valid_ndcg@10"]) for h in history]
     return Run(
         ds.name, "attune", seed, metrics, result.seconds, eval_seconds, curve, result.best_epoch
     )

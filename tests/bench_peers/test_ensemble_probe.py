@@ -13,6 +13,7 @@ from attune.data import load
 from attune.data.splits import leave_one_out
 from attune.evaluation import evaluate, leave_one_out_task
 from attune.model import EncoderConfig, EncoderScorer, InterestEncoder
+from attune.model.scorer import SummedScorer
 from attune.training import TrainConfig, apply_overrides, load_checkpoint, train
 
 from .planted_inter import write_planted
@@ -55,7 +56,7 @@ def test_probe_reports_single_pair_and_all_from_the_checkpoints(tmp_path: Path) 
         evaluate(s, task.users, task.histories, task.targets, ds.n_items).metrics["hr@10"]
         for s in scorers
     ]
-    summed = ensemble_probe.SummedScorer(scorers)
+    summed = SummedScorer(scorers)
     together = evaluate(summed, task.users, task.histories, task.targets, ds.n_items)
     assert metrics["planted/checkpoints"] == 3
     assert metrics["planted/single/hr@10"] == np.mean(alone)

@@ -14,9 +14,9 @@ from attune.data.importers import load
 from attune.data.splits import leave_one_out
 from attune.evaluation import evaluate as evaluate_ranking
 from attune.evaluation import item_counts, leave_one_out_task
-from attune.model.scorer import EncoderScorer
+from attune.model.scorer import checkpoint_scorer
 from attune.stores import SQLiteStore
-from attune.training.checkpoint import CheckpointError, load_checkpoint
+from attune.training.checkpoint import CheckpointError, load_members
 from attune.training.config import ConfigError, TrainConfig, apply_overrides, load_config
 from attune.training.recommend import recommend_offline
 from attune.training.trainer import train as train_model
@@ -52,6 +52,13 @@ def train(
         dataset = _dataset(data)
         result = train_model(dataset, cfg, out, resume=resume)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best_metrics.items())
+    if result.members:
+        epochs = ", ".join(f"{m.best_epoch} of {m.epochs}" for m in result.members)
+        typer.echo(
+            f"ensemble of {len(result.members)} ({best}); best epochs {epochs}; "
+            f"{result.seconds:.0f} s; checkpoint in {out}"
+        )
+        return
     typer.echo(
         f"best epoch {result.best_epoch} of {result.epochs} ({best}); "
         f"{result.seconds:.0f} s; checkpoint in {out}"
@@ -93,14 +100,15 @@ def evaluate(
     if model is None:
         raise typer.BadParameter("is required with --protocol loo", param_hint="--model")
     with user_errors(CheckpointError):
-        loaded = load_checkpoint(model)
+        members = load_members(model)
+        loaded = members[0]
         dataset = _dataset(data)
         if dataset.items.ids != loaded.items.ids[: dataset.n_items]:
             raise CheckpointError(f"{model} was trained on other item ids than {data}")
         split = leave_one_out(dataset.interactions)
         task = leave_one_out_task(split, dataset.n_users, "test")
         result = evaluate_ranking(
-            EncoderScorer(loaded.encoder),
+            checkpoint_scorer([m.encoder for m in members]),
             task.users,
             task.histories,
             task.targets,
@@ -178,7 +186,8 @@ def recommend(
 ) -> None:
     """Top-k for a user from their stored history (offline; `attune serve` is real-time)."""
     with user_errors(CheckpointError, KeyError, ValueError):
-        loaded = load_checkpoint(model)
+        members = load_members(model)
+        loaded = members[0]
         if data is None:
             raise ValueError("--data is needed: the user's history is read from it")
         dataset = _dataset(data)
@@ -187,7 +196,7 @@ def recommend(
             raise KeyError(f"user {user!r} is not in {data}")
         history_ext = dataset.items.decode(dataset.sequences()[uidx])
         history = [loaded.items.get(i) for i in history_ext if i in loaded.items]
-        items, scores = recommend_offline(loaded, history, k)
+        items, scores = recommend_offline(members, history, k)
     titles = dataset.item_titles
     typer.echo(
         f"user {user}: {len(history_ext)} events; last: "

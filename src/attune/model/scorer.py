@@ -32,3 +32,28 @@ class EncoderScorer:
             vecs = self.encoder.user_vectors(items.to(device))
             out[rows] = self.encoder.score(vecs, self._items).float().cpu().numpy()
         return out
+
+
+class SummedScorer:
+    """Several scorers as one: their scores added up (an ensemble's ranking).
+
+    With cosine scores and one temperature, the sum ranks items as the cosine of the members'
+    concatenated unit vectors does (tests/bench_peers/test_ensemble_probe.py).
+    """
+
+    def __init__(self, members: Sequence[EncoderScorer]) -> None:
+        if not members:
+            raise ValueError("SummedScorer needs at least one member")
+        self.members = list(members)
+
+    def score(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+        total = self.members[0].score(users, histories)
+        for member in self.members[1:]:
+            total = total + member.score(users, histories)
+        return total
+
+
+def checkpoint_scorer(encoders: Sequence[InterestEncoder]) -> EncoderScorer | SummedScorer:
+    """The scorer of a checkpoint's models: the plain one for a single model."""
+    scorers = [EncoderScorer(e) for e in encoders]
+    return scorers[0] if len(scorers) == 1 else SummedScorer(scorers)

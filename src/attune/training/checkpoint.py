@@ -8,6 +8,9 @@
     event_types.json       the event types whose codes the model embeds
     trainer_state.pt       (training only) optimizer state and loop counters, for resume
 
+An ensemble (`model.members` > 1) is a directory holding `members.json` and one such
+checkpoint per member (`member-0/`, `member-1/`, ...), all over the same item vocabulary.
+
 Every file is written to a temporary name and renamed into place, so an interrupted save never
 leaves a half-written file behind.
 """
@@ -40,6 +43,7 @@ from attune.training.config import (
 FORMAT_VERSION = 1
 """Bumped whenever a checkpoint written by an older version can no longer be read."""
 TRAINER_STATE = "trainer_state.pt"
+MEMBERS_FILE = "members.json"
 
 
 class CheckpointError(Exception):
@@ -153,11 +157,57 @@ def _load_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
+def member_dir(directory: str | Path, k: int) -> Path:
+    """Where member k of an ensemble checkpoint lives."""
+    return Path(directory) / f"member-{k}"
+
+
+def is_ensemble(directory: str | Path) -> bool:
+    return (Path(directory) / MEMBERS_FILE).is_file()
+
+
+def save_members(directory: str | Path, count: int, metrics: dict[str, float]) -> None:
+    """Mark `directory`, whose `member-k/` checkpoints are written, as an ensemble of them."""
+    meta = {
+        "format": FORMAT_VERSION,
+        "members": [member_dir(directory, k).name for k in range(count)],
+        "metrics": metrics,
+    }
+    _atomic_write(
+        Path(directory) / MEMBERS_FILE,
+        lambda p: p.write_text(json.dumps(meta, indent=2), encoding="utf-8"),
+    )
+
+
+def load_members(directory: str | Path, device: str | torch.device = "cpu") -> list[LoadedModel]:
+    """The models of a checkpoint: its members for an ensemble, else the one model."""
+    directory = Path(directory)
+    if not is_ensemble(directory):
+        return [load_checkpoint(directory, device)]
+    try:
+        meta = json.loads((directory / MEMBERS_FILE).read_text(encoding="utf-8"))
+        names = meta["members"]
+        ok = meta.get("format") == FORMAT_VERSION and isinstance(names, list) and names
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"checkpoint {directory}: {MEMBERS_FILE} is corrupt: {err}") from err
+    if not ok or not all(isinstance(n, str) and "/" not in n and n != ".." for n in names):
+        raise CheckpointError(f"checkpoint {directory}: {MEMBERS_FILE} is corrupt")
+    members = [load_checkpoint(directory / name, device) for name in names]
+    if any(m.items.ids != members[0].items.ids for m in members[1:]):
+        raise CheckpointError(f"checkpoint {directory}: its members have different item ids")
+    return members
+
+
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Read a checkpoint written by `save_checkpoint`; the encoder comes back in eval mode."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"no checkpoint directory at {directory}")
+    if is_ensemble(directory):
+        raise CheckpointError(
+            f"checkpoint {directory} is an ensemble of several models ({MEMBERS_FILE}); "
+            "serving and fine-tuning read single models only: train with model.members=1"
+        )
     meta = _load_meta(directory)
     try:
         encoder_config = section_from_dict(EncoderConfig, meta.get("encoder", {}), "encoder")

@@ -66,6 +66,11 @@ class ModelConfig:
     """Cosine temperature (initial value when learned)."""
     learn_temperature: bool = False
     """Learn the temperature instead of keeping it fixed."""
+    members: int = 1
+    """Independently trained copies of the model whose scores are summed (an ensemble); 1 is a
+    single model. Member 0 keeps `train.seed`, member k trains with seed + k * 7919. Offline
+    only for now: `train`, `evaluate` and `recommend` read an ensemble, `serve` and `learn`
+    refuse it."""
 
     def resolve(
         self,
@@ -177,6 +182,7 @@ _RANGES: dict[str, tuple[str, Any]] = {
     "model.attn_dropout": ("fraction", None),
     "model.max_len": ("positive", 1),
     "model.max_len_cap": ("positive", 1),
+    "model.members": ("positive", 1),
     "model.temperature": ("above zero", None),
     "train.n_negatives": ("positive", 1),
     "train.batch_size": ("positive", 1),

@@ -13,7 +13,7 @@ from attune.training.checkpoint import LoadedModel
 
 @torch.no_grad()
 def recommend_offline(
-    loaded: LoadedModel,
+    loaded: LoadedModel | Sequence[LoadedModel],
     history_items: Sequence[int],
     k: int = 10,
     *,
@@ -22,20 +22,23 @@ def recommend_offline(
     """The k best internal item indices for a history of internal item indices, with scores.
 
     Items in the history are not recommended again unless `exclude_seen` is False. Fewer than
-    k items come back only when the catalogue minus the history is smaller than k.
+    k items come back only when the catalogue minus the history is smaller than k. Several
+    models (an ensemble's members) score with the sum of their scores.
     """
     if len(history_items) == 0:
         raise ValueError("history_items is empty: the model needs at least one event")
     if k < 1:
         raise ValueError("k must be positive")
-    enc = loaded.encoder
-    n_items = enc.config.n_items
+    encoders = [m.encoder for m in ([loaded] if isinstance(loaded, LoadedModel) else loaded)]
+    n_items = encoders[0].config.n_items
     history = np.asarray(history_items, dtype=np.int64)
     if history.min() < 0 or history.max() >= n_items:
         raise ValueError(f"history item index out of range [0, {n_items})")
-    device = enc.item_emb.weight.device
-    items = pad_histories([history], enc.config.max_len).to(device)
-    scores = enc.score(enc.user_vectors(items), enc.item_vectors())[0].float()
+    device = encoders[0].item_emb.weight.device
+    scores = torch.zeros(n_items, device=device)
+    for enc in encoders:
+        items = pad_histories([history], enc.config.max_len).to(device)
+        scores += enc.score(enc.user_vectors(items), enc.item_vectors())[0].float()
     if exclude_seen:
         scores[torch.from_numpy(np.unique(history)).to(device)] = float("-inf")
     k = min(k, n_items - (len(np.unique(history)) if exclude_seen else 0))

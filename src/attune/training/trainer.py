@@ -28,9 +28,13 @@ from attune.log import get_logger
 from attune.model.encoder import EncoderConfig, InterestEncoder
 from attune.training.checkpoint import (
     FORMAT_VERSION,
+    TRAINER_STATE,
     CheckpointError,
+    load_members,
     load_trainer_state,
+    member_dir,
     save_checkpoint,
+    save_members,
     save_trainer_state,
 )
 from attune.training.config import TrainConfig, derived_batch_size
@@ -62,6 +66,10 @@ class TrainResult:
     averaged: bool = False
     """The model holds the average of the last `train.average_last` epochs, which validated
     better than the best single epoch (`best_metrics` are then the average's)."""
+    members: list[TrainResult] = field(default_factory=list)
+    """For an ensemble, each member's own result; the fields above are then the ensemble's:
+    summed validation scores, total epochs and time, and the time until the last member
+    reached its best (the ensemble is complete only then). Its history is empty."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -372,6 +380,8 @@ def train(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if config.model.members > 1:
+        return _train_members(dataset, config, out, split=split, resume=resume)
     trainer = Trainer(dataset, config, out, split=split)
     if resume:
         trainer.resume()
@@ -387,4 +397,76 @@ def train(
     return trainer.fit()
 
 
-__all__ = ["TrainResult", "Trainer", "resolve_device", "train"]
+MEMBER_SEED_STRIDE = 7919
+"""Member k of an ensemble trains with `train.seed + k * MEMBER_SEED_STRIDE`."""
+
+
+def member_config(config: TrainConfig, k: int) -> TrainConfig:
+    """The single-model config of ensemble member k. Member 0 keeps the seed, so it is exactly
+    the model the same config with `members = 1` trains."""
+    return dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model, members=1),
+        train=dataclasses.replace(config.train, seed=config.train.seed + k * MEMBER_SEED_STRIDE),
+    )
+
+
+def _train_members(
+    dataset: Dataset,
+    config: TrainConfig,
+    out: Path,
+    *,
+    split: LeaveOneOut | None,
+    resume: bool,
+) -> TrainResult:
+    """Train each member as an independent single model, then validate their summed scores.
+
+    Independent runs, not one joint loss: the gain of an ensemble comes from members that
+    err differently, and a shared loss lets them co-adapt.
+    """
+    from attune.evaluation import evaluate, leave_one_out_task  # evaluation imports model code
+    from attune.model.scorer import EncoderScorer, SummedScorer
+
+    split = split if split is not None else leave_one_out(dataset.interactions)
+    results: list[TrainResult] = []
+    for k in range(config.model.members):
+        path = member_dir(out, k)
+        again = resume and (path / TRAINER_STATE).is_file()
+        _log.info("training ensemble member", member=k, of=config.model.members)
+        results.append(train(dataset, member_config(config, k), path, split=split, resume=again))
+    save_members(out, config.model.members, {})
+    loaded = load_members(out, resolve_device(config.train.device))
+    task = leave_one_out_task(split, dataset.n_users, "valid")
+    scorer = SummedScorer([EncoderScorer(m.encoder) for m in loaded])
+    ranked = evaluate(
+        scorer,
+        task.users,
+        task.histories,
+        task.targets,
+        dataset.n_items,
+        batch_size=config.train.eval_batch_size,
+        n_bootstrap=1,  # only the means are used
+    )
+    metrics = {f"valid_{k}": v for k, v in ranked.metrics.items() if k in ("hr@10", "ndcg@10")}
+    save_members(out, config.model.members, metrics)
+    before_last = sum(r.seconds for r in results[:-1])
+    _log.info("trained ensemble", members=len(results), **metrics)
+    return TrainResult(
+        checkpoint=out,
+        best_epoch=max(r.best_epoch for r in results),
+        best_metrics=metrics,
+        epochs=sum(r.epochs for r in results),
+        seconds=sum(r.seconds for r in results),
+        seconds_to_best=before_last + results[-1].seconds_to_best,
+        members=results,
+    )
+
+
+__all__ = [
+    "MEMBER_SEED_STRIDE",
+    "TrainResult",
+    "Trainer",
+    "member_config",
+    "resolve_device",
+    "train",
+]

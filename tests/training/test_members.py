@@ -1,0 +1,154 @@
+"""Ensembles (`model.members` > 1): independent members, summed scores, offline CLI only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import structlog
+import torch
+from typer.testing import CliRunner
+
+from attune.cli.main import app as cli
+from attune.data import load
+from attune.data.splits import leave_one_out
+from attune.evaluation import evaluate, leave_one_out_task
+from attune.model.scorer import EncoderScorer, SummedScorer
+from attune.training import CheckpointError, apply_overrides, load_checkpoint, recommend_offline
+from attune.training.checkpoint import MEMBERS_FILE, load_members, member_dir
+from attune.training.trainer import MEMBER_SEED_STRIDE, member_config, train
+from tests.bench_peers.planted_inter import write_planted
+from tests.training.synthetic import markov_dataset
+from tests.training.test_trainer import _config
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, object]:
+    dataset = markov_dataset(n_users=80)
+    out = tmp_path_factory.mktemp("pair")
+    config = _config("model.members=2", "train.max_epochs=3", "train.tensorboard=false")
+    return dataset, out, train(dataset, config, out)
+
+
+def test_member_zero_is_the_single_model_and_member_one_is_seeded_apart(
+    pair: tuple[object, Path, object], tmp_path: Path
+) -> None:
+    dataset, out, result = pair
+    single = tmp_path / "single"
+    train(dataset, _config("train.max_epochs=3", "train.tensorboard=false"), single)  # type: ignore[arg-type]
+    a = load_checkpoint(single).encoder.state_dict()
+    m0 = load_checkpoint(member_dir(out, 0)).encoder.state_dict()
+    m1 = load_checkpoint(member_dir(out, 1)).encoder.state_dict()
+    assert all(torch.equal(a[k], m0[k]) for k in a)
+    assert not all(torch.equal(a[k], m1[k]) for k in a)
+    config = _config("model.members=2")
+    assert member_config(config, 1).train.seed == config.train.seed + MEMBER_SEED_STRIDE
+    assert member_config(config, 1).model.members == 1
+    assert len(result.members) == 2  # type: ignore[attr-defined]
+
+
+def test_the_ensemble_validates_on_the_sum_of_its_members_scores(
+    pair: tuple[object, Path, object],
+) -> None:
+    dataset, out, result = pair
+    members = load_members(out)
+    assert len(members) == 2
+    split = leave_one_out(dataset.interactions)  # type: ignore[attr-defined]
+    task = leave_one_out_task(split, dataset.n_users, "valid")  # type: ignore[attr-defined]
+    summed = SummedScorer([EncoderScorer(m.encoder) for m in members])
+    expected = evaluate(summed, task.users, task.histories, task.targets, dataset.n_items)  # type: ignore[attr-defined]
+    assert result.best_metrics == {  # type: ignore[attr-defined]
+        "valid_hr@10": expected.metrics["hr@10"],
+        "valid_ndcg@10": expected.metrics["ndcg@10"],
+    }
+    saved = json.loads((out / MEMBERS_FILE).read_text())
+    assert saved["members"] == ["member-0", "member-1"]
+    assert saved["metrics"] == result.best_metrics  # type: ignore[attr-defined]
+    a, b = (EncoderScorer(m.encoder).score(task.users[:4], task.histories[:4]) for m in members)
+    np.testing.assert_allclose(summed.score(task.users[:4], task.histories[:4]), a + b)
+
+
+def test_offline_top_k_ranks_by_the_summed_scores(pair: tuple[object, Path, object]) -> None:
+    _, out, _ = pair
+    members = load_members(out)
+    history = [3, 4, 5]
+    items, scores = recommend_offline(members, history, k=5)
+    alone = [recommend_offline(m, history, k=50) for m in members]
+    total = np.zeros(50)
+    for idx, val in alone:
+        total[idx] += val
+    total[history] = -np.inf
+    assert items.tolist() == np.argsort(-total, kind="stable")[:5].tolist()
+    np.testing.assert_allclose(scores, total[items], rtol=1e-5)
+
+
+def test_serving_paths_refuse_an_ensemble_and_a_bad_members_file(
+    pair: tuple[object, Path, object], tmp_path: Path
+) -> None:
+    _, out, _ = pair
+    with pytest.raises(CheckpointError, match="ensemble"):
+        load_checkpoint(out)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / MEMBERS_FILE).write_text('{"format": 1, "members": ["../elsewhere"]}')
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_members(broken)
+    (broken / MEMBERS_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_members(broken)
+
+
+def test_resume_finishes_each_member(tmp_path: Path) -> None:
+    dataset = markov_dataset(n_users=60)
+    config = _config("model.members=2", "train.patience=50", "train.tensorboard=false")
+    straight = train(dataset, apply_overrides(config, ["train.max_epochs=2"]), tmp_path / "a")
+    train(dataset, apply_overrides(config, ["train.max_epochs=1"]), tmp_path / "b")
+    resumed = train(
+        dataset, apply_overrides(config, ["train.max_epochs=2"]), tmp_path / "b", resume=True
+    )
+    assert [m.epochs for m in resumed.members] == [2, 2]
+    assert resumed.best_metrics == straight.best_metrics
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI configures structlog for the process (level warning); later tests capture info."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_cli_trains_evaluates_and_recommends_with_a_pair(tmp_path: Path) -> None:
+    data = tmp_path / "planted"
+    sequences = write_planted(data)
+    out = tmp_path / "model"
+    runner = CliRunner()
+    args = ["train", "--data", str(data), "--out", str(out), "--set", "model.members=2"]
+    for extra in ("model.dim=16", "train.max_epochs=2", "train.progress=false"):
+        args += ["--set", extra]
+    trained = runner.invoke(cli, [*args, "--set", "train.tensorboard=false"])
+    assert trained.exit_code == 0, trained.output
+    assert "ensemble of 2 (valid_hr@10" in trained.output
+    assert (out / MEMBERS_FILE).is_file()
+    evaluated = runner.invoke(cli, ["evaluate", "--model", str(out), "--data", str(data)])
+    assert evaluated.exit_code == 0, evaluated.output
+    ds = load(data)
+    task = leave_one_out_task(leave_one_out(ds.interactions), ds.n_users, "test")
+    summed = SummedScorer([EncoderScorer(m.encoder) for m in load_members(out)])
+    hr = evaluate(summed, task.users, task.histories, task.targets, ds.n_items).metrics["hr@10"]
+    assert f"hr@10                  {hr:.4f}" in evaluated.output
+    user = next(iter(sequences))
+    listed = runner.invoke(
+        cli, ["recommend", "--model", str(out), "--user", user, "--data", str(data), "-k", "3"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.count("\n") >= 4
+    db = tmp_path / "x.db"
+    assert runner.invoke(cli, ["data", "import", str(data), "--db", str(db)]).exit_code == 0
+    served = runner.invoke(cli, ["serve", "--db", str(db), "--model", str(out)])
+    assert served.exit_code == 2
+    assert "is an ensemble" in served.output and "Traceback" not in served.output
