@@ -1,4 +1,6 @@
-"""Ensembles (`model.members` > 1): independent members, summed scores, offline CLI only."""
+"""Ensembles (`model.members` > 1): independent members, summed scores, the offline CLI.
+
+Serving them: tests/engine/test_ensemble.py."""
 
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ def test_offline_top_k_ranks_by_the_summed_scores(pair: tuple[object, Path, obje
     np.testing.assert_allclose(scores, total[items], rtol=1e-5)
 
 
-def test_serving_paths_refuse_an_ensemble_and_a_bad_members_file(
+def test_single_model_loading_refuses_an_ensemble_and_a_bad_members_file(
     pair: tuple[object, Path, object], tmp_path: Path
 ) -> None:
     _, out, _ = pair
@@ -147,8 +149,9 @@ def test_cli_trains_evaluates_and_recommends_with_a_pair(tmp_path: Path) -> None
     )
     assert listed.exit_code == 0, listed.output
     assert listed.output.count("\n") >= 4
-    db = tmp_path / "x.db"
-    assert runner.invoke(cli, ["data", "import", str(data), "--db", str(db)]).exit_code == 0
-    served = runner.invoke(cli, ["serve", "--db", str(db), "--model", str(out)])
-    assert served.exit_code == 2
-    assert "is an ensemble" in served.output and "Traceback" not in served.output
+    registry = tmp_path / "registry"
+    refused = runner.invoke(
+        cli, ["models", "init", "--registry", str(registry), "--from", str(out)]
+    )
+    assert refused.exit_code == 2
+    assert "is an ensemble" in refused.output and "Traceback" not in refused.output

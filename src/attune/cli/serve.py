@@ -59,14 +59,6 @@ def serve(
         DatabaseLock(settings.db).check()  # a clear message before loading anything
     except DatabaseInUseError as exc:
         raise fail(str(exc)) from None
-    from attune.training.checkpoint import is_ensemble  # imports torch: only when serving
-
-    if settings.model is not None and is_ensemble(settings.model):
-        raise fail(
-            f"{settings.model} is an ensemble (model.members > 1): `attune serve` serves single "
-            "models only; `attune evaluate` and `attune recommend` read ensembles offline"
-        )
-
     import uvicorn
 
     from attune.log import configure

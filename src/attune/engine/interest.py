@@ -228,3 +228,111 @@ class InterestModel:
         """The attention of V_u over the user's window (one forward)."""
         result = self.user_vectors([state], [user_tokens])[0]
         return None if result is None else result[1]
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class EnsembleInterestModel(InterestModel):
+    """Independently trained members (`model.members` > 1) served as one model.
+
+    V_u and every V_i are the concatenation of the members' unit vectors. The index scores
+    by cosine, and the cosine of two such concatenations is the mean of the members' cosines:
+    it ranks items exactly as the members' summed scores do, which is what the ensemble was
+    validated on. All members share the item vocabulary and window length (one training run
+    over the same data), so they read the same window; explanations average their attention,
+    and a user's key/value cache holds every member's layers one after the other.
+
+    It reuses `InterestModel`'s interface (the engine and the held-out evaluation take either)
+    but none of its encoder state: every method that touches an encoder is overridden here
+    and delegates to the members.
+    """
+
+    def __init__(self, members: Sequence[InterestModel]) -> None:
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least two members")
+        first = members[0]
+        self.members = list(members)
+        self.loaded = first.loaded
+        self.version = first.version
+        self.device = first.device
+        self.dim = sum(m.dim for m in self.members)
+        self.max_len = first.max_len
+        self._layers = [m.loaded.encoder_config.n_layers for m in self.members]
+
+    # -- item side ---------------------------------------------------------------------------
+
+    def bind_items(self, store_items: Vocabulary) -> None:
+        for member in self.members:
+            member.bind_items(store_items)
+
+    def model_index(self, store_items: np.ndarray) -> np.ndarray:
+        return self.members[0].model_index(store_items)
+
+    def item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
+        parts = [_unit_rows(m.item_vectors(store_items, attributes)) for m in self.members]
+        return np.concatenate(parts, axis=1)
+
+    def cold_item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
+        parts = [_unit_rows(m.cold_item_vectors(store_items, attributes)) for m in self.members]
+        return np.concatenate(parts, axis=1)
+
+    # -- user side ---------------------------------------------------------------------------
+
+    def user_tokens(self, tokens: list[str]) -> torch.Tensor:
+        return self.members[0].user_tokens(tokens)
+
+    def user_vectors(
+        self, states: Sequence[UserState], user_tokens: Sequence[torch.Tensor | None] | None = None
+    ) -> list[tuple[np.ndarray, Explanation] | None]:
+        results = [m.user_vectors(states, user_tokens) for m in self.members]
+        out: list[tuple[np.ndarray, Explanation] | None] = []
+        for row in zip(*results, strict=True):
+            if any(r is None for r in row):
+                out.append(None)
+                continue
+            done = [r for r in row if r is not None]
+            first = done[0][1]
+            weights = np.mean([r[1].weights for r in done], axis=0)
+            vec = np.concatenate([_unit_rows(r[0]) for r in done])
+            out.append((vec, Explanation(first.items, first.positions, weights)))
+        return out
+
+    def _split(self, cache: KVCache) -> list[KVCache]:
+        parts, start = [], 0
+        for n in self._layers:
+            parts.append(
+                KVCache(cache.keys[start : start + n], cache.values[start : start + n], None)
+            )
+            start += n
+        return parts
+
+    @staticmethod
+    def _join(parts: Sequence[KVCache]) -> KVCache:
+        return KVCache(
+            [k for p in parts for k in p.keys], [v for p in parts for v in p.values], None
+        )
+
+    def extend_cached(
+        self, cache: KVCache | None, state: UserState
+    ) -> tuple[np.ndarray, KVCache] | None:
+        if cache is None:
+            return None
+        steps = [
+            m.extend_cached(part, state)
+            for m, part in zip(self.members, self._split(cache), strict=True)
+        ]
+        if any(s is None for s in steps):
+            return None
+        done = [s for s in steps if s is not None]
+        vec = np.concatenate([_unit_rows(s[0]) for s in done])
+        return vec, self._join([s[1] for s in done])
+
+    def build_cache(self, state: UserState) -> KVCache | None:
+        parts = [m.build_cache(state) for m in self.members]
+        if any(p is None for p in parts):
+            return None
+        return self._join([p for p in parts if p is not None])

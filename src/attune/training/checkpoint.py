@@ -206,7 +206,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     if is_ensemble(directory):
         raise CheckpointError(
             f"checkpoint {directory} is an ensemble of several models ({MEMBERS_FILE}); "
-            "serving and fine-tuning read single models only: train with model.members=1"
+            "the model registry and fine-tuning read single models only (`attune serve "
+            "--model` serves an ensemble directly): train with model.members=1 for those"
         )
     meta = _load_meta(directory)
     try:

@@ -68,9 +68,9 @@ class ModelConfig:
     """Learn the temperature instead of keeping it fixed."""
     members: int = 1
     """Independently trained copies of the model whose scores are summed (an ensemble); 1 is a
-    single model. Member 0 keeps `train.seed`, member k trains with seed + k * 7919. Offline
-    only for now: `train`, `evaluate` and `recommend` read an ensemble, `serve` and `learn`
-    refuse it."""
+    single model. Member 0 keeps `train.seed`, member k trains with seed + k * 7919.
+    `evaluate`, `recommend` and `serve --model DIR` read an ensemble; the model registry and
+    so `learn` (fine-tuning) take single models only."""
 
     def resolve(
         self,

@@ -1,0 +1,126 @@
+"""Serving an ensemble (`model.members` > 1): one V_u from every member, ranked as their sum."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attune.data.dataset import Dataset
+from attune.data.events import Interaction
+from attune.engine.config import EngineConfig
+from attune.engine.engine import Engine, load_model
+from attune.engine.interest import EnsembleInterestModel
+from attune.engine.state import UserState
+from attune.stores import SQLiteStore
+from attune.training import FitConfig, ModelConfig, TrainConfig, train
+from tests.engine.conftest import cluster_of, clustered_dataset
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+    data = clustered_dataset()
+    out = tmp_path_factory.mktemp("pair")
+    cfg = TrainConfig(
+        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, members=2),
+        train=FitConfig(
+            max_epochs=6,
+            patience=6,
+            batch_size=64,
+            lr=5e-3,
+            warmup_steps=10,
+            device="cpu",
+            progress=False,
+            tensorboard=False,
+        ),
+    )
+    train(data, cfg, out)
+    return data, out
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _state(items: list[int]) -> UserState:
+    return UserState(items=np.array(items, np.int32), types=np.zeros(len(items), np.int8))
+
+
+def test_vectors_are_the_members_unit_vectors_side_by_side(pair: tuple[Dataset, Path]) -> None:
+    _, out = pair
+    model = load_model(out, 1)
+    assert isinstance(model, EnsembleInterestModel) and len(model.members) == 2
+    vocab = model.loaded.items
+    model.bind_items(vocab)
+    items = np.arange(len(vocab))
+    attrs = model.loaded.item_attributes
+    v_items = model.item_vectors(items, attrs)
+    parts = [m.item_vectors(items, attrs) for m in model.members]
+    assert v_items.shape == (len(items), model.dim) and model.dim == 64
+    np.testing.assert_allclose(v_items, np.concatenate([_unit(p) for p in parts], 1), atol=1e-6)
+    state = _state([3, 17, 4, 18, 5])
+    result = model.user_vectors([state])[0]
+    assert result is not None
+    vec, expl = result
+    alone = [m.user_vectors([state])[0] for m in model.members]
+    assert all(a is not None for a in alone)
+    np.testing.assert_allclose(
+        vec, np.concatenate([_unit(a[0]) for a in alone if a is not None]), atol=1e-6
+    )
+    weights = np.mean([a[1].weights for a in alone if a is not None], axis=0)
+    np.testing.assert_allclose(expl.weights, weights, atol=1e-6)
+    # The index's cosine is the mean of the members' cosines: the summed-score ranking.
+    cos = _unit(v_items) @ _unit(vec)
+    per_member = [_unit(p) @ _unit(a[0]) for p, a in zip(parts, alone, strict=True) if a]
+    np.testing.assert_allclose(cos, np.mean(per_member, axis=0), atol=1e-5)
+
+
+def test_incremental_step_of_an_ensemble_matches_a_full_recompute(
+    pair: tuple[Dataset, Path],
+) -> None:
+    _, out = pair
+    model = load_model(out, 1)
+    model.bind_items(model.loaded.items)
+    prefix, full = _state([3, 17, 4]), _state([3, 17, 4, 18])
+    cache = model.build_cache(prefix)
+    assert cache is not None and len(cache.keys) == 4  # two members of two layers each
+    step = model.extend_cached(cache, full)
+    assert step is not None
+    expected = model.user_vectors([full])[0]
+    assert expected is not None
+    np.testing.assert_allclose(step[0], expected[0], atol=1e-4)
+    assert step[1].length == 4
+    assert model.extend_cached(None, full) is None
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_the_engine_serves_an_ensemble_that_follows_new_events(
+    pair: tuple[Dataset, Path], tmp_path: Path, incremental: bool
+) -> None:
+    data, out = pair
+    db = tmp_path / "engine.db"
+    with SQLiteStore(db) as store:
+        store.import_dataset(replace(data), progress=False)
+    model_dir = tmp_path / "model"
+    shutil.copytree(out, model_dir)
+    engine = Engine.open(db, model_dir, EngineConfig(incremental=incremental))
+    before = engine.recommend("u1", k=8)  # u1 browses cluster 1
+    assert Counter(cluster_of(r.item_id) for r in before.items).most_common(1)[0][0] == 1
+    now = time.time()
+    engine.ingest(
+        [
+            Interaction(user_id="u1", item_id=f"c3-{j}", event_type="purchase", timestamp=now + j)
+            for j in range(5)
+        ]
+    )
+    after = engine.recommend("u1", k=8)
+    assert Counter(cluster_of(r.item_id) for r in after.items).most_common(1)[0][0] == 3
+    assert after.items[0].reason.influences
+    vec = engine.user_vector("u1")
+    assert vec is not None and vec.shape == (64,)
+    engine.close()
