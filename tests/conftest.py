@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,15 @@ def recbole_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_logging() -> None:
+def _fresh_logging() -> Iterator[None]:
     """Each test starts from the library's default logging (a CLI test sets the level to
-    warning for the whole process, which would hide the info events other tests check)."""
+    warning for the whole process, which would hide the info events other tests check).
+    Reset after the test too: a module-scoped fixture of the next module runs before this
+    fixture does."""
     from attune.log import configure
 
+    configure()
+    yield
     configure()
 
 
@@ -45,11 +50,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
 
     data = clustered_dataset()
     out = tmp_path_factory.mktemp("model")
-    cfg = TrainConfig(
-        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, item_attributes=True),
+    train(data, engine_model_config(), out)
+    return data, out
+
+
+def engine_model_config(members: int = 1, epochs: int = 8) -> TrainConfig:
+    """The tiny model the engine and server tests serve (seconds to train)."""
+    return TrainConfig(
+        model=ModelConfig(
+            dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, item_attributes=True, members=members
+        ),
         train=FitConfig(
-            max_epochs=8,
-            patience=8,
+            max_epochs=epochs,
+            patience=epochs,
             batch_size=64,
             lr=5e-3,
             warmup_steps=10,
@@ -58,5 +71,3 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
             tensorboard=False,
         ),
     )
-    train(data, cfg, out)
-    return data, out

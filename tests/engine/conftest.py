@@ -46,7 +46,11 @@ def clustered_dataset(n_users: int = 480, length: int = 12, seed: int = 0) -> Da
 @pytest.fixture
 def engine_files(trained: tuple[Dataset, Path], tmp_path: Path) -> tuple[Path, Path]:
     """A fresh database holding the dataset, and the model directory."""
-    data, model_dir = trained
+    return make_engine_files(*trained, tmp_path)
+
+
+def make_engine_files(data: Dataset, model_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh database under `tmp_path` holding `data`, and a copy of `model_dir` beside it."""
     db = tmp_path / "engine.db"
     with SQLiteStore(db) as store:
         store.import_dataset(replace(data), progress=False)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +15,16 @@ from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine, load_model
 from attune.engine.interest import EnsembleInterestModel
 from attune.engine.state import UserState
-from attune.stores import SQLiteStore
-from attune.training import FitConfig, ModelConfig, TrainConfig, train
-from tests.engine.conftest import cluster_of, clustered_dataset
+from attune.training import train
+from tests.conftest import engine_model_config
+from tests.engine.conftest import cluster_of, clustered_dataset, make_engine_files
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
     data = clustered_dataset()
     out = tmp_path_factory.mktemp("pair")
-    cfg = TrainConfig(
-        model=ModelConfig(dim=32, max_len=16, dropout=0.1, attn_dropout=0.1, members=2),
-        train=FitConfig(
-            max_epochs=6,
-            patience=6,
-            batch_size=64,
-            lr=5e-3,
-            warmup_steps=10,
-            device="cpu",
-            progress=False,
-            tensorboard=False,
-        ),
-    )
-    train(data, cfg, out)
+    train(data, engine_model_config(members=2, epochs=6), out)
     return data, out
 
 
@@ -103,11 +88,7 @@ def test_the_engine_serves_an_ensemble_that_follows_new_events(
     pair: tuple[Dataset, Path], tmp_path: Path, incremental: bool
 ) -> None:
     data, out = pair
-    db = tmp_path / "engine.db"
-    with SQLiteStore(db) as store:
-        store.import_dataset(replace(data), progress=False)
-    model_dir = tmp_path / "model"
-    shutil.copytree(out, model_dir)
+    db, model_dir = make_engine_files(data, out, tmp_path)
     engine = Engine.open(db, model_dir, EngineConfig(incremental=incremental))
     before = engine.recommend("u1", k=8)  # u1 browses cluster 1
     assert Counter(cluster_of(r.item_id) for r in before.items).most_common(1)[0][0] == 1

@@ -5,12 +5,10 @@ Serving them: tests/engine/test_ensemble.py."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import structlog
 import torch
 from typer.testing import CliRunner
 
@@ -115,15 +113,6 @@ def test_resume_finishes_each_member(tmp_path: Path) -> None:
     assert resumed.best_metrics == straight.best_metrics
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The CLI configures structlog for the process (level warning); later tests capture info."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.mark.usefixtures("restore_logging")
 def test_cli_trains_evaluates_and_recommends_with_a_pair(tmp_path: Path) -> None:
     data = tmp_path / "planted"
     sequences = write_planted(data)
