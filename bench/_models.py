@@ -9,24 +9,27 @@ from pathlib import Path
 
 from _report import SHARED
 from attune.data import load
-from attune.training.checkpoint import CheckpointError, load_checkpoint
+from attune.training.checkpoint import CheckpointError, load_members
 from attune.training.config import TrainConfig
 from attune.training.trainer import train
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def cached_model(dataset: str, max_epochs: int = 20) -> Path:
-    """Directory of a model trained on ../shared/datasets/<dataset>, training it if needed."""
-    out = CACHE / f"{dataset}-e{max_epochs}"
+def cached_model(dataset: str, max_epochs: int = 20, members: int = 1) -> Path:
+    """Directory of a model trained on ../shared/datasets/<dataset>, training it if needed
+    (`members` > 1: an ensemble of that many)."""
+    out = CACHE / (f"{dataset}-e{max_epochs}" + (f"-m{members}" if members > 1 else ""))
     try:
-        load_checkpoint(out)
+        load_members(out)
         return out
     except CheckpointError:
         pass
     cfg = TrainConfig()
     cfg = replace(
-        cfg, train=replace(cfg.train, max_epochs=max_epochs, progress=False, tensorboard=False)
+        cfg,
+        model=replace(cfg.model, members=members),
+        train=replace(cfg.train, max_epochs=max_epochs, progress=False, tensorboard=False),
     )
     print(
         f"training a {dataset} model for the benchmark ({max_epochs} epochs max)...",
