@@ -54,6 +54,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
     return data, out
 
 
+@pytest.fixture(scope="session")
+def trained_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
+    """The same catalogue and an ensemble of two tiny models (`model.members=2`)."""
+    from tests.engine.conftest import clustered_dataset
+
+    data = clustered_dataset()
+    out = tmp_path_factory.mktemp("pair")
+    train(data, engine_model_config(members=2, epochs=6), out)
+    return data, out
+
+
 def engine_model_config(members: int = 1, epochs: int = 8) -> TrainConfig:
     """The tiny model the engine and server tests serve (seconds to train)."""
     return TrainConfig(

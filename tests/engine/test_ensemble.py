@@ -15,17 +15,7 @@ from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine, load_model
 from attune.engine.interest import EnsembleInterestModel
 from attune.engine.state import UserState
-from attune.training import train
-from tests.conftest import engine_model_config
-from tests.engine.conftest import cluster_of, clustered_dataset, make_engine_files
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Path]:
-    data = clustered_dataset()
-    out = tmp_path_factory.mktemp("pair")
-    train(data, engine_model_config(members=2, epochs=6), out)
-    return data, out
+from tests.engine.conftest import cluster_of, make_engine_files
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -36,8 +26,10 @@ def _state(items: list[int]) -> UserState:
     return UserState(items=np.array(items, np.int32), types=np.zeros(len(items), np.int8))
 
 
-def test_vectors_are_the_members_unit_vectors_side_by_side(pair: tuple[Dataset, Path]) -> None:
-    _, out = pair
+def test_vectors_are_the_members_unit_vectors_side_by_side(
+    trained_pair: tuple[Dataset, Path],
+) -> None:
+    _, out = trained_pair
     model = load_model(out, 1)
     assert isinstance(model, EnsembleInterestModel) and len(model.members) == 2
     vocab = model.loaded.items
@@ -66,9 +58,9 @@ def test_vectors_are_the_members_unit_vectors_side_by_side(pair: tuple[Dataset, 
 
 
 def test_incremental_step_of_an_ensemble_matches_a_full_recompute(
-    pair: tuple[Dataset, Path],
+    trained_pair: tuple[Dataset, Path],
 ) -> None:
-    _, out = pair
+    _, out = trained_pair
     model = load_model(out, 1)
     model.bind_items(model.loaded.items)
     prefix, full = _state([3, 17, 4]), _state([3, 17, 4, 18])
@@ -85,9 +77,9 @@ def test_incremental_step_of_an_ensemble_matches_a_full_recompute(
 
 @pytest.mark.parametrize("incremental", [False, True])
 def test_the_engine_serves_an_ensemble_that_follows_new_events(
-    pair: tuple[Dataset, Path], tmp_path: Path, incremental: bool
+    trained_pair: tuple[Dataset, Path], tmp_path: Path, incremental: bool
 ) -> None:
-    data, out = pair
+    data, out = trained_pair
     db, model_dir = make_engine_files(data, out, tmp_path)
     engine = Engine.open(db, model_dir, EngineConfig(incremental=incremental))
     before = engine.recommend("u1", k=8)  # u1 browses cluster 1

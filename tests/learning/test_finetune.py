@@ -6,14 +6,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from attune.data.events import Interaction, ItemUpdate
 from attune.engine.engine import load_model
-from attune.engine.interest import InterestModel
+from attune.engine.interest import EnsembleInterestModel, InterestModel
 from attune.learning.finetune import FineTuneConfig, fine_tune
-from attune.learning.registry import ModelRegistry
+from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
 from attune.stores import SQLiteStore
-from tests.engine.conftest import PER_CLUSTER, T0
+from attune.training.checkpoint import ensemble_metrics
+from tests.engine.conftest import PER_CLUSTER, T0, make_engine_files
 
 
 def _log_new_events(db: Path, n_users: int = 60, new_item: str | None = None) -> int:
@@ -156,3 +159,30 @@ def test_a_model_with_user_attributes_is_tuned_with_them(
     after = reg.load(2).encoder.user_token_emb
     assert before is not None and after is not None
     assert not torch.equal(before.weight, after.weight)
+
+
+def test_an_ensemble_is_tuned_member_by_member_and_stays_an_ensemble(
+    trained_pair: tuple[object, Path], tmp_path: Path
+) -> None:
+    data, pair = trained_pair
+    db, model = make_engine_files(data, pair, tmp_path)  # type: ignore[arg-type]
+    with SQLiteStore(db) as store:
+        window = DataWindow(last_seq=store.last_seq(), events=store.counts().events)
+    reg = ModelRegistry.create(tmp_path / "registry", model, window)
+    assert reg.info(1).metrics == ensemble_metrics(pair) and reg.info(1).metrics
+    _log_new_events(db, new_item="c0-fresh")
+    with SQLiteStore(db) as store:
+        outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, epochs=2, tolerance=1.0))
+    assert outcome.status == "published" and outcome.version == 2 == reg.current()
+    parents, tuned = reg.load_members(1), reg.load_members(2)
+    assert len(tuned) == 2 and all("c0-fresh" in m.items for m in tuned)
+    for before, after in zip(parents, tuned, strict=True):
+        a, b = before.encoder.state_dict(), after.encoder.state_dict()
+        assert not torch.equal(a["pos_emb.weight"], b["pos_emb.weight"])  # each member trained
+    # The two members were tuned apart (their own seeds), not into one model.
+    m0, m1 = (m.encoder.state_dict()["pos_emb.weight"] for m in tuned)
+    assert not torch.equal(m0, m1)
+    with pytest.raises(RegistryError, match="ensemble"):
+        reg.load(2)
+    served = load_model(reg.path(2), 2)
+    assert isinstance(served, EnsembleInterestModel) and served.version == 2

@@ -26,7 +26,7 @@ from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
 from attune.engine.explain import Reason, Reasoner
 from attune.engine.ingest import IngestResult, validate_events
-from attune.engine.interest import EnsembleInterestModel, Explanation, InterestModel
+from attune.engine.interest import Explanation, InterestModel, serving_model
 from attune.engine.items import ItemSide
 from attune.engine.state import UserState, fold_event
 from attune.feedback import FeedbackLog
@@ -44,7 +44,7 @@ from attune.stores.base import LoggedEvent, UserStateStore
 from attune.stores.impressions import SQLiteImpressions
 from attune.stores.memory import MemoryUserStateStore
 from attune.stores.sqlite import SQLiteStore
-from attune.training.checkpoint import is_ensemble, load_checkpoint, load_members
+from attune.training.checkpoint import load_members
 from attune.training.trainer import resolve_device
 
 _log = get_logger(__name__)
@@ -638,10 +638,7 @@ def load_model(checkpoint: str | Path, version: int, device: str = "cpu") -> Int
     """A checkpoint as the engine serves it (`CheckpointError` when it cannot be read); an
     ensemble checkpoint comes back as one model over its members."""
     resolved = resolve_device(device)
-    if is_ensemble(checkpoint):
-        members = load_members(checkpoint, device=resolved)
-        return EnsembleInterestModel([InterestModel(m, version, str(resolved)) for m in members])
-    return InterestModel(load_checkpoint(checkpoint, device=resolved), version, str(resolved))
+    return serving_model(load_members(checkpoint, device=resolved), version, str(resolved))
 
 
 def _user_items(state: UserState) -> UserItems:

@@ -336,3 +336,11 @@ class EnsembleInterestModel(InterestModel):
         if any(p is None for p in parts):
             return None
         return self._join([p for p in parts if p is not None])
+
+
+def serving_model(
+    members: Sequence[LoadedModel], version: int, device: str = "cpu"
+) -> InterestModel:
+    """The engine's model over a checkpoint's models: the one model, or an ensemble of them."""
+    models = [InterestModel(m, version, device) for m in members]
+    return models[0] if len(models) == 1 else EnsembleInterestModel(models)

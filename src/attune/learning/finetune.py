@@ -21,7 +21,7 @@ The next round starts after the held-out events, so every event is trained on ex
 from __future__ import annotations
 
 import dataclasses
-import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,13 +35,14 @@ from torch import nn
 
 from attune.data.dataset import AttributeTable, Interactions
 from attune.data.vocab import Vocabulary
-from attune.engine.interest import InterestModel
+from attune.engine.interest import InterestModel, serving_model
 from attune.learning.heldout import EventArrays, evaluate_cases, heldout_cases
 from attune.learning.registry import DataWindow, ModelRegistry, VersionInfo
 from attune.log import get_logger
 from attune.model.encoder import InterestEncoder
 from attune.stores.sqlite import SQLiteStore
-from attune.training.checkpoint import LoadedModel, save_checkpoint
+from attune.training.checkpoint import LoadedModel, member_dir, save_checkpoint, save_members
+from attune.training.config import MEMBER_SEED_STRIDE
 from attune.training.data import TrainingWindows, UserSequences
 from attune.training.losses import SampledSoftmaxLoss, full_softmax_loss
 
@@ -148,22 +149,26 @@ def fine_tune(
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     try:
-        parent = registry.load(parent_version, device=str(device))
+        # An ensemble's members are tuned one by one, each as the single model it is.
+        parents = registry.load_members(parent_version, device=str(device))
         data = store.to_dataset(events=False)
-        candidate = _grow(parent, data.items, data.item_attributes)
-        served = InterestModel(parent, parent_version, str(device))
-        tokens = data.user_attributes.token_rows() if _reads_user_tokens(parent) else None
+        candidates = [_grow(p, data.items, data.item_attributes) for p in parents]
+        served = serving_model(parents, parent_version, str(device))
+        tokens = data.user_attributes.token_rows() if _reads_user_tokens(parents[0]) else None
         bags = None
         if tokens is not None:
             bags = {u: served.user_tokens(t).to(device) for u, t in tokens.items()}
         t_train = time.perf_counter()
-        trained = _train(
-            candidate, events, first, boundary, cfg, device, seed=parent_version, user_bags=bags
-        )
+        trained = 0
+        for k, candidate in enumerate(candidates):
+            seed = parent_version + k * MEMBER_SEED_STRIDE
+            trained = _train(
+                candidate, events, first, boundary, cfg, device, seed=seed, user_bags=bags
+            )
         train_seconds = time.perf_counter() - t_train
 
         cases = heldout_cases(
-            events, boundary, data.event_types, parent.encoder_config.max_len, cfg.window
+            events, boundary, data.event_types, parents[0].encoder_config.max_len, cfg.window
         )
 
         def check(model: InterestModel) -> dict[str, float]:
@@ -180,7 +185,7 @@ def fine_tune(
             )
 
         before = check(served)
-        after = check(InterestModel(candidate, 0, str(device)))
+        after = check(serving_model(candidates, 0, str(device)))
     finally:
         torch.set_num_threads(threads)
 
@@ -210,7 +215,7 @@ def fine_tune(
         first_time=float(events.time[first]),
         last_time=float(events.time[boundary - 1]),
     )
-    info = _publish(registry, candidate, parent_version, better, window, metrics, reason, promote)
+    info = _publish(registry, candidates, parent_version, better, window, metrics, reason, promote)
     outcome = FineTuneOutcome(
         "published" if better else "rejected",
         parent_version,
@@ -395,7 +400,7 @@ def _concat(a: TrainingWindows, b: TrainingWindows) -> TrainingWindows:
 
 def _publish(
     registry: ModelRegistry,
-    model: LoadedModel,
+    models: list[LoadedModel],
     parent: int,
     better: bool,
     window: DataWindow,
@@ -406,17 +411,23 @@ def _publish(
     registry.root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".candidate-", dir=registry.root))
     try:
-        save_checkpoint(
-            staging,
-            model.encoder,
-            model.train_config,
-            items=model.items,
-            users=model.users,
-            item_attributes=model.item_attributes,
-            user_attributes=model.user_attributes,
-            event_types=model.event_types,
-            metrics=metrics,
+        dirs = (
+            [staging] if len(models) == 1 else [member_dir(staging, k) for k in range(len(models))]
         )
+        for model, directory in zip(models, dirs, strict=True):
+            save_checkpoint(
+                directory,
+                model.encoder,
+                model.train_config,
+                items=model.items,
+                users=model.users,
+                item_attributes=model.item_attributes,
+                user_attributes=model.user_attributes,
+                event_types=model.event_types,
+                metrics=metrics,
+            )
+        if len(models) > 1:
+            save_members(staging, len(models), metrics)
         info = registry.add(
             staging,
             parent=parent,
@@ -426,10 +437,7 @@ def _publish(
             note=reason,
         )
     finally:
-        if staging.exists():
-            for p in staging.iterdir():
-                p.unlink()
-            os.rmdir(staging)
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when `add` moved it
     if better and promote:
         registry.promote(info.version)
     return info

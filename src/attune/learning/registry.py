@@ -30,7 +30,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from attune.log import get_logger
-from attune.training.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from attune.training.checkpoint import (
+    CheckpointError,
+    LoadedModel,
+    ensemble_metrics,
+    load_checkpoint,
+    load_members,
+)
 
 _log = get_logger(__name__)
 
@@ -109,7 +115,8 @@ class ModelRegistry:
         root = Path(root)
         if cls.is_registry(root):
             raise RegistryError(f"{root} is already a model registry")
-        loaded = _load(Path(checkpoint))
+        members = _load(Path(checkpoint))
+        metrics = ensemble_metrics(checkpoint) if len(members) > 1 else members[0].metrics
         root.mkdir(parents=True, exist_ok=True)
         (root / "versions").mkdir(exist_ok=True)
         _write_json(root / "registry.json", _Index().model_dump())
@@ -119,7 +126,7 @@ class ModelRegistry:
             parent=None,
             status="published",
             data_window=data_window,
-            metrics=loaded.metrics,
+            metrics=metrics,
             note=note,
             copy=True,
         )
@@ -167,9 +174,16 @@ class ModelRegistry:
         return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir())
 
     def load(self, version: int, device: str = "cpu") -> LoadedModel:
-        """The version's model; `RegistryError` when its files are missing or corrupt."""
+        """The version's model; `RegistryError` when its files are missing or corrupt, or
+        when it is an ensemble (read those with `load_members`)."""
+        return self.load_members(version, device, single=True)[0]
+
+    def load_members(
+        self, version: int, device: str = "cpu", *, single: bool = False
+    ) -> list[LoadedModel]:
+        """The version's models: one, or an ensemble's members (`model.members` > 1)."""
         self.info(version)
-        return _load(self.path(version), device)
+        return _load(self.path(version), device, single=single)
 
     # -- writes (under the lock) -------------------------------------------------------------
 
@@ -222,7 +236,7 @@ class ModelRegistry:
 
     def promote(self, version: int) -> None:
         """Make `version` current, after checking that it loads."""
-        self.load(version)
+        self.load_members(version)
         with self._locked():
             index = self._index()
             if index.current == version:
@@ -303,9 +317,11 @@ def _last_distinct(history: list[int], n: int) -> list[int]:
     return out
 
 
-def _load(directory: Path, device: str = "cpu") -> LoadedModel:
+def _load(directory: Path, device: str = "cpu", *, single: bool = False) -> list[LoadedModel]:
     try:
-        return load_checkpoint(directory, device=device)
+        if single:
+            return [load_checkpoint(directory, device=device)]
+        return load_members(directory, device=device)
     except CheckpointError as err:
         raise RegistryError(str(err)) from err
 

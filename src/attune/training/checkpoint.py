@@ -198,6 +198,15 @@ def load_members(directory: str | Path, device: str | torch.device = "cpu") -> l
     return members
 
 
+def ensemble_metrics(directory: str | Path) -> dict[str, float]:
+    """The validation metrics `save_members` recorded for an ensemble ({} when unreadable)."""
+    try:
+        meta = json.loads((Path(directory) / MEMBERS_FILE).read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in meta.get("metrics", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Read a checkpoint written by `save_checkpoint`; the encoder comes back in eval mode."""
     directory = Path(directory)
@@ -206,8 +215,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     if is_ensemble(directory):
         raise CheckpointError(
             f"checkpoint {directory} is an ensemble of several models ({MEMBERS_FILE}); "
-            "the model registry and fine-tuning read single models only (`attune serve "
-            "--model` serves an ensemble directly): train with model.members=1 for those"
+            "read it with load_members"
         )
     meta = _load_meta(directory)
     try:

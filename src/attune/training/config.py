@@ -69,8 +69,8 @@ class ModelConfig:
     members: int = 1
     """Independently trained copies of the model whose scores are summed (an ensemble); 1 is a
     single model. Member 0 keeps `train.seed`, member k trains with seed + k * 7919.
-    `evaluate`, `recommend` and `serve --model DIR` read an ensemble; the model registry and
-    so `learn` (fine-tuning) take single models only."""
+    Every command reads an ensemble: `evaluate` and `recommend` rank by the summed scores,
+    `serve` serves the members' unit vectors side by side, `learn` tunes each member."""
 
     def resolve(
         self,
@@ -173,6 +173,10 @@ class TrainConfig:
     train: FitConfig = field(default_factory=FitConfig)
     """Training loop."""
 
+
+MEMBER_SEED_STRIDE = 7919
+"""Member k of an ensemble trains with `train.seed + k * MEMBER_SEED_STRIDE` (a fine-tuning
+round with its parent version + k * MEMBER_SEED_STRIDE)."""
 
 _RANGES: dict[str, tuple[str, Any]] = {
     "model.dim": ("positive", 1),

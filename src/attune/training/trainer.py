@@ -37,7 +37,7 @@ from attune.training.checkpoint import (
     save_members,
     save_trainer_state,
 )
-from attune.training.config import TrainConfig, derived_batch_size
+from attune.training.config import MEMBER_SEED_STRIDE, TrainConfig, derived_batch_size
 from attune.training.data import TrainingWindows, UserSequences
 from attune.training.losses import SampledSoftmaxLoss, full_softmax_loss
 from attune.training.validation import ValidationSet, rank_targets, ranking_metrics
@@ -395,10 +395,6 @@ def train(
         **{f"model.{k}": v for k, v in vars(trainer.encoder_config).items()},
     )
     return trainer.fit()
-
-
-MEMBER_SEED_STRIDE = 7919
-"""Member k of an ensemble trains with `train.seed + k * MEMBER_SEED_STRIDE`."""
 
 
 def member_config(config: TrainConfig, k: int) -> TrainConfig:
