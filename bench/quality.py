@@ -9,6 +9,7 @@ Popular and item-kNN are deterministic and run once; their std is 0 by construct
 
     python bench/quality.py                           # everything (long: the lead runs it)
     python bench/quality.py --datasets lastfm,ml-100k --models popular,itemknn,ials,bpr --quick
+    python bench/quality.py --resume ...               # after a stop: same arguments again
 
 Writes bench/results/quality.json (keys `{dataset}/{model}/{metric}`, plus `_std`,
 `fit_seconds`, `eval_seconds`, `{dataset}/attune/train_seconds`), quality.md and, when Attune
@@ -131,7 +132,9 @@ def run_baseline(name: str, data: Prepared, seed: int) -> Run:
     return Run(ds.name, name, seed, metrics, fit_seconds, eval_seconds)
 
 
-def run_attune(data: Prepared, seed: int, device: str, quick: bool, runs_dir: Path) -> Run:
+def run_attune(
+    data: Prepared, seed: int, device: str, quick: bool, runs_dir: Path, resume: bool = False
+) -> Run:
     # Imported here so that a baselines-only run works while the model code is in flux.
     from attune.model.scorer import checkpoint_scorer
     from attune.training import TrainConfig, train
@@ -144,7 +147,9 @@ def run_attune(data: Prepared, seed: int, device: str, quick: bool, runs_dir: Pa
         fit = replace(fit, max_epochs=QUICK_EPOCHS)
     config = replace(config, train=fit)
     out_dir = runs_dir / ds.name / f"seed{seed}"
-    result = train(ds, config, out_dir, split=data.split)
+    # --resume continues a run a killed benchmark left behind (an ensemble: member by member).
+    started = any((out_dir / d / "trainer_state.pt").is_file() for d in (".", "member-0"))
+    result = train(ds, config, out_dir, split=data.split, resume=resume and started)
     members = load_members(out_dir, device=_torch_device(device))
     scorer = checkpoint_scorer([m.encoder for m in members])
     metrics, eval_seconds = evaluate_test(scorer, data, seed)
@@ -263,6 +268,7 @@ def _job(
     runs_dir: Path,
     data_root: Path,
     threads: int | None,
+    resume: bool = False,
 ) -> Run:
     """One (dataset, model, seed) run; data is prepared once per process."""
     if threads is not None:
@@ -273,7 +279,7 @@ def _job(
         _PREPARED[dataset] = prepare(dataset, data_root)
     data = _PREPARED[dataset]
     if model == "attune":
-        return run_attune(data, seed, device, quick, runs_dir)
+        return run_attune(data, seed, device, quick, runs_dir, resume)
     return run_baseline(model, data, seed)
 
 
@@ -311,6 +317,12 @@ def main() -> None:
         help="run (dataset, model, seed) combinations in this many processes "
         "(for a machine with many cores or a GPU)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a benchmark that was stopped: keep the runs it finished (its progress "
+        "file) and resume Attune's unfinished training from --runs-dir",
+    )
     args = parser.parse_args()
     configure("warning")
     datasets = _names(args.datasets, DATASETS, "dataset")
@@ -319,15 +331,21 @@ def main() -> None:
     name = "quality_quick" if args.quick else "quality"
     progress = RESULTS / f"{name}.runs.tmp"  # one JSON line per finished run, for long runs
     RESULTS.mkdir(parents=True, exist_ok=True)
-    progress.write_text("")
+    runs: list[Run] = []
+    if args.resume and progress.exists():
+        runs = [Run(**json.loads(line)) for line in progress.read_text().splitlines() if line]
+        print(f"resuming: {len(runs)} runs already finished", flush=True)
+    else:
+        progress.write_text("")
+    done = {(r.dataset, r.model, r.seed) for r in runs}
 
     combos = [
         (d, m, seed)
         for d in datasets
         for m in models
         for seed in (seeds[:1] if m in DETERMINISTIC else seeds)
+        if (d, m, seed) not in done
     ]
-    runs: list[Run] = []
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
@@ -345,6 +363,7 @@ def main() -> None:
                     args.runs_dir,
                     args.data_root,
                     threads,
+                    args.resume,
                 )
                 for d, m, seed in combos
             ]
@@ -353,7 +372,17 @@ def main() -> None:
     else:
         for d, m, seed in combos:
             _record(
-                _job(d, m, seed, args.device, args.quick, args.runs_dir, args.data_root, None),
+                _job(
+                    d,
+                    m,
+                    seed,
+                    args.device,
+                    args.quick,
+                    args.runs_dir,
+                    args.data_root,
+                    None,
+                    args.resume,
+                ),
                 runs,
                 progress,
             )
