@@ -40,10 +40,17 @@ from attune.training import load_checkpoint
 METRICS = ("hr@10", "ndcg@10", "mrr")
 
 
+def seed_dirs(folder: Path) -> list[Path]:
+    """quality.py's finished single-model runs: `seed<N>/` (not `--quick` ones, not pairs)."""
+    return sorted(
+        p for p in folder.glob("seed*") if p.name[4:].isdigit() and (p / "model.pt").exists()
+    )
+
+
 def probe(name: str, runs: Path, data_root: Path) -> tuple[dict[str, float], list[list[object]]]:
     ds = load(data_root / name)
     task = leave_one_out_task(leave_one_out(ds.interactions), ds.n_users, "test")
-    dirs = sorted(p for p in (runs / name).glob("seed*") if (p / "model.pt").exists())
+    dirs = seed_dirs(runs / name)
     if len(dirs) < 2:
         raise SystemExit(f"{runs / name}: need at least two seed*/ checkpoints, found {len(dirs)}")
     members = {d.name: EncoderScorer(load_checkpoint(d).encoder) for d in dirs}
@@ -83,8 +90,7 @@ def main(argv: list[str]) -> None:
         metrics.update(got)
         rows += got_rows
         configs = [
-            json.loads((d / "config.json").read_text())
-            for d in sorted((args.runs_dir / name).glob("seed*"))
+            json.loads((d / "config.json").read_text()) for d in seed_dirs(args.runs_dir / name)
         ]
         provenance[name] = {
             "seeds": [c["train"]["train"]["seed"] for c in configs],

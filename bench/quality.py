@@ -146,7 +146,7 @@ def run_attune(
     if quick:
         fit = replace(fit, max_epochs=QUICK_EPOCHS)
     config = replace(config, train=fit)
-    out_dir = runs_dir / ds.name / f"seed{seed}"
+    out_dir = runs_dir / ds.name / (f"seed{seed}" + ("-quick" if quick else ""))
     # --resume continues a run a killed benchmark left behind (an ensemble: member by member).
     started = any((out_dir / d / "trainer_state.pt").is_file() for d in (".", "member-0"))
     result = train(ds, config, out_dir, split=data.split, resume=resume and started)
@@ -332,8 +332,14 @@ def main() -> None:
     progress = RESULTS / f"{name}.runs.tmp"  # one JSON line per finished run, for long runs
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
-    if args.resume and progress.exists():
-        runs = [Run(**json.loads(line)) for line in progress.read_text().splitlines() if line]
+    # Resume only what this benchmark left: without its progress file, start afresh.
+    resume = args.resume and progress.exists()
+    if resume:
+        for line in progress.read_text().splitlines():
+            try:
+                runs.append(Run(**json.loads(line)))
+            except (ValueError, TypeError):
+                continue  # a line cut short by the stop: that run is done again
         print(f"resuming: {len(runs)} runs already finished", flush=True)
     else:
         progress.write_text("")
@@ -363,7 +369,7 @@ def main() -> None:
                     args.runs_dir,
                     args.data_root,
                     threads,
-                    args.resume,
+                    resume,
                 )
                 for d, m, seed in combos
             ]
@@ -381,7 +387,7 @@ def main() -> None:
                     args.runs_dir,
                     args.data_root,
                     None,
-                    args.resume,
+                    resume,
                 ),
                 runs,
                 progress,

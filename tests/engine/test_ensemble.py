@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from attune.data.dataset import Dataset
 from attune.data.events import Interaction
@@ -15,6 +16,7 @@ from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine, load_model
 from attune.engine.interest import EnsembleInterestModel
 from attune.engine.state import UserState
+from attune.training.checkpoint import member_dir
 from tests.engine.conftest import cluster_of, make_engine_files
 
 
@@ -39,7 +41,10 @@ def test_vectors_are_the_members_unit_vectors_side_by_side(
     v_items = model.item_vectors(items, attrs)
     parts = [m.item_vectors(items, attrs) for m in model.members]
     assert v_items.shape == (len(items), model.dim) and model.dim == 64
-    np.testing.assert_allclose(v_items, np.concatenate([_unit(p) for p in parts], 1), atol=1e-6)
+    # One temperature: equal weights, 1/sqrt(2) each.
+    np.testing.assert_allclose(
+        v_items, np.concatenate([_unit(p) for p in parts], 1) / np.sqrt(2), atol=1e-6
+    )
     state = _state([3, 17, 4, 18, 5])
     result = model.user_vectors([state])[0]
     assert result is not None
@@ -47,7 +52,7 @@ def test_vectors_are_the_members_unit_vectors_side_by_side(
     alone = [m.user_vectors([state])[0] for m in model.members]
     assert all(a is not None for a in alone)
     np.testing.assert_allclose(
-        vec, np.concatenate([_unit(a[0]) for a in alone if a is not None]), atol=1e-6
+        vec, np.concatenate([_unit(a[0]) for a in alone if a is not None]) / np.sqrt(2), atol=1e-6
     )
     weights = np.mean([a[1].weights for a in alone if a is not None], axis=0)
     np.testing.assert_allclose(expl.weights, weights, atol=1e-6)
@@ -97,3 +102,28 @@ def test_the_engine_serves_an_ensemble_that_follows_new_events(
     vec = engine.user_vector("u1")
     assert vec is not None and vec.shape == (64,)
     engine.close()
+
+
+def test_members_with_different_temperatures_rank_by_their_summed_scores(
+    trained_pair: tuple[Dataset, Path],
+) -> None:
+    _, out = trained_pair
+    members = [load_model(member_dir(out, k), 1) for k in range(2)]
+    with torch.no_grad():
+        members[1].encoder.log_inv_temperature.fill_(float(np.log(1 / 0.2)))
+    inv_t = [float(m.encoder.log_inv_temperature.exp()) for m in members]
+    assert inv_t[0] != pytest.approx(inv_t[1])
+    model = EnsembleInterestModel(members)
+    model.bind_items(model.loaded.items)
+    items = np.arange(len(model.loaded.items))
+    attrs = model.loaded.item_attributes
+    state = _state([3, 17, 4, 18, 5])
+    result = model.user_vectors([state])[0]
+    assert result is not None
+    cos = model.item_vectors(items, attrs) @ result[0]
+    summed = np.zeros(len(items))
+    for m, a in zip(members, inv_t, strict=True):
+        alone = m.user_vectors([state])[0]
+        assert alone is not None
+        summed += a * (_unit(m.item_vectors(items, attrs)) @ _unit(alone[0]))
+    np.testing.assert_allclose(cos * sum(inv_t), summed, rtol=1e-4, atol=1e-4)

@@ -12,10 +12,12 @@ import torch
 from attune.data.events import Interaction, ItemUpdate
 from attune.engine.engine import load_model
 from attune.engine.interest import EnsembleInterestModel, InterestModel
+from attune.learning import finetune as finetune_module
 from attune.learning.finetune import FineTuneConfig, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
 from attune.stores import SQLiteStore
 from attune.training.checkpoint import ensemble_metrics
+from attune.training.config import MEMBER_SEED_STRIDE
 from tests.engine.conftest import PER_CLUSTER, T0, make_engine_files
 
 
@@ -162,7 +164,7 @@ def test_a_model_with_user_attributes_is_tuned_with_them(
 
 
 def test_an_ensemble_is_tuned_member_by_member_and_stays_an_ensemble(
-    trained_pair: tuple[object, Path], tmp_path: Path
+    trained_pair: tuple[object, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data, pair = trained_pair
     db, model = make_engine_files(data, pair, tmp_path)  # type: ignore[arg-type]
@@ -171,18 +173,25 @@ def test_an_ensemble_is_tuned_member_by_member_and_stays_an_ensemble(
     reg = ModelRegistry.create(tmp_path / "registry", model, window)
     assert reg.info(1).metrics == ensemble_metrics(pair) and reg.info(1).metrics
     _log_new_events(db, new_item="c0-fresh")
+    seeds: list[int] = []
+    original = finetune_module._train
+
+    def spy(*args: object, **kwargs: object) -> int:
+        seeds.append(kwargs["seed"])  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(finetune_module, "_train", spy)
     with SQLiteStore(db) as store:
         outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, epochs=2, tolerance=1.0))
     assert outcome.status == "published" and outcome.version == 2 == reg.current()
+    assert seeds == [1, 1 + MEMBER_SEED_STRIDE]  # each member tuned with its own seed
     parents, tuned = reg.load_members(1), reg.load_members(2)
     assert len(tuned) == 2 and all("c0-fresh" in m.items for m in tuned)
     for before, after in zip(parents, tuned, strict=True):
         a, b = before.encoder.state_dict(), after.encoder.state_dict()
         assert not torch.equal(a["pos_emb.weight"], b["pos_emb.weight"])  # each member trained
-    # The two members were tuned apart (their own seeds), not into one model.
-    m0, m1 = (m.encoder.state_dict()["pos_emb.weight"] for m in tuned)
-    assert not torch.equal(m0, m1)
     with pytest.raises(RegistryError, match="ensemble"):
         reg.load(2)
     served = load_model(reg.path(2), 2)
     assert isinstance(served, EnsembleInterestModel) and served.version == 2
+    assert reg.rollback() == 1 and reg.current() == 1  # back to the parent pair

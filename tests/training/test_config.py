@@ -86,6 +86,13 @@ def test_heads_must_divide_dim() -> None:
         apply_overrides(TrainConfig(), ["model.dim=30", "model.n_heads=4"])
 
 
+def test_an_ensemble_needs_cosine_scores() -> None:
+    with pytest.raises(ConfigError, match=r"model\.members"):
+        apply_overrides(TrainConfig(), ["model.members=2", "model.scoring=dot"])
+    with pytest.raises(ConfigError, match=r"model\.members"):
+        apply_overrides(TrainConfig(), ["model.members=0"])
+
+
 def test_toml_file_sets_values_and_keeps_defaults(tmp_path: Path) -> None:
     path = tmp_path / "attune.toml"
     path.write_text('[model]\ndim = 32\nscoring = "dot"\n\n[train]\nlr = 5e-4\nmax_epochs = 3\n')

@@ -5,6 +5,7 @@ Serving them: tests/engine/test_ensemble.py."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,11 @@ from attune.data import load
 from attune.data.splits import leave_one_out
 from attune.evaluation import evaluate, leave_one_out_task
 from attune.learning.registry import ModelRegistry
+from attune.model.encoder import pad_histories
 from attune.model.scorer import EncoderScorer, SummedScorer
 from attune.training import CheckpointError, apply_overrides, load_checkpoint, recommend_offline
 from attune.training.checkpoint import MEMBERS_FILE, load_members, member_dir
+from attune.training.data import UserSequences
 from attune.training.trainer import MEMBER_SEED_STRIDE, member_config, train
 from tests.bench_peers.planted_inter import write_planted
 from tests.training.synthetic import markov_dataset
@@ -28,7 +31,7 @@ from tests.training.test_trainer import _config
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, object]:
-    dataset = markov_dataset(n_users=80)
+    dataset = markov_dataset(n_users=80, event_types=True)
     out = tmp_path_factory.mktemp("pair")
     config = _config("model.members=2", "train.max_epochs=3", "train.tensorboard=false")
     return dataset, out, train(dataset, config, out)
@@ -56,18 +59,31 @@ def test_the_ensemble_validates_on_the_sum_of_its_members_scores(
 ) -> None:
     dataset, out, result = pair
     members = load_members(out)
-    assert len(members) == 2
+    assert len(members) == 2 and members[0].encoder_config.n_event_types > 1
     split = leave_one_out(dataset.interactions)  # type: ignore[attr-defined]
     task = leave_one_out_task(split, dataset.n_users, "valid")  # type: ignore[attr-defined]
-    summed = SummedScorer([EncoderScorer(m.encoder) for m in members])
-    expected = evaluate(summed, task.users, task.histories, task.targets, dataset.n_items)  # type: ignore[attr-defined]
-    assert result.best_metrics == {  # type: ignore[attr-defined]
-        "valid_hr@10": expected.metrics["hr@10"],
-        "valid_ndcg@10": expected.metrics["ndcg@10"],
-    }
+    # Reference, user by user, with the event types each member reads (as their own
+    # validation does): the summed scores, seen items out, ties against the target.
+    train_types = UserSequences.from_interactions(split.train, dataset.n_users).event_types  # type: ignore[attr-defined]
+    hits, gains = [], []
+    for user, history, target in zip(task.users, task.histories, task.targets, strict=True):
+        total = torch.zeros(dataset.n_items)  # type: ignore[attr-defined]
+        for m in members:
+            enc = m.encoder
+            items = pad_histories([history], enc.config.max_len)
+            codes = pad_histories([train_types[user]], enc.config.max_len, offset=0)
+            with torch.no_grad():
+                total += enc.score(enc.user_vectors(items, codes), enc.item_vectors())[0]
+        others = np.setdiff1d(np.arange(len(total)), np.append(history, target))
+        rank = 1 + int((total[others] >= total[target]).sum())
+        hits.append(rank <= 10)
+        gains.append(1 / np.log2(rank + 1) if rank <= 10 else 0.0)
+    assert result.best_metrics["valid_hr@10"] == pytest.approx(np.mean(hits))  # type: ignore[attr-defined]
+    assert result.best_metrics["valid_ndcg@10"] == pytest.approx(np.mean(gains))  # type: ignore[attr-defined]
     saved = json.loads((out / MEMBERS_FILE).read_text())
     assert saved["members"] == ["member-0", "member-1"]
     assert saved["metrics"] == result.best_metrics  # type: ignore[attr-defined]
+    summed = SummedScorer([EncoderScorer(m.encoder) for m in members])
     a, b = (EncoderScorer(m.encoder).score(task.users[:4], task.histories[:4]) for m in members)
     np.testing.assert_allclose(summed.score(task.users[:4], task.histories[:4]), a + b)
 
@@ -100,6 +116,17 @@ def test_single_model_loading_refuses_an_ensemble_and_a_bad_members_file(
     (broken / MEMBERS_FILE).write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_members(broken)
+
+
+def test_a_single_model_trained_over_an_ensemble_is_not_shadowed_by_it(
+    pair: tuple[object, Path, object], tmp_path: Path
+) -> None:
+    dataset, out, _ = pair
+    reused = tmp_path / "reused"
+    shutil.copytree(out, reused)
+    train(dataset, _config("train.max_epochs=1", "train.tensorboard=false"), reused)  # type: ignore[arg-type]
+    assert len(load_members(reused)) == 1
+    load_checkpoint(reused)
 
 
 def test_resume_finishes_each_member(tmp_path: Path) -> None:
@@ -143,3 +170,4 @@ def test_cli_trains_evaluates_and_recommends_with_a_pair(tmp_path: Path) -> None
     made = runner.invoke(cli, ["models", "init", "--registry", str(registry), "--from", str(out)])
     assert made.exit_code == 0, made.output
     assert len(ModelRegistry(registry).load_members(1)) == 2
+    assert not list(registry.rglob("trainer_state.pt"))  # resume state is not served

@@ -239,12 +239,14 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
 class EnsembleInterestModel(InterestModel):
     """Independently trained members (`model.members` > 1) served as one model.
 
-    V_u and every V_i are the concatenation of the members' unit vectors. The index scores
-    by cosine, and the cosine of two such concatenations is the mean of the members' cosines:
-    it ranks items exactly as the members' summed scores do, which is what the ensemble was
-    validated on. All members share the item vocabulary and window length (one training run
-    over the same data), so they read the same window; explanations average their attention,
-    and a user's key/value cache holds every member's layers one after the other.
+    V_u and every V_i are the concatenation of the members' unit vectors, each weighted by
+    the square root of its member's inverse temperature and the whole scaled to length 1. The
+    index scores by cosine, and the cosine of two such vectors is then the sum of the
+    members' scores (cos / T) over a constant: it ranks items exactly as the summed scores
+    do, which is what the ensemble was validated on. All members share the item vocabulary
+    and window length (one training run over the same data), so they read the same window;
+    explanations average their attention, and a user's key/value cache holds every member's
+    layers one after the other.
 
     It reuses `InterestModel`'s interface (the engine and the held-out evaluation take either)
     but none of its encoder state: every method that touches an encoder is overridden here
@@ -262,6 +264,15 @@ class EnsembleInterestModel(InterestModel):
         self.dim = sum(m.dim for m in self.members)
         self.max_len = first.max_len
         self._layers = [m.loaded.encoder_config.n_layers for m in self.members]
+        weights = np.array(
+            [float(m.encoder.log_inv_temperature.exp()) ** 0.5 for m in self.members]
+        )
+        self._weights = weights / np.linalg.norm(weights)
+
+    def _join_vectors(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        """The members' vectors (rows) as one: unit rows, weighted, side by side."""
+        weighted = [_unit_rows(p) * w for p, w in zip(parts, self._weights, strict=True)]
+        return np.concatenate(weighted, axis=-1)
 
     # -- item side ---------------------------------------------------------------------------
 
@@ -273,12 +284,11 @@ class EnsembleInterestModel(InterestModel):
         return self.members[0].model_index(store_items)
 
     def item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
-        parts = [_unit_rows(m.item_vectors(store_items, attributes)) for m in self.members]
-        return np.concatenate(parts, axis=1)
+        return self._join_vectors([m.item_vectors(store_items, attributes) for m in self.members])
 
     def cold_item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
-        parts = [_unit_rows(m.cold_item_vectors(store_items, attributes)) for m in self.members]
-        return np.concatenate(parts, axis=1)
+        parts = [m.cold_item_vectors(store_items, attributes) for m in self.members]
+        return self._join_vectors(parts)
 
     # -- user side ---------------------------------------------------------------------------
 
@@ -297,7 +307,7 @@ class EnsembleInterestModel(InterestModel):
             done = [r for r in row if r is not None]
             first = done[0][1]
             weights = np.mean([r[1].weights for r in done], axis=0)
-            vec = np.concatenate([_unit_rows(r[0]) for r in done])
+            vec = self._join_vectors([r[0] for r in done])
             out.append((vec, Explanation(first.items, first.positions, weights)))
         return out
 
@@ -328,7 +338,7 @@ class EnsembleInterestModel(InterestModel):
         if any(s is None for s in steps):
             return None
         done = [s for s in steps if s is not None]
-        vec = np.concatenate([_unit_rows(s[0]) for s in done])
+        vec = self._join_vectors([s[0] for s in done])
         return vec, self._join([s[1] for s in done])
 
     def build_cache(self, state: UserState) -> KVCache | None:

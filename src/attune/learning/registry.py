@@ -219,7 +219,8 @@ class ModelRegistry:
                 shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("tensorboard"))
             else:
                 shutil.move(str(checkpoint), staging)
-            (staging / "trainer_state.pt").unlink(missing_ok=True)  # resume state: not served
+            for state in staging.rglob("trainer_state.pt"):  # resume state (of every member)
+                state.unlink()
             info = VersionInfo(
                 version=version,
                 parent=parent,
@@ -254,7 +255,7 @@ class ModelRegistry:
                 raise RegistryError("no earlier version to roll back to")
             index.history.pop()
             previous = index.history[-1]
-            self.load(previous)
+            self.load_members(previous)
             index.current = previous
             _write_json(self.root / "registry.json", index.model_dump())
         _log.info("rolled back model version", version=previous)

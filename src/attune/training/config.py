@@ -289,6 +289,9 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     )
     if config.model.dim % config.model.n_heads:
         raise ConfigError("model.n_heads: must divide model.dim")
+    if config.model.members > 1 and config.model.scoring != "cosine":
+        # Served as one cosine over the members' joined unit vectors (engine/interest.py).
+        raise ConfigError("model.members: an ensemble needs model.scoring = cosine")
     return config
 
 

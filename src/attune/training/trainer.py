@@ -28,6 +28,7 @@ from attune.log import get_logger
 from attune.model.encoder import EncoderConfig, InterestEncoder
 from attune.training.checkpoint import (
     FORMAT_VERSION,
+    MEMBERS_FILE,
     TRAINER_STATE,
     CheckpointError,
     load_members,
@@ -382,6 +383,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     if config.model.members > 1:
         return _train_members(dataset, config, out, split=split, resume=resume)
+    # A single model written where an ensemble was must not be shadowed by its members file.
+    (out / MEMBERS_FILE).unlink(missing_ok=True)
     trainer = Trainer(dataset, config, out, split=split)
     if resume:
         trainer.resume()
@@ -420,9 +423,6 @@ def _train_members(
     Independent runs, not one joint loss: the gain of an ensemble comes from members that
     err differently, and a shared loss lets them co-adapt.
     """
-    from attune.evaluation import evaluate, leave_one_out_task  # evaluation imports model code
-    from attune.model.scorer import EncoderScorer, SummedScorer
-
     split = split if split is not None else leave_one_out(dataset.interactions)
     results: list[TrainResult] = []
     for k in range(config.model.members):
@@ -432,18 +432,22 @@ def _train_members(
         results.append(train(dataset, member_config(config, k), path, split=split, resume=again))
     save_members(out, config.model.members, {})
     loaded = load_members(out, resolve_device(config.train.device))
-    task = leave_one_out_task(split, dataset.n_users, "valid")
-    scorer = SummedScorer([EncoderScorer(m.encoder) for m in loaded])
-    ranked = evaluate(
-        scorer,
-        task.users,
-        task.histories,
-        task.targets,
-        dataset.n_items,
+    # The same validation as each member's own (event types and user attributes included),
+    # on the summed scores.
+    sequences = UserSequences.from_interactions(split.train, dataset.n_users)
+    validation = ValidationSet.build(split.valid, sequences)
+    bags = None
+    if loaded[0].encoder_config.n_user_tokens:
+        table = dataset.user_attributes
+        device = loaded[0].encoder.item_emb.weight.device
+        bags = [torch.from_numpy(table.row(u)).to(device) for u in range(dataset.n_users)]
+    ranks = rank_targets(
+        [m.encoder for m in loaded],
+        validation,
         batch_size=config.train.eval_batch_size,
-        n_bootstrap=1,  # only the means are used
+        user_bags=bags,
     )
-    metrics = {f"valid_{k}": v for k, v in ranked.metrics.items() if k in ("hr@10", "ndcg@10")}
+    metrics = ranking_metrics(ranks, 10, prefix="valid_")
     save_members(out, config.model.members, metrics)
     before_last = sum(r.seconds for r in results[:-1])
     _log.info("trained ensemble", members=len(results), **metrics)

@@ -8,6 +8,7 @@ there; a test checks the two agree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,26 +53,31 @@ def _user_bags(bags: list[Tensor] | None, users: np.ndarray) -> list[Tensor] | N
 
 @torch.no_grad()
 def rank_targets(
-    model: InterestEncoder,
+    model: InterestEncoder | Sequence[InterestEncoder],
     data: ValidationSet,
     *,
     batch_size: int = 1024,
     user_bags: list[Tensor] | None = None,
 ) -> np.ndarray:
-    """1-based rank of each user's target among all items minus the user's seen items."""
-    was_training = model.training
-    model.eval()
-    device = model.item_emb.weight.device
-    max_len = model.config.max_len
-    item_vecs = model.item_vectors()
+    """1-based rank of each user's target among all items minus the user's seen items.
+
+    Several models (an ensemble's members) rank by the sum of their scores."""
+    models = [model] if isinstance(model, InterestEncoder) else list(model)
+    was_training = [m.training for m in models]
+    for m in models:
+        m.eval()
+    device = models[0].item_emb.weight.device
+    item_vecs = [m.item_vectors() for m in models]
     ranks = np.empty(len(data), np.int64)
     for lo in range(0, len(data), batch_size):
         hi = min(lo + batch_size, len(data))
         hist = data.histories[lo:hi]
-        items = pad_histories(hist, max_len).to(device)
-        codes = pad_histories(data.event_types[lo:hi], max_len, offset=0).to(device)
-        users = model.user_vectors(items, codes, _user_bags(user_bags, data.users[lo:hi]))
-        scores = model.score(users, item_vecs).float()  # [B, N]
+        bags = _user_bags(user_bags, data.users[lo:hi])
+        scores = torch.zeros(hi - lo, len(item_vecs[0]), device=device)  # [B, N]
+        for m, vecs in zip(models, item_vecs, strict=True):
+            items = pad_histories(hist, m.config.max_len).to(device)
+            codes = pad_histories(data.event_types[lo:hi], m.config.max_len, offset=0).to(device)
+            scores += m.score(m.user_vectors(items, codes, bags), vecs).float()
         targets = torch.from_numpy(data.targets[lo:hi]).to(device)
         rows = torch.arange(hi - lo, device=device)
         target_scores = scores[rows, targets].clone()
@@ -83,7 +89,8 @@ def rank_targets(
         # Ties count against the target: +1 for every other item with the same score.
         higher_or_tied = (scores >= target_scores[:, None]).sum(dim=1)
         ranks[lo:hi] = higher_or_tied.cpu().numpy()
-    model.train(was_training)
+    for m, mode in zip(models, was_training, strict=True):
+        m.train(mode)
     return ranks
 
 
