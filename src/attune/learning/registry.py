@@ -34,7 +34,6 @@ from attune.training.checkpoint import (
     CheckpointError,
     LoadedModel,
     ensemble_metrics,
-    load_checkpoint,
     load_members,
 )
 
@@ -176,14 +175,17 @@ class ModelRegistry:
     def load(self, version: int, device: str = "cpu") -> LoadedModel:
         """The version's model; `RegistryError` when its files are missing or corrupt, or
         when it is an ensemble (read those with `load_members`)."""
-        return self.load_members(version, device, single=True)[0]
+        models = self.load_members(version, device)
+        if len(models) > 1:
+            raise RegistryError(
+                f"version {version} is an ensemble of {len(models)} models: use load_members"
+            )
+        return models[0]
 
-    def load_members(
-        self, version: int, device: str = "cpu", *, single: bool = False
-    ) -> list[LoadedModel]:
+    def load_members(self, version: int, device: str = "cpu") -> list[LoadedModel]:
         """The version's models: one, or an ensemble's members (`model.members` > 1)."""
         self.info(version)
-        return _load(self.path(version), device, single=single)
+        return _load(self.path(version), device)
 
     # -- writes (under the lock) -------------------------------------------------------------
 
@@ -318,10 +320,8 @@ def _last_distinct(history: list[int], n: int) -> list[int]:
     return out
 
 
-def _load(directory: Path, device: str = "cpu", *, single: bool = False) -> list[LoadedModel]:
+def _load(directory: Path, device: str = "cpu") -> list[LoadedModel]:
     try:
-        if single:
-            return [load_checkpoint(directory, device=device)]
         return load_members(directory, device=device)
     except CheckpointError as err:
         raise RegistryError(str(err)) from err

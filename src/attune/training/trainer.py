@@ -91,6 +91,12 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     ]
 
 
+def user_bags(dataset: Dataset, device: torch.device) -> list[Tensor]:
+    """Each user's attribute token ids, as the encoder's `user_tokens` takes them."""
+    table = dataset.user_attributes
+    return [torch.from_numpy(table.row(u)).to(device) for u in range(dataset.n_users)]
+
+
 class Trainer:
     """Owns the model, optimizer, data and loop state of one training run."""
 
@@ -118,7 +124,9 @@ class Trainer:
         )
         self.batch_size = fit.batch_size or derived_batch_size(len(self.windows))
         self.validation = ValidationSet.build(split.valid, self.sequences)
-        self.user_bags = self._user_bags(dataset) if self.encoder_config.n_user_tokens else None
+        self.user_bags = (
+            user_bags(dataset, self.device) if self.encoder_config.n_user_tokens else None
+        )
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, fit.weight_decay), lr=fit.lr)
         if fit.loss == "sampled_softmax":
             counts = np.bincount(split.train.items, minlength=dataset.n_items)
@@ -150,10 +158,6 @@ class Trainer:
             if len(dataset.user_attributes.indices)
             else 0,
         )
-
-    def _user_bags(self, dataset: Dataset) -> list[Tensor]:
-        table = dataset.user_attributes
-        return [torch.from_numpy(table.row(u)).to(self.device) for u in range(dataset.n_users)]
 
     # ---- one epoch -------------------------------------------------------------------------
 
@@ -430,17 +434,14 @@ def _train_members(
         again = resume and (path / TRAINER_STATE).is_file()
         _log.info("training ensemble member", member=k, of=config.model.members)
         results.append(train(dataset, member_config(config, k), path, split=split, resume=again))
-    save_members(out, config.model.members, {})
+    save_members(out, config.model.members, {})  # what load_members reads; metrics follow
     loaded = load_members(out, resolve_device(config.train.device))
     # The same validation as each member's own (event types and user attributes included),
     # on the summed scores.
     sequences = UserSequences.from_interactions(split.train, dataset.n_users)
     validation = ValidationSet.build(split.valid, sequences)
-    bags = None
-    if loaded[0].encoder_config.n_user_tokens:
-        table = dataset.user_attributes
-        device = loaded[0].encoder.item_emb.weight.device
-        bags = [torch.from_numpy(table.row(u)).to(device) for u in range(dataset.n_users)]
+    device = loaded[0].encoder.item_emb.weight.device
+    bags = user_bags(dataset, device) if loaded[0].encoder_config.n_user_tokens else None
     ranks = rank_targets(
         [m.encoder for m in loaded],
         validation,
