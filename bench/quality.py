@@ -138,7 +138,7 @@ def run_attune(
     # Imported here so that a baselines-only run works while the model code is in flux.
     from attune.model.scorer import checkpoint_scorer
     from attune.training import TrainConfig, train
-    from attune.training.checkpoint import load_members
+    from attune.training.checkpoint import TRAINER_STATE, load_members, member_dir
 
     ds = data.dataset
     config = TrainConfig()
@@ -148,7 +148,7 @@ def run_attune(
     config = replace(config, train=fit)
     out_dir = runs_dir / ds.name / (f"seed{seed}" + ("-quick" if quick else ""))
     # --resume continues a run a killed benchmark left behind (an ensemble: member by member).
-    started = any((out_dir / d / "trainer_state.pt").is_file() for d in (".", "member-0"))
+    started = any((d / TRAINER_STATE).is_file() for d in (out_dir, member_dir(out_dir, 0)))
     result = train(ds, config, out_dir, split=data.split, resume=resume and started)
     members = load_members(out_dir, device=_torch_device(device))
     scorer = checkpoint_scorer([m.encoder for m in members])

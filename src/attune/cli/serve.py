@@ -59,6 +59,7 @@ def serve(
         DatabaseLock(settings.db).check()  # a clear message before loading anything
     except DatabaseInUseError as exc:
         raise fail(str(exc)) from None
+
     import uvicorn
 
     from attune.log import configure
