@@ -1,10 +1,11 @@
 """What summing the scores of independently trained interest models would buy, full ranking.
 
-A measurement for a design decision, not a feature: Attune serves one model. This reads the
-checkpoints a `bench/quality.py` run left in its `--runs-dir` (`{dataset}/seed{s}/`, one per
-seed, the default config), and scores the test users of the same leave-one-out split with
-each checkpoint alone, with every pair and with all of them together (scores summed; seen
-items excluded; ties count against the target, as in quality.py).
+The measurement behind the default `model.members = 2`. This reads the single models a
+`bench/quality.py` run left in its `--runs-dir`, one per seed: `{dataset}/seed{s}/` for a
+one-model config, or its `member-0/` for an ensemble (member 0 keeps the seed, so it is the
+model one-model training with that seed gives), and scores the test users of the same
+leave-one-out split with each checkpoint alone, with every pair and with all of them together
+(scores summed; seen items excluded; ties count against the target, as in quality.py).
 
 Why a sum is servable: every member scores cos(u_k, i_k) / T with the same T, so the sum ranks
 items exactly as the cosine of the concatenated unit vectors [u_1, u_2] and [i_1, i_2] does:
@@ -36,15 +37,19 @@ from attune.evaluation import evaluate, leave_one_out_task
 from attune.log import configure
 from attune.model.scorer import EncoderScorer, SummedScorer
 from attune.training import load_checkpoint
+from attune.training.checkpoint import is_ensemble, member_dir
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
 
 
 def seed_dirs(folder: Path) -> list[Path]:
-    """quality.py's finished single-model runs: `seed<N>/` (not `--quick` ones, not pairs)."""
-    return sorted(
-        p for p in folder.glob("seed*") if p.name[4:].isdigit() and (p / "model.pt").exists()
-    )
+    """The single model of each finished quality.py run `seed<N>/` (not `--quick` ones)."""
+    found = []
+    for run in sorted(p for p in folder.glob("seed*") if p.name[4:].isdigit()):
+        single = member_dir(run, 0) if is_ensemble(run) else run
+        if (single / "model.pt").exists():
+            found.append(single)
+    return found
 
 
 def probe(name: str, runs: Path, data_root: Path) -> tuple[dict[str, float], list[list[object]]]:
@@ -53,7 +58,7 @@ def probe(name: str, runs: Path, data_root: Path) -> tuple[dict[str, float], lis
     dirs = seed_dirs(runs / name)
     if len(dirs) < 2:
         raise SystemExit(f"{runs / name}: need at least two seed*/ checkpoints, found {len(dirs)}")
-    members = {d.name: EncoderScorer(load_checkpoint(d).encoder) for d in dirs}
+    members = {str(d.relative_to(runs)): EncoderScorer(load_checkpoint(d).encoder) for d in dirs}
 
     def score(keys: tuple[str, ...]) -> dict[str, float]:
         scorer = SummedScorer([members[k] for k in keys])

@@ -108,9 +108,9 @@ def new_item_check(workdir: Path) -> dict[str, float]:
         outcome = fine_tune(store, registry, check)
         learned = 0.0
         if outcome.version is not None:
-            learned = float(item in registry.load(outcome.version).items)
+            learned = float(item in registry.load_members(outcome.version)[0].items)
         current = registry.current()
-        served = float(current is not None and item in registry.load(current).items)
+        served = float(current is not None and item in registry.load_members(current)[0].items)
         return {
             "new_item_recommendable_ms": recommendable_ms,
             "new_item_learned_after_finetune": learned,
@@ -136,7 +136,8 @@ def main() -> None:
         shutil.rmtree(keep, ignore_errors=True)
         shutil.copytree(model, keep)
         model = keep
-    train_config = apply_overrides(TrainConfig(), ["train.progress=false"])
+    # One model, as in the committed results: a pair doubles every fine-tune on this stream.
+    train_config = apply_overrides(TrainConfig(), ["train.progress=false", "model.members=1"])
     config = StreamConfig(finetune_every=args.finetune_every, max_events=args.max_events)
     t0 = time.perf_counter()
     report = stream_evaluate(

@@ -128,6 +128,7 @@ def attune_config(seed: int, threads: int, overrides: Sequence[str] = ()) -> Tra
         dropout=0.5,
         attn_dropout=0.5,  # RecBole's attn_dropout_prob
         max_len=50,
+        members=1,  # one SASRec-shaped model against RecBole's one
     )
     fit = replace(
         base.train,

@@ -15,6 +15,7 @@ from attune.evaluation import evaluate, leave_one_out_task
 from attune.model import EncoderConfig, EncoderScorer, InterestEncoder
 from attune.model.scorer import SummedScorer
 from attune.training import TrainConfig, apply_overrides, load_checkpoint, train
+from attune.training.checkpoint import is_ensemble, member_dir
 
 from .planted_inter import write_planted
 
@@ -44,14 +45,18 @@ def test_probe_reports_single_pair_and_all_from_the_checkpoints(tmp_path: Path) 
         ["model.dim=16", "train.max_epochs=2", "train.progress=false", "train.tensorboard=false"],
     )
     ds = load(data_root / "planted")
+    # Seeds 0 and 1 as one model each, seed 2 as the default pair: the probe takes its member 0.
     for seed in (0, 1, 2):
-        train(ds, apply_overrides(config, [f"train.seed={seed}"]), runs / "planted" / f"seed{seed}")
+        members = 1 if seed < 2 else TrainConfig().model.members
+        seeded = apply_overrides(config, [f"train.seed={seed}", f"model.members={members}"])
+        train(ds, seeded, runs / "planted" / f"seed{seed}")
+    assert is_ensemble(runs / "planted" / "seed2")
     metrics, rows = ensemble_probe.probe("planted", runs, data_root)
 
     task = leave_one_out_task(leave_one_out(ds.interactions), ds.n_users, "test")
-    scorers = [
-        EncoderScorer(load_checkpoint(runs / "planted" / f"seed{s}").encoder) for s in (0, 1, 2)
-    ]
+    singles = [runs / "planted" / "seed0", runs / "planted" / "seed1"]
+    singles.append(member_dir(runs / "planted" / "seed2", 0))
+    scorers = [EncoderScorer(load_checkpoint(d).encoder) for d in singles]
     alone = [
         evaluate(s, task.users, task.histories, task.targets, ds.n_items).metrics["hr@10"]
         for s in scorers

@@ -139,7 +139,9 @@ def test_a_model_with_user_attributes_is_tuned_with_them(
 
     db, _ = engine_files
     cfg = TrainConfig(
-        model=ModelConfig(dim=16, max_len=16, dropout=0.1, attn_dropout=0.1, user_attributes=True),
+        model=ModelConfig(
+            dim=16, max_len=16, dropout=0.1, attn_dropout=0.1, user_attributes=True, members=1
+        ),
         train=FitConfig(max_epochs=2, batch_size=64, device="cpu", progress=False,
                         tensorboard=False),
     )  # fmt: skip

@@ -18,6 +18,7 @@ from attune.training.config import derived_batch_size
 def test_defaults_are_valid_and_documented_values() -> None:
     config = TrainConfig()
     assert config.model.max_len is None  # derived from the data
+    assert config.model.members == 2  # a pair: bench/results/quality.md
     assert config.train.loss == "softmax"
     assert config_from_dict(config_to_dict(config)) == config
 
@@ -27,6 +28,7 @@ def test_overrides_set_typed_values() -> None:
         TrainConfig(),
         [
             "model.dim=32",
+            "model.members=1",
             "train.lr=1e-3",
             "model.scoring=dot",
             "train.progress=false",
@@ -95,7 +97,9 @@ def test_an_ensemble_needs_cosine_scores() -> None:
 
 def test_toml_file_sets_values_and_keeps_defaults(tmp_path: Path) -> None:
     path = tmp_path / "attune.toml"
-    path.write_text('[model]\ndim = 32\nscoring = "dot"\n\n[train]\nlr = 5e-4\nmax_epochs = 3\n')
+    path.write_text(
+        '[model]\ndim = 32\nscoring = "dot"\nmembers = 1\n\n[train]\nlr = 5e-4\nmax_epochs = 3\n'
+    )
     config = load_config(path)
     assert (config.model.dim, config.model.scoring) == (32, "dot")
     assert (config.train.lr, config.train.max_epochs) == (5e-4, 3)

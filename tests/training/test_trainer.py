@@ -24,6 +24,7 @@ FAST = [
     "train.batch_size=64",
     "train.progress=false",
     "train.device=cpu",
+    "model.members=1",  # one model: tests/training/test_members.py covers ensembles
 ]
 
 
