@@ -83,6 +83,9 @@ class Run:
     curve: list[float] = field(default_factory=list)
     """Attune only: validation NDCG@10 after each epoch."""
     best_epoch: int = 0
+    seconds_to_best: float = 0.0
+    """Attune only: training wall time until the kept model's best validation score (an
+    ensemble: every member before the last in full, then the last one to its best)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,15 @@ def run_attune(
     history = result.members[0].history if result.members else result.history
     curve = [float(h["valid_ndcg@10"]) for h in history]
     return Run(
-        ds.name, "attune", seed, metrics, result.seconds, eval_seconds, curve, result.best_epoch
+        ds.name,
+        "attune",
+        seed,
+        metrics,
+        result.seconds,
+        eval_seconds,
+        curve,
+        result.best_epoch,
+        result.seconds_to_best,
     )
 
 
@@ -187,6 +198,9 @@ def summarize(runs: list[Run]) -> dict[str, float]:
         if model == "attune":
             out[f"{prefix}/train_seconds"] = out[f"{prefix}/fit_seconds"]
             out[f"{prefix}/best_epoch"] = float(np.mean([r.best_epoch for r in group]))
+            to_best = [r.seconds_to_best for r in group]
+            out[f"{prefix}/seconds_to_best"] = float(np.mean(to_best))
+            out[f"{prefix}/seconds_to_best_max"] = float(np.max(to_best))
     return out
 
 
@@ -397,20 +411,23 @@ def main() -> None:
 
     metrics = summarize(runs)
     this_run = {"command": command_line(), "commit": commit(), "date": now()}
-    provenance = {d: this_run for d in datasets}
-    shown = datasets
+    provenance = {f"{d}/{m}": this_run for d in datasets for m in models}
+    shown, shown_models = datasets, models
     if args.merge and (RESULTS / f"{name}.json").exists():
         metrics, provenance = merged(
             json.loads((RESULTS / f"{name}.json").read_text()), metrics, provenance
         )
-        shown = [d for d in DATASETS if d in provenance] + [
-            d for d in datasets if d not in DATASETS
-        ]
-    body = report_md(metrics, shown, models)
-    if set(provenance) != set(datasets):
-        body += "\n\nDatasets come from these runs (`--merge`):\n\n" + "\n".join(
-            f"- {d}: `{p['command']}`, commit {p['commit']}, {p['date']}"
-            for d, p in provenance.items()
+        present = {key.split("/")[0] for key in provenance}
+        shown = [d for d in DATASETS if d in present] + [d for d in datasets if d not in DATASETS]
+        shown_models = [m for m in MODELS if any(k.endswith(f"/{m}") for k in provenance)]
+    body = report_md(metrics, shown, shown_models)
+    sources: dict[str, list[str]] = {}
+    for key, source in provenance.items():
+        line = f"`{source['command']}`, commit {source['commit']}, {source['date']}"
+        sources.setdefault(line, []).append(key)
+    if len(sources) > 1:
+        body += "\n\nResults come from these runs (`--merge`):\n\n" + "\n".join(
+            f"- {', '.join(keys)}: {line}" for line, keys in sources.items()
         )
     write_results(name, metrics, body, extra={"provenance": provenance})
     progress.unlink()
@@ -419,11 +436,19 @@ def main() -> None:
 def merged(
     previous: dict[str, Any], metrics: dict[str, float], provenance: dict[str, dict[str, str]]
 ) -> tuple[dict[str, float], dict[str, dict[str, str]]]:
-    """`metrics` plus the results of the other datasets in a previous results file."""
+    """`metrics` plus a previous results file's results of every `{dataset}/{model}` not run
+    now. `provenance` is keyed by `{dataset}/{model}`; older files key theirs by dataset."""
     old_source = {k: previous[k] for k in ("command", "commit", "date")}
-    kept = {k.split("/")[0] for k in previous["metrics"]} - set(provenance)
-    out = {k: v for k, v in previous["metrics"].items() if k.split("/")[0] in kept}
-    sources = {d: previous.get("provenance", {}).get(d, old_source) for d in sorted(kept)}
+    old_provenance = previous.get("provenance", {})
+
+    def group(key: str) -> str:
+        return "/".join(key.split("/")[:2])
+
+    out = {k: v for k, v in previous["metrics"].items() if group(k) not in provenance}
+    sources = {
+        g: old_provenance.get(g) or old_provenance.get(g.split("/")[0], old_source)
+        for g in sorted({group(k) for k in out})
+    }
     return out | metrics, sources | provenance
 
 
