@@ -9,6 +9,7 @@ concurrency 16 and 64; then batch ingestion, 1,000 events per request. Every req
 an API key, as in production.
 
     python bench/http_load.py [--model DIR] [--duration 15] [--concurrency 16 64]
+    python bench/http_load.py --members 2     # the training default, a pair of models
 """
 
 from __future__ import annotations
@@ -290,9 +291,18 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2, help="client processes per phase")
     ap.add_argument("--batches", type=int, default=100, help="1,000-event batches to send")
     ap.add_argument("--batch-concurrency", type=int, default=2)
+    ap.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="members of the cached Beauty model (the training default is 2); more than one "
+        "writes http_load_members<N>.*",
+    )
     args = ap.parse_args()
+    if args.model is not None and args.members != 1:
+        ap.error("--members picks the cached model; give it or --model, not both")
 
-    model = args.model or cached_model("beauty", max_epochs=3)
+    model = args.model or cached_model("beauty", max_epochs=3, members=args.members)
     tmp = Path(tempfile.mkdtemp(prefix="attune-http-"))
     db = tmp / "beauty.db"
     shutil.copy(pristine_db(), db)
@@ -351,7 +361,9 @@ def main() -> None:
         f"{os.cpu_count()} cores. 1-minute load average {load_before:.1f} before the run and "
         f"{load_after:.1f} after it (other jobs on the machine count too)."
     )
-    write_results("http_load", metrics, body, extra={"load_average": [load_before, load_after]})
+    name = "http_load" if args.members == 1 else f"http_load_members{args.members}"
+    metrics["members"] = float(args.members)
+    write_results(name, metrics, body, extra={"load_average": [load_before, load_after]})
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ $BIN/attune data inspect "$DATA"
 rm -f "$DB" "$DB-wal" "$DB-shm" "$DB.state" "$DB.lock" "$DB.keys.json"
 $BIN/attune data import "$DATA" --db "$DB"
 
-echo "== training a small model (about 1-3 minutes on 2 cores)"
-if [ ! -f "$OUT/model/model.pt" ]; then
+echo "== training a small model: a pair, the default (about 2 minutes on 2 cores)"
+if [ ! -f "$OUT/model/model.pt" ] && [ ! -f "$OUT/model/members.json" ]; then
   $BIN/attune train --data "$DB" --out "$OUT/model" --config scripts/demo.toml
 fi
 
