@@ -71,7 +71,7 @@ class ModelConfig:
     single model. Member 0 keeps `train.seed`, member k trains with seed + k * 7919.
     Two by default: the pair beats one model on every dataset of bench/quality.py (Sports
     test HR@10 0.0547 -> 0.0586 over 3 seeds), for twice the training time and about 1.5x the
-    serving latency (bench/results/ensemble_probe.md, ensemble_serving.md).
+    serving cost per event (bench/results/quality.md, ensemble_serving.md).
     Every command reads an ensemble: `evaluate` and `recommend` rank by the summed scores,
     `serve` serves the members' unit vectors side by side, `learn` tunes each member."""
 
