@@ -159,7 +159,7 @@ def fine_tune(
         if tokens is not None:
             bags = {u: served.user_tokens(t).to(device) for u, t in tokens.items()}
         t_train = time.perf_counter()
-        trained = 0
+        trained = 0  # every member trains on the same new events: one count
         for k, candidate in enumerate(candidates):
             seed = parent_version + k * MEMBER_SEED_STRIDE
             trained = _train(

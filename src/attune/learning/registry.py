@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from attune.log import get_logger
 from attune.training.checkpoint import (
+    TRAINER_STATE,
     CheckpointError,
     LoadedModel,
     ensemble_metrics,
@@ -221,7 +222,7 @@ class ModelRegistry:
                 shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("tensorboard"))
             else:
                 shutil.move(str(checkpoint), staging)
-            for state in staging.rglob("trainer_state.pt"):  # resume state (of every member)
+            for state in staging.rglob(TRAINER_STATE):  # resume state (of every member)
                 state.unlink()
             info = VersionInfo(
                 version=version,

@@ -31,7 +31,7 @@ from attune.training.checkpoint import (
     MEMBERS_FILE,
     TRAINER_STATE,
     CheckpointError,
-    load_members,
+    load_checkpoint,
     load_trainer_state,
     member_dir,
     save_checkpoint,
@@ -434,13 +434,12 @@ def _train_members(
         again = resume and (path / TRAINER_STATE).is_file()
         _log.info("training ensemble member", member=k, of=config.model.members)
         results.append(train(dataset, member_config(config, k), path, split=split, resume=again))
-    save_members(out, config.model.members, {})  # what load_members reads; metrics follow
-    loaded = load_members(out, resolve_device(config.train.device))
+    device = resolve_device(config.train.device)
+    loaded = [load_checkpoint(member_dir(out, k), device) for k in range(config.model.members)]
     # The same validation as each member's own (event types and user attributes included),
     # on the summed scores.
     sequences = UserSequences.from_interactions(split.train, dataset.n_users)
     validation = ValidationSet.build(split.valid, sequences)
-    device = loaded[0].encoder.item_emb.weight.device
     bags = user_bags(dataset, device) if loaded[0].encoder_config.n_user_tokens else None
     ranks = rank_targets(
         [m.encoder for m in loaded],
