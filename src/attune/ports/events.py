@@ -1,0 +1,54 @@
+"""The event log port: the durable, append-only record of interactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, Protocol
+
+from attune.data.events import EventTypes, Interaction
+
+
+class LoggedEvent(NamedTuple):
+    """One event as the log holds it, in internal indices."""
+
+    seq: int
+    """Position in the log: strictly increasing, the replay order."""
+    user: int
+    item: int
+    event_type: int
+    """Code into `EventTypes.names`."""
+    timestamp: float
+    """Seconds since the epoch."""
+    value: float
+    """NaN when the event carries no value."""
+    recommendation_id: str | None = None
+
+
+class EventLog(Protocol):
+    """Durable, append-only log of interactions; the source of truth for user state.
+
+    Appending grows the id vocabularies (`Storage.users`, `Storage.items`) with the ids it has
+    not seen, in the same atomic unit as the events.
+    """
+
+    def append_events(
+        self, events: Sequence[Interaction], event_types: EventTypes | None = None
+    ) -> list[LoggedEvent]:
+        """Append in one atomic unit; durable on return. Unknown ids are added."""
+        ...
+
+    def read_events(self, after: int = 0, *, user: int | None = None) -> Iterator[LoggedEvent]:
+        """Events with seq > `after`, in log order (optionally of one user)."""
+        ...
+
+    def last_seq(self) -> int:
+        """The newest event's seq; 0 for an empty log."""
+        ...
+
+    def count(self) -> int:
+        """Events held now (erased ones are gone)."""
+        ...
+
+    def erase_user(self, user: int) -> int:
+        """Remove every event of a user; returns how many."""
+        ...

@@ -1,0 +1,67 @@
+"""The impression port: served lists, joined later to the events that name them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from attune.ports.events import LoggedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Impression:
+    """One served list, in internal indices."""
+
+    recommendation_id: str
+    user: int | None
+    """Internal index of the user; None when the user was unknown when served (set by the
+    first event joined to the list, so that the user's erasure also removes it)."""
+    ts: float
+    """When it was served, seconds since the epoch."""
+    model_version: int
+    source: str
+    items: tuple[int, ...]
+    """Item indices in position order."""
+    reasons: tuple[str, ...]
+    """Reason kind of the item at each position."""
+
+    def position(self, item: int) -> int | None:
+        try:
+            return self.items.index(item)
+        except ValueError:
+            return None
+
+
+class ImpressionLog(Protocol):
+    """Where impressions persist; the feedback join reads them back."""
+
+    def write(self, impressions: Sequence[Impression], adopted: Mapping[str, int]) -> None:
+        """Add impressions, and set the user of stored ones that had none, atomically."""
+        ...
+
+    def get(self, recommendation_id: str) -> Impression | None: ...
+
+    def events_before(self, recommendation_id: str, seq: int) -> list[LoggedEvent]:
+        """Logged events naming the list with seq < `seq`, in log order."""
+        ...
+
+    def all(self) -> list[Impression]:
+        """Every stored impression, oldest first (the feedback report's input)."""
+        ...
+
+    def count(self, user: int | None = None) -> int: ...
+
+    def delete_before(self, ts: float) -> int:
+        """Prune impressions served before `ts`; returns how many."""
+        ...
+
+    def erase_user(self, user: int) -> int:
+        """Remove a user's impressions; returns how many."""
+        ...
+
+    def save_definition(self, definition: Mapping[str, Any]) -> None:
+        """Remember the feedback definition in use (for reports read from storage alone)."""
+        ...
+
+    def definition(self) -> dict[str, Any] | None: ...

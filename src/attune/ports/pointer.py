@@ -1,0 +1,21 @@
+"""The model-version pointer port: which registered model version every server serves."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class ModelPointer(Protocol):
+    """The current model version and the promotion history, shared by a deployment."""
+
+    def current(self) -> int | None:
+        """The version to serve; None before the first promotion."""
+        ...
+
+    def history(self) -> list[int]:
+        """Every version made current, oldest first (rollback walks it backwards)."""
+        ...
+
+    def set_current(self, version: int) -> None:
+        """Make `version` current and append it to the history, atomically."""
+        ...

@@ -1,0 +1,28 @@
+"""The popularity port: time-decayed positive-event counts per item."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class PopularityCounts(Protocol):
+    """Decayed counts of positive events per item (the popularity fallback and its filter)."""
+
+    @property
+    def n_items(self) -> int: ...
+
+    def ensure_size(self, n_items: int) -> None: ...
+
+    def add(self, item: int, timestamp: float, weight: float = 1.0) -> None: ...
+
+    def scores(self, now: float, items: np.ndarray | None = None) -> np.ndarray:
+        """Decayed counts at time `now` (of `items`, or of every item)."""
+        ...
+
+    def top(
+        self, n: int, now: float, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The `n` most popular items (optionally among an allowed mask) and their scores."""
+        ...

@@ -1,0 +1,70 @@
+"""One deployment's storage: every port of one backend, opened together from a URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from attune.data.dataset import Dataset
+from attune.data.events import EventTypes
+from attune.ports.catalogue import ItemCatalogue, UserProfiles
+from attune.ports.events import EventLog
+from attune.ports.impressions import ImpressionLog
+from attune.ports.keys import KeyStore
+from attune.ports.pointer import ModelPointer
+from attune.ports.popularity import PopularityCounts
+from attune.ports.state import UserStateStore
+from attune.ports.vocab import IdVocabulary
+
+
+class StorageError(RuntimeError):
+    """The storage cannot be opened or used (bad URL, unreadable or newer-schema database)."""
+
+
+class Storage(Protocol):
+    """The ports of one backend (`attune.stores.open_storage(url)` builds it)."""
+
+    url: str
+    users: IdVocabulary
+    items: IdVocabulary
+    events: EventLog
+    catalogue: ItemCatalogue
+    profiles: UserProfiles
+    states: UserStateStore
+    impressions: ImpressionLog
+    keys: KeyStore
+
+    @property
+    def single_process(self) -> bool:
+        """True when one process must own the storage (the embedded backend)."""
+        ...
+
+    def event_types(self) -> EventTypes:
+        """The event types the data was logged with (the defaults for an empty store)."""
+        ...
+
+    def import_dataset(self, dataset: Dataset, *, progress: bool = True) -> int:
+        """Bulk-load a dataset (ids, attributes, titles, events) in one atomic unit."""
+        ...
+
+    def to_dataset(self, *, events: bool = True) -> Dataset:
+        """Everything stored as an in-memory `Dataset` (training and inspection)."""
+        ...
+
+    def erase_user(self, user_id: str) -> dict[str, int]:
+        """Erase a user's events, impressions and attributes in one atomic unit; the id
+        becomes a tombstone. Returns the counts removed."""
+        ...
+
+    def popularity(
+        self, n_items: int, half_life_seconds: float, head_size: int
+    ) -> PopularityCounts:
+        """The popularity counts of this deployment (in-process for the embedded backend, where
+        the engine rebuilds them from the log; shared where several servers count)."""
+        ...
+
+    def model_pointer(self, registry: Path) -> ModelPointer:
+        """The current-version pointer of the model registry at `registry`."""
+        ...
+
+    def close(self) -> None: ...
