@@ -7,11 +7,10 @@ from structlog.testing import capture_logs
 
 from attune.data.splits import leave_one_out
 from attune.evaluation import evaluate, leave_one_out_task
-from attune.model import EncoderScorer
+from attune.model import EncoderScorer, resolve_device
 from attune.training import TrainConfig, Trainer, apply_overrides, load_checkpoint, train
 from attune.training.config import derived_batch_size
 from attune.training.data import TrainingWindows, UserSequences
-from attune.training.trainer import resolve_device
 from attune.training.validation import rank_targets
 from tests.training.synthetic import markov_dataset
 

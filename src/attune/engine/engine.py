@@ -32,6 +32,7 @@ from attune.engine.state import UserState, fold_event
 from attune.feedback import FeedbackLog
 from attune.learning.registry import resolve_model
 from attune.log import get_logger
+from attune.model.device import resolve_device
 from attune.model.incremental import KVCache
 from attune.ranking import (
     FilterSpec,
@@ -39,13 +40,12 @@ from attune.ranking import (
     UserItems,
     rank,
 )
-from attune.retrieval._store import serial_blas
+from attune.retrieval import serial_blas
 from attune.stores.base import LoggedEvent, UserStateStore
 from attune.stores.impressions import SQLiteImpressions
 from attune.stores.memory import MemoryUserStateStore
 from attune.stores.sqlite import SQLiteStore
 from attune.training.checkpoint import load_members
-from attune.training.trainer import resolve_device
 
 _log = get_logger(__name__)
 

@@ -254,7 +254,7 @@ def _reads_user_tokens(model: LoadedModel) -> bool:
 
 
 def _device(name: str) -> torch.device:
-    from attune.training.trainer import resolve_device
+    from attune.model.device import resolve_device
 
     return resolve_device(name)
 

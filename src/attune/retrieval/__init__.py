@@ -8,7 +8,7 @@ from attune.retrieval._faiss_config import (
     SearchStats,
 )
 from attune.retrieval._protocol import ItemIndex
-from attune.retrieval._store import normalise, recall_at_k
+from attune.retrieval._store import normalise, recall_at_k, serial_blas
 from attune.retrieval.exact import ExactIndex
 from attune.retrieval.faiss_index import FaissIndex
 
@@ -23,4 +23,5 @@ __all__ = [
     "SearchStats",
     "normalise",
     "recall_at_k",
+    "serial_blas",
 ]

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from attune.data.dataset import Dataset
 from attune.data.splits import LeaveOneOut, leave_one_out
 from attune.log import get_logger
+from attune.model.device import resolve_device
 from attune.model.encoder import EncoderConfig, InterestEncoder
 from attune.training.checkpoint import (
     FORMAT_VERSION,
@@ -71,14 +72,6 @@ class TrainResult:
     """For an ensemble, each member's own result; the fields above are then the ensemble's:
     summed validation scores, total epochs and time, and the time until the last member
     reached its best (the ensemble is complete only then). Its history is empty."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device=cuda but no CUDA device is available")
-    return torch.device(name)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -467,6 +460,5 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "member_config",
-    "resolve_device",
     "train",
 ]
