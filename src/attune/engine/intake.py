@@ -1,0 +1,156 @@
+"""The ingest path: validate, log durably, fold into state, count popularity, observe feedback,
+then refresh V_u, at once for a few users or through the backlog worker for many.
+
+Catalogue and user attribute updates come in here too: they go to the store and to the
+engine's in-memory view of it together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from attune.data.events import Interaction, ItemUpdate, UserUpdate, attribute_tokens
+from attune.engine.context import EngineContext
+from attune.engine.ingest import IngestResult, validate_events
+from attune.engine.refresh import UserVectors
+from attune.engine.restore import StatePersistence
+from attune.stores.base import LoggedEvent
+
+BACKLOG_CHUNK = 64
+"""Users per background refresh step (a few milliseconds of the lock each)."""
+
+
+class PopularityCounter:
+    """Adds each positive event, by its type's weight, to the items' decayed popularity."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        names = ctx.event_types.names
+        self._positive = np.array([ctx.event_types.is_positive(n) for n in names])
+        self._weights = np.array([ctx.event_types.types[n].weight for n in names])
+
+    def count(self, e: LoggedEvent) -> None:
+        if self._positive[e.event_type]:
+            self.ctx.items.popularity.add(e.item, e.timestamp, float(self._weights[e.event_type]))
+
+
+class Intake:
+    """Events, item updates and user updates into the engine."""
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        vectors: UserVectors,
+        popularity: PopularityCounter,
+        persistence: StatePersistence,
+    ) -> None:
+        self.ctx = ctx
+        self.vectors = vectors
+        self.popularity = popularity
+        self.persistence = persistence
+        self.backlog = threading.Condition(ctx.lock)
+        """Signals the backlog worker (new users pending) and `wait_backlog` (none left)."""
+        self.worker: threading.Thread | None = None
+
+    def ingest(self, events: Sequence[Interaction | Mapping[str, Any]]) -> IngestResult:
+        """Validate, log durably, update state and V_u of every user touched, in that order.
+
+        Bad events are rejected one by one (naming the field); the rest are accepted.
+        """
+        ctx = self.ctx
+        known = None
+        if ctx.config.unknown_items == "reject":
+            known = ctx.store.items.__contains__
+        valid, rejected = validate_events(
+            events,
+            ctx.event_types,
+            max_future_seconds=ctx.config.max_future_seconds,
+            known_item=known,
+        )
+        if not valid:
+            return IngestResult(0, rejected, 0)
+        logged = self._log([e for _, e in valid])
+        users = list(dict.fromkeys(e.user for e in logged))
+        if len(users) <= ctx.config.sync_refresh_users:
+            self.vectors.batcher.run(users)
+        else:
+            self.defer_refresh()
+        self.persistence.snapshot_if_due()
+        return IngestResult(len(logged), rejected, logged[-1].seq)
+
+    def _log(self, events: list[Interaction]) -> list[LoggedEvent]:
+        """Append to the log and fold into state, popularity and feedback (V_u left pending)."""
+        ctx = self.ctx
+        with ctx.lock:
+            n_items = ctx.n_items()
+            logged = ctx.store.append_events(events, ctx.event_types)
+            if ctx.n_items() > n_items:
+                ctx.items.reindex(ctx.items.grow())
+            for e in logged:
+                self.popularity.count(e)
+                self.vectors.apply(e)
+            ctx.feedback.observe(logged)
+            self.persistence.applied(logged[-1].seq, len(logged))
+        return logged
+
+    # -- backlog -------------------------------------------------------------------------------
+
+    def defer_refresh(self) -> None:
+        """Leave the V_u of the pending users to the backlog worker; past
+        `max_refresh_backlog` users, refresh the oldest here first."""
+        pending = self.vectors.pending
+        with self.ctx.lock:
+            while len(pending) > self.ctx.config.max_refresh_backlog:
+                self.vectors.refresh(list(itertools.islice(pending, BACKLOG_CHUNK)))
+            if self.worker is None or not self.worker.is_alive():
+                self.worker = threading.Thread(
+                    target=self._work_backlog, name="attune-backlog", daemon=True
+                )
+                self.worker.start()
+            self.backlog.notify_all()
+
+    def _work_backlog(self) -> None:
+        """Refresh the pending users, oldest first, in small chunks: each holds the lock for a
+        few milliseconds, so requests interleave with the work."""
+        pending = self.vectors.pending
+        while not self.ctx.closed:
+            with self.ctx.lock:
+                if not pending:
+                    self.backlog.notify_all()  # wakes wait_backlog
+                    self.backlog.wait(timeout=1.0)
+                    continue
+                self.vectors.refresh(list(itertools.islice(pending, BACKLOG_CHUNK)))
+            time.sleep(0)  # let waiting requests take the lock between chunks
+
+    def wait_backlog(self, timeout: float | None = None) -> bool:
+        """Block until every pending V_u is refreshed; False on timeout."""
+        pending = self.vectors.pending
+        with self.ctx.lock:
+            return self.backlog.wait_for(lambda: not pending, timeout)
+
+    def stop_backlog(self) -> None:
+        """Wake the backlog worker and wait for it to end (the context is closed)."""
+        if self.worker is not None:
+            with self.ctx.lock:
+                self.backlog.notify_all()
+            self.worker.join()
+
+    # -- catalogue and user attributes ---------------------------------------------------------
+
+    def upsert_items(self, updates: Sequence[ItemUpdate]) -> None:
+        with self.ctx.lock:
+            self.ctx.store.upsert_items(list(updates))
+            self.ctx.items.upsert(updates)
+
+    def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
+        ctx = self.ctx
+        with ctx.lock:
+            ctx.store.upsert_users(list(updates))
+            for u in updates:
+                ctx.user_tokens[ctx.store.users.index(u.user_id)] = attribute_tokens(u.attributes)
