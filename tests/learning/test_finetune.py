@@ -11,13 +11,13 @@ import torch
 
 from attune.data.events import Interaction, ItemUpdate
 from attune.engine.engine import load_model
-from attune.engine.interest import EnsembleInterestModel, InterestModel
+from attune.engine.interest import EncoderInterestModel, EnsembleInterestModel
 from attune.learning import finetune as finetune_module
 from attune.learning.finetune import FineTuneConfig, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
+from attune.model.ensemble import MEMBER_SEED_STRIDE
 from attune.stores import SQLiteStore
 from attune.training.checkpoint import ensemble_metrics
-from attune.training.config import MEMBER_SEED_STRIDE
 from tests.engine.conftest import PER_CLUSTER, T0, make_engine_files
 
 
@@ -63,7 +63,7 @@ def test_round_learns_new_events_and_new_items(
     with SQLiteStore(db) as store:
         data = store.to_dataset(events=False)
         fresh = np.array([store.items.index("c0-fresh")])
-    old_model, new_model = InterestModel(v1, 1), InterestModel(v2, 2)
+    old_model, new_model = EncoderInterestModel(v1, 1), EncoderInterestModel(v2, 2)
     for m in (old_model, new_model):
         m.bind_items(data.items)
     assert old_model.model_index(fresh)[0] == 0 and new_model.model_index(fresh)[0] > 0

@@ -19,11 +19,13 @@ from attune.data.splits import leave_one_out
 from attune.evaluation import evaluate, leave_one_out_task
 from attune.learning.registry import ModelRegistry
 from attune.model.encoder import pad_histories
+from attune.model.ensemble import MEMBER_SEED_STRIDE
 from attune.model.scorer import EncoderScorer, SummedScorer
 from attune.training import CheckpointError, apply_overrides, load_checkpoint, recommend_offline
 from attune.training.checkpoint import MEMBERS_FILE, load_members, member_dir
 from attune.training.data import UserSequences
-from attune.training.trainer import MEMBER_SEED_STRIDE, member_config, train
+from attune.training.members import member_config
+from attune.training.trainer import train
 from tests.bench_peers.planted_inter import write_planted
 from tests.training.synthetic import markov_dataset
 from tests.training.test_trainer import _config

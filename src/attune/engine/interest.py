@@ -9,6 +9,7 @@ items get a vector from their attributes.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from attune.data.dataset import AttributeTable
 from attune.data.vocab import Vocabulary
 from attune.engine.state import UserState
 from attune.model.encoder import pad_histories
+from attune.model.ensemble import CosineJoin, Ensemble
 from attune.model.incremental import KVCache, encode_with_cache, extend
 from attune.model.numpy_serving import NumpyServingEncoder
 from attune.model.serving import last_position
@@ -45,16 +47,74 @@ _NUMPY_MAX_ROWS = 4
 """Up to this many users per refresh go through the numpy path, one by one."""
 
 
-class InterestModel:
-    """A loaded model version, bound to the store's item vocabulary."""
+class InterestModel(ABC):
+    """A loaded model version bound to the store's item vocabulary, as the engine serves it:
+    one model (`EncoderInterestModel`) or an ensemble's members (`EnsembleInterestModel`)."""
+
+    def __init__(self, loaded: LoadedModel, version: int, device: torch.device, dim: int) -> None:
+        self.loaded = loaded
+        """The checkpoint (an ensemble: member 0's, whose vocabularies every member shares)."""
+        self.version = version
+        self.device = device
+        self.dim = dim
+        """Length of V_u and of every item vector."""
+        self.max_len = loaded.encoder_config.max_len
+
+    @abstractmethod
+    def bind_items(self, store_items: Vocabulary) -> None:
+        """(Re)build the store -> model item mapping; call after the store's vocabulary grows."""
+
+    @abstractmethod
+    def model_index(self, store_items: np.ndarray) -> np.ndarray:
+        """Model indices (internal + 1) of store items; 0 for items the model never saw."""
+
+    @abstractmethod
+    def item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
+        """[len(store_items), dim] float32 vectors; items the model never saw from attributes."""
+
+    @abstractmethod
+    def cold_item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
+        """Attribute-only vectors of store items, via the model's attribute vocabulary."""
+
+    @abstractmethod
+    def user_tokens(self, tokens: list[str]) -> torch.Tensor:
+        """A user's attribute tokens as the model's token ids (unknown tokens dropped)."""
+
+    @abstractmethod
+    def user_vectors(
+        self, states: Sequence[UserState], user_tokens: Sequence[torch.Tensor | None] | None = None
+    ) -> list[tuple[np.ndarray, Explanation] | None]:
+        """V_u and its attention for many users; None for a user whose window holds no item
+        the model knows."""
+
+    @abstractmethod
+    def extend_cached(
+        self, cache: KVCache | None, state: UserState
+    ) -> tuple[np.ndarray, KVCache] | None:
+        """Incremental V_u after the state's newest event, from the user's cached keys/values.
+
+        None when the cache cannot be used (window full or cache missing), in which case the
+        caller does a full recompute and may rebuild the cache with `build_cache`.
+        """
+
+    @abstractmethod
+    def build_cache(self, state: UserState) -> KVCache | None:
+        """The user's keys/values for `extend_cached` (None when the window is empty or full)."""
+
+    def explain(
+        self, state: UserState, user_tokens: torch.Tensor | None = None
+    ) -> Explanation | None:
+        """The attention of V_u over the user's window (one forward)."""
+        result = self.user_vectors([state], [user_tokens])[0]
+        return None if result is None else result[1]
+
+
+class EncoderInterestModel(InterestModel):
+    """One trained model (`model.members` = 1, or one member of an ensemble)."""
 
     def __init__(self, loaded: LoadedModel, version: int, device: str = "cpu") -> None:
-        self.loaded = loaded
-        self.version = version
+        super().__init__(loaded, version, torch.device(device), loaded.encoder_config.dim)
         self.encoder = loaded.encoder.to(device).eval()
-        self.device = torch.device(device)
-        self.dim = loaded.encoder_config.dim
-        self.max_len = loaded.encoder_config.max_len
         self._store_to_model = np.zeros(0, np.int64)
         self._model_tokens = loaded.item_attributes.tokens
         self._user_tokens = loaded.user_attributes.tokens
@@ -69,7 +129,6 @@ class InterestModel:
     # -- item side ---------------------------------------------------------------------------
 
     def bind_items(self, store_items: Vocabulary) -> None:
-        """(Re)build the store -> model item mapping; call after the store's vocabulary grows."""
         known = self.loaded.items
         start = len(self._store_to_model)
         extra = np.fromiter(
@@ -80,12 +139,10 @@ class InterestModel:
         self._store_to_model = np.concatenate([self._store_to_model, extra])
 
     def model_index(self, store_items: np.ndarray) -> np.ndarray:
-        """Model indices (internal + 1) of store items; 0 for items the model never saw."""
         return self._store_to_model[store_items]
 
     @torch.inference_mode()
     def item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
-        """[len(store_items), D] float32 vectors; items the model never saw from attributes."""
         out = np.zeros((len(store_items), self.dim), np.float32)
         idx = self._store_to_model[store_items]
         known = idx > 0
@@ -96,7 +153,6 @@ class InterestModel:
 
     @torch.inference_mode()
     def cold_item_vectors(self, store_items: np.ndarray, attributes: AttributeTable) -> np.ndarray:
-        """Attribute-only vectors of store items, via the model's attribute vocabulary."""
         bags = []
         for i in store_items.tolist():
             tokens = attributes.tokens_of(i)
@@ -191,11 +247,6 @@ class InterestModel:
     def extend_cached(
         self, cache: KVCache | None, state: UserState
     ) -> tuple[np.ndarray, KVCache] | None:
-        """Incremental V_u after the state's newest event, from the user's cached keys/values.
-
-        None when the cache cannot be used (window full or cache missing), in which case the
-        caller does a full recompute and may rebuild the cache with `build_cache`.
-        """
         if cache is None:
             return None
         _, model_items, types = self._window(state)
@@ -222,57 +273,28 @@ class InterestModel:
         )
         return cache
 
-    def explain(
-        self, state: UserState, user_tokens: torch.Tensor | None = None
-    ) -> Explanation | None:
-        """The attention of V_u over the user's window (one forward)."""
-        result = self.user_vectors([state], [user_tokens])[0]
-        return None if result is None else result[1]
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
 
 class EnsembleInterestModel(InterestModel):
     """Independently trained members (`model.members` > 1) served as one model.
 
-    V_u and every V_i are the concatenation of the members' unit vectors, each weighted by
-    the square root of its member's inverse temperature and the whole scaled to length 1. The
-    index scores by cosine, and the cosine of two such vectors is then the sum of the
-    members' scores (cos / T) over a constant: it ranks items exactly as the summed scores
-    do, which is what the ensemble was validated on. All members share the item vocabulary
-    and window length (one training run over the same data), so they read the same window;
-    explanations average their attention, and a user's key/value cache holds every member's
-    layers one after the other.
-
-    It reuses `InterestModel`'s interface (the engine and the held-out evaluation take either)
-    but none of its encoder state: every method that touches an encoder is overridden here
-    and delegates to the members.
+    V_u and every V_i are the members' vectors joined by `CosineJoin`: the index's cosine of
+    two joined vectors ranks items exactly as the members' summed scores do, which is what the
+    ensemble was validated on. All members share the item vocabulary and window length (one
+    training run over the same data), so they read the same window; explanations average
+    their attention, and a user's key/value cache holds every member's layers one after the
+    other.
     """
 
-    def __init__(self, members: Sequence[InterestModel]) -> None:
+    def __init__(self, members: Sequence[EncoderInterestModel]) -> None:
         if len(members) < 2:
             raise ValueError("an ensemble needs at least two members")
-        first = members[0]
-        self.members = list(members)
-        self.loaded = first.loaded
-        self.version = first.version
-        self.device = first.device
-        self.dim = sum(m.dim for m in self.members)
-        self.max_len = first.max_len
+        self.members = Ensemble(members)
+        first = self.members.first
+        super().__init__(first.loaded, first.version, first.device, sum(m.dim for m in members))
         self._layers = [m.loaded.encoder_config.n_layers for m in self.members]
-        weights = np.array(
-            [float(m.encoder.log_inv_temperature.exp()) ** 0.5 for m in self.members]
+        self._join_vectors = CosineJoin(
+            [float(m.encoder.log_inv_temperature.exp()) for m in self.members]
         )
-        self._weights = weights / np.linalg.norm(weights)
-
-    def _join_vectors(self, parts: Sequence[np.ndarray]) -> np.ndarray:
-        """The members' vectors (rows) as one: unit rows, weighted, side by side."""
-        weighted = [_unit_rows(p) * w for p, w in zip(parts, self._weights, strict=True)]
-        return np.concatenate(weighted, axis=-1)
 
     # -- item side ---------------------------------------------------------------------------
 
@@ -311,7 +333,7 @@ class EnsembleInterestModel(InterestModel):
             out.append((vec, Explanation(first.items, first.positions, weights)))
         return out
 
-    def _split(self, cache: KVCache) -> list[KVCache]:
+    def _split_cache(self, cache: KVCache) -> list[KVCache]:
         parts, start = [], 0
         for n in self._layers:
             parts.append(
@@ -321,7 +343,7 @@ class EnsembleInterestModel(InterestModel):
         return parts
 
     @staticmethod
-    def _join(parts: Sequence[KVCache]) -> KVCache:
+    def _join_caches(parts: Sequence[KVCache]) -> KVCache:
         return KVCache(
             [k for p in parts for k in p.keys], [v for p in parts for v in p.values], None
         )
@@ -333,24 +355,24 @@ class EnsembleInterestModel(InterestModel):
             return None
         steps = [
             m.extend_cached(part, state)
-            for m, part in zip(self.members, self._split(cache), strict=True)
+            for m, part in zip(self.members, self._split_cache(cache), strict=True)
         ]
         if any(s is None for s in steps):
             return None
         done = [s for s in steps if s is not None]
         vec = self._join_vectors([s[0] for s in done])
-        return vec, self._join([s[1] for s in done])
+        return vec, self._join_caches([s[1] for s in done])
 
     def build_cache(self, state: UserState) -> KVCache | None:
         parts = [m.build_cache(state) for m in self.members]
         if any(p is None for p in parts):
             return None
-        return self._join([p for p in parts if p is not None])
+        return self._join_caches([p for p in parts if p is not None])
 
 
 def serving_model(
     members: Sequence[LoadedModel], version: int, device: str = "cpu"
 ) -> InterestModel:
     """The engine's model over a checkpoint's models: the one model, or an ensemble of them."""
-    models = [InterestModel(m, version, device) for m in members]
+    models = [EncoderInterestModel(m, version, device) for m in members]
     return models[0] if len(models) == 1 else EnsembleInterestModel(models)

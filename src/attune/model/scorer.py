@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from attune.model.encoder import InterestEncoder, pad_histories
+from attune.model.ensemble import Ensemble
 
 
 class EncoderScorer:
@@ -35,7 +36,7 @@ class EncoderScorer:
 
 
 class SummedScorer:
-    """Several scorers as one: their scores added up (an ensemble's ranking).
+    """An ensemble's scorers as one: their scores summed (`Ensemble.score`).
 
     With cosine scores and one temperature, the sum ranks items as the cosine of the members'
     concatenated unit vectors does (tests/bench_peers/test_ensemble_probe.py).
@@ -44,13 +45,10 @@ class SummedScorer:
     def __init__(self, members: Sequence[EncoderScorer]) -> None:
         if not members:
             raise ValueError("SummedScorer needs at least one member")
-        self.members = list(members)
+        self.members = Ensemble(members)
 
     def score(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
-        total = self.members[0].score(users, histories)
-        for member in self.members[1:]:
-            total = total + member.score(users, histories)
-        return total
+        return self.members.score(lambda member: member.score(users, histories))
 
 
 def checkpoint_scorer(encoders: Sequence[InterestEncoder]) -> EncoderScorer | SummedScorer:

@@ -17,7 +17,8 @@ from attune.training.config import (
     load_config,
 )
 from attune.training.recommend import recommend_offline
-from attune.training.trainer import Trainer, TrainResult, train
+from attune.training.result import TrainResult
+from attune.training.trainer import Trainer, train
 
 __all__ = [
     "CheckpointError",

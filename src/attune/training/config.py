@@ -177,10 +177,6 @@ class TrainConfig:
     """Training loop."""
 
 
-MEMBER_SEED_STRIDE = 7919
-"""Member k of an ensemble trains with `train.seed + k * MEMBER_SEED_STRIDE` (a fine-tuning
-round with its parent version + k * MEMBER_SEED_STRIDE)."""
-
 _RANGES: dict[str, tuple[str, Any]] = {
     "model.dim": ("positive", 1),
     "model.n_layers": ("positive", 1),

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from attune.model.encoder import pad_histories
+from attune.model.encoder import InterestEncoder, pad_histories
+from attune.model.ensemble import Ensemble
 from attune.training.checkpoint import LoadedModel
 
 
@@ -23,22 +24,25 @@ def recommend_offline(
 
     Items in the history are not recommended again unless `exclude_seen` is False. Fewer than
     k items come back only when the catalogue minus the history is smaller than k. Several
-    models (an ensemble's members) score with the sum of their scores.
+    models (an ensemble's members) rank by their summed scores.
     """
     if len(history_items) == 0:
         raise ValueError("history_items is empty: the model needs at least one event")
     if k < 1:
         raise ValueError("k must be positive")
-    encoders = [m.encoder for m in ([loaded] if isinstance(loaded, LoadedModel) else loaded)]
-    n_items = encoders[0].config.n_items
+    models = Ensemble([loaded] if isinstance(loaded, LoadedModel) else loaded)
+    encoders = models.map(lambda m: m.encoder)
+    n_items = encoders.first.config.n_items
     history = np.asarray(history_items, dtype=np.int64)
     if history.min() < 0 or history.max() >= n_items:
         raise ValueError(f"history item index out of range [0, {n_items})")
-    device = encoders[0].item_emb.weight.device
-    scores = torch.zeros(n_items, device=device)
-    for enc in encoders:
+    device = encoders.first.item_emb.weight.device
+
+    def member_scores(enc: InterestEncoder) -> torch.Tensor:
         items = pad_histories([history], enc.config.max_len).to(device)
-        scores += enc.score(enc.user_vectors(items), enc.item_vectors())[0].float()
+        return enc.score(enc.user_vectors(items), enc.item_vectors())[0].float()
+
+    scores = encoders.score(member_scores)
     if exclude_seen:
         scores[torch.from_numpy(np.unique(history)).to(device)] = float("-inf")
     k = min(k, n_items - (len(np.unique(history)) if exclude_seen else 0))

@@ -13,14 +13,12 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-from tqdm.auto import tqdm
+from torch import Tensor
 
 from attune.data.dataset import Dataset
 from attune.data.splits import LeaveOneOut, leave_one_out
@@ -32,62 +30,27 @@ from attune.training.checkpoint import (
     MEMBERS_FILE,
     TRAINER_STATE,
     CheckpointError,
-    load_checkpoint,
     load_trainer_state,
     member_dir,
     save_checkpoint,
-    save_members,
     save_trainer_state,
 )
-from attune.training.config import MEMBER_SEED_STRIDE, TrainConfig, derived_batch_size
+from attune.training.config import TrainConfig, derived_batch_size
 from attune.training.data import TrainingWindows, UserSequences
-from attune.training.losses import SampledSoftmaxLoss, full_softmax_loss
+from attune.training.loop import (
+    EpochLoop,
+    dataset_user_bags,
+    next_item_loss,
+    param_groups,
+)
+from attune.training.members import member_config, validate_members
+from attune.training.result import TrainResult
 from attune.training.validation import ValidationSet, rank_targets, ranking_metrics
 
 _log = get_logger(__name__)
 
 VALID_METRIC = "valid_ndcg@10"
 """The metric early stopping and the best checkpoint follow."""
-
-
-@dataclass
-class TrainResult:
-    """What a finished `fit` reports; the model holds the best epoch's weights."""
-
-    checkpoint: Path | None
-    """Directory of the best model's checkpoint (None when training without an out_dir)."""
-    best_epoch: int
-    best_metrics: dict[str, float]
-    epochs: int
-    """Epochs run in total (including those before a resume)."""
-    seconds: float
-    """Wall time of all epochs, validation included."""
-    seconds_to_best: float
-    """Wall time until the end of the best epoch."""
-    history: list[dict[str, float]] = field(default_factory=list)
-    averaged: bool = False
-    """The model holds the average of the last `train.average_last` epochs, which validated
-    better than the best single epoch (`best_metrics` are then the average's)."""
-    members: list[TrainResult] = field(default_factory=list)
-    """For an ensemble, each member's own result; the fields above are then the ensemble's:
-    summed validation scores, total epochs and time, and the time until the last member
-    reached its best (the ensemble is complete only then). Its history is empty."""
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on Linear weights only: decaying embeddings or norms hurts rare items."""
-    decay = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)}
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
-    ]
-
-
-def user_bags(dataset: Dataset, device: torch.device) -> list[Tensor]:
-    """Each user's attribute token ids, as the encoder's `user_tokens` takes them."""
-    table = dataset.user_attributes
-    return [torch.from_numpy(table.row(u)).to(device) for u in range(dataset.n_users)]
 
 
 class Trainer:
@@ -118,15 +81,27 @@ class Trainer:
         self.batch_size = fit.batch_size or derived_batch_size(len(self.windows))
         self.validation = ValidationSet.build(split.valid, self.sequences)
         self.user_bags = (
-            user_bags(dataset, self.device) if self.encoder_config.n_user_tokens else None
+            dataset_user_bags(dataset, self.device) if self.encoder_config.n_user_tokens else None
         )
-        self.optimizer = torch.optim.AdamW(_param_groups(self.model, fit.weight_decay), lr=fit.lr)
-        if fit.loss == "sampled_softmax":
-            counts = np.bincount(split.train.items, minlength=dataset.n_items)
-            self.sampled = SampledSoftmaxLoss(counts, fit.n_negatives, self.device)
-        self.epoch = self.step = self.best_epoch = self.bad_epochs = 0
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, fit.weight_decay), lr=fit.lr)
+        train_items, bags = split.train.items, self.user_bags
+        self.loop = EpochLoop(
+            self.model,
+            self.optimizer,
+            next_item_loss(
+                fit.loss,
+                lambda: np.bincount(train_items, minlength=dataset.n_items),
+                fit.n_negatives,
+                self.device,
+            ),
+            lr=fit.lr,
+            grad_clip=fit.grad_clip,
+            device=self.device,
+            warmup_steps=fit.warmup_steps,
+            user_bags=None if bags is None else (lambda users: [bags[u] for u in users]),
+        )
+        self.epoch = self.best_epoch = self.bad_epochs = 0
         self.best_score = -math.inf
-        self.lr_scale = 1.0
         self.elapsed = self.elapsed_to_best = 0.0
         self.history: list[dict[str, float]] = []
         self.best_state = copy.deepcopy(self.model.state_dict())
@@ -154,48 +129,21 @@ class Trainer:
 
     # ---- one epoch -------------------------------------------------------------------------
 
-    def _loss(self, hidden: Tensor, targets: Tensor, item_vecs: Tensor) -> Tensor:
-        if self.config.train.loss == "sampled_softmax":
-            return self.sampled(self.model, hidden, targets, item_vecs)
-        return full_softmax_loss(self.model, hidden, targets, item_vecs)
-
     def train_epoch(self) -> dict[str, float]:
         """One pass over every training window; returns the mean loss per target and the lr."""
         fit = self.config.train
         # Seeding per epoch makes a resumed run replay exactly what an uninterrupted one does.
         torch.manual_seed(fit.seed * 100_003 + self.epoch)
         rng = np.random.default_rng([fit.seed, self.epoch])
-        batches = self.windows.epoch_batches(self.batch_size, rng)
-        self.model.train()
-        total, count, lr = 0.0, 0, fit.lr
-        start = time.perf_counter()
-        bar = tqdm(batches, desc=f"epoch {self.epoch + 1}", disable=not fit.progress, leave=False)
-        for index in bar:
-            batch = self.windows.batch(index, self.device)
-            bags = None if self.user_bags is None else [self.user_bags[u] for u in batch.users]
-            hidden, item_vecs = self.model.forward_with_items(batch.items, batch.event_types, bags)
-            mask = batch.targets > 0
-            loss = self._loss(hidden[mask], batch.targets[mask] - 1, item_vecs)
-            warm = min(1.0, (self.step + 1) / max(1, fit.warmup_steps))
-            lr = fit.lr * self.lr_scale * warm
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if fit.grad_clip > 0:
-                nn.utils.clip_grad_norm_(self.model.parameters(), fit.grad_clip)
-            self.optimizer.step()
-            self.step += 1
-            n = int(mask.sum())
-            total += float(loss.detach()) * n
-            count += n
-            bar.set_postfix(loss=f"{total / max(count, 1):.4f}", refresh=False)
+        metrics = self.loop.run_epoch(
+            self.windows,
+            self.batch_size,
+            rng,
+            desc=f"epoch {self.epoch + 1}",
+            progress=fit.progress,
+        )
         self.epoch += 1
-        return {
-            "loss": total / max(count, 1),
-            "lr": lr,
-            "train_seconds": time.perf_counter() - start,
-        }
+        return metrics
 
     def validate(self) -> dict[str, float]:
         ranks = rank_targets(
@@ -230,7 +178,7 @@ class Trainer:
                 if fit.lr_decay < 1.0 and self.bad_epochs % fit.lr_patience == 0:
                     # A plateau at this step size: smaller steps settle into the basin the
                     # large ones keep jumping across.
-                    self.lr_scale *= fit.lr_decay
+                    self.loop.lr_scale *= fit.lr_decay
             if fit.average_last > 1:
                 self.recent_states.append(copy.deepcopy(self.model.state_dict()))
             metrics["seconds"] = self.elapsed
@@ -324,11 +272,11 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "encoder": dataclasses.asdict(self.encoder_config),
             "epoch": self.epoch,
-            "step": self.step,
+            "step": self.loop.step,
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
-            "lr_scale": self.lr_scale,
+            "lr_scale": self.loop.lr_scale,
             "elapsed": self.elapsed,
             "elapsed_to_best": self.elapsed_to_best,
             "history": self.history,
@@ -350,9 +298,10 @@ class Trainer:
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for name in ("epoch", "step", "best_score", "best_epoch", "bad_epochs", "elapsed"):
+        for name in ("epoch", "best_score", "best_epoch", "bad_epochs", "elapsed"):
             setattr(self, name, state[name])
-        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self.loop.step = state["step"]
+        self.loop.lr_scale = float(state.get("lr_scale", 1.0))
         self.elapsed_to_best = state["elapsed_to_best"]
         self.history = list(state["history"])
         self.recent_states.clear()
@@ -361,7 +310,7 @@ class Trainer:
         if self.best_epoch:
             best = torch.load(self.out_dir / "model.pt", map_location="cpu", weights_only=True)
             self.best_state = {k: v.to(self.device) for k, v in best.items()}
-        _log.info("resumed", out_dir=str(self.out_dir), epoch=self.epoch, step=self.step)
+        _log.info("resumed", out_dir=str(self.out_dir), epoch=self.epoch, step=self.loop.step)
 
 
 def train(
@@ -397,16 +346,6 @@ def train(
     return trainer.fit()
 
 
-def member_config(config: TrainConfig, k: int) -> TrainConfig:
-    """The single-model config of ensemble member k. Member 0 keeps the seed, so it is exactly
-    the model the same config with `members = 1` trains."""
-    return dataclasses.replace(
-        config,
-        model=dataclasses.replace(config.model, members=1),
-        train=dataclasses.replace(config.train, seed=config.train.seed + k * MEMBER_SEED_STRIDE),
-    )
-
-
 def _train_members(
     dataset: Dataset,
     config: TrainConfig,
@@ -415,11 +354,8 @@ def _train_members(
     split: LeaveOneOut | None,
     resume: bool,
 ) -> TrainResult:
-    """Train each member as an independent single model, then validate their summed scores.
-
-    Independent runs, not one joint loss: the gain of an ensemble comes from members that
-    err differently, and a shared loss lets them co-adapt.
-    """
+    """Train each member as an independent single model (`attune.training.members`), then
+    validate their summed scores."""
     split = split if split is not None else leave_one_out(dataset.interactions)
     results: list[TrainResult] = []
     for k in range(config.model.members):
@@ -427,38 +363,9 @@ def _train_members(
         again = resume and (path / TRAINER_STATE).is_file()
         _log.info("training ensemble member", member=k, of=config.model.members)
         results.append(train(dataset, member_config(config, k), path, split=split, resume=again))
-    device = resolve_device(config.train.device)
-    loaded = [load_checkpoint(member_dir(out, k), device) for k in range(config.model.members)]
-    # The same validation as each member's own (event types and user attributes included),
-    # on the summed scores.
-    sequences = UserSequences.from_interactions(split.train, dataset.n_users)
-    validation = ValidationSet.build(split.valid, sequences)
-    bags = user_bags(dataset, device) if loaded[0].encoder_config.n_user_tokens else None
-    ranks = rank_targets(
-        [m.encoder for m in loaded],
-        validation,
-        batch_size=config.train.eval_batch_size,
-        user_bags=bags,
-    )
-    metrics = ranking_metrics(ranks, 10, prefix="valid_")
-    save_members(out, config.model.members, metrics)
-    before_last = sum(r.seconds for r in results[:-1])
+    metrics = validate_members(dataset, config, out, split)
     _log.info("trained ensemble", members=len(results), **metrics)
-    return TrainResult(
-        checkpoint=out,
-        best_epoch=max(r.best_epoch for r in results),
-        best_metrics=metrics,
-        epochs=sum(r.epochs for r in results),
-        seconds=sum(r.seconds for r in results),
-        seconds_to_best=before_last + results[-1].seconds_to_best,
-        members=results,
-    )
+    return TrainResult.of_members(out, results, metrics)
 
 
-__all__ = [
-    "MEMBER_SEED_STRIDE",
-    "TrainResult",
-    "Trainer",
-    "member_config",
-    "train",
-]
+__all__ = ["TrainResult", "Trainer", "train"]

@@ -8,7 +8,6 @@ there; a test checks the two agree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ from torch import Tensor
 
 from attune.data.dataset import Interactions
 from attune.model.encoder import InterestEncoder, pad_histories
+from attune.model.ensemble import Ensemble, summed_scores
 from attune.training.data import UserSequences
 
 
@@ -51,9 +51,23 @@ def _user_bags(bags: list[Tensor] | None, users: np.ndarray) -> list[Tensor] | N
     return None if bags is None else [bags[u] for u in users]
 
 
+def _scores(
+    model: InterestEncoder,
+    item_vecs: Tensor,
+    histories: list[np.ndarray],
+    event_types: list[np.ndarray],
+    bags: list[Tensor] | None,
+) -> Tensor:
+    """One model's scores of every item for a batch of histories ([B, N], float32)."""
+    device = item_vecs.device
+    items = pad_histories(histories, model.config.max_len).to(device)
+    codes = pad_histories(event_types, model.config.max_len, offset=0).to(device)
+    return model.score(model.user_vectors(items, codes, bags), item_vecs).float()
+
+
 @torch.no_grad()
 def rank_targets(
-    model: InterestEncoder | Sequence[InterestEncoder],
+    model: InterestEncoder | Ensemble[InterestEncoder],
     data: ValidationSet,
     *,
     batch_size: int = 1024,
@@ -61,23 +75,22 @@ def rank_targets(
 ) -> np.ndarray:
     """1-based rank of each user's target among all items minus the user's seen items.
 
-    Several models (an ensemble's members) rank by the sum of their scores."""
-    models = [model] if isinstance(model, InterestEncoder) else list(model)
+    An ensemble ranks by its summed scores."""
+    models = model if isinstance(model, Ensemble) else Ensemble([model])
     was_training = [m.training for m in models]
     for m in models:
         m.eval()
-    device = models[0].item_emb.weight.device
+    device = models.first.item_emb.weight.device
     item_vecs = [m.item_vectors() for m in models]
     ranks = np.empty(len(data), np.int64)
     for lo in range(0, len(data), batch_size):
         hi = min(lo + batch_size, len(data))
         hist = data.histories[lo:hi]
+        codes = data.event_types[lo:hi]
         bags = _user_bags(user_bags, data.users[lo:hi])
-        scores = torch.zeros(hi - lo, len(item_vecs[0]), device=device)  # [B, N]
-        for m, vecs in zip(models, item_vecs, strict=True):
-            items = pad_histories(hist, m.config.max_len).to(device)
-            codes = pad_histories(data.event_types[lo:hi], m.config.max_len, offset=0).to(device)
-            scores += m.score(m.user_vectors(items, codes, bags), vecs).float()
+        scores = summed_scores(  # [B, N]
+            _scores(m, vecs, hist, codes, bags) for m, vecs in zip(models, item_vecs, strict=True)
+        )
         targets = torch.from_numpy(data.targets[lo:hi]).to(device)
         rows = torch.arange(hi - lo, device=device)
         target_scores = scores[rows, targets].clone()
