@@ -35,6 +35,7 @@ from torch import nn
 
 from attune.data.dataset import AttributeTable, Interactions
 from attune.data.vocab import Vocabulary
+from attune.engine.config import EngineConfig
 from attune.engine.interest import InterestModel, serving_model
 from attune.learning.heldout import EventArrays, evaluate_cases, heldout_cases
 from attune.learning.registry import DataWindow, ModelRegistry, VersionInfo
@@ -79,8 +80,9 @@ class FineTuneConfig(BaseModel):
     """Publish when candidate NDCG@k >= parent NDCG@k - tolerance."""
     k: int = Field(10, ge=1)
     """Cut-off of the check metrics."""
-    window: Literal["positive", "all"] = "positive"
-    """Which events enter a user's window in the check (as the serving engine's `window`)."""
+    window: Literal["positive", "all"] = EngineConfig.model_fields["window"].default
+    """Which events enter a user's window in the check (as the serving engine's `window`,
+    whose default it takes)."""
     seed: int = 0
     """Seed of sampling, initialisation and dropout."""
     device: str = "cpu"

@@ -308,11 +308,11 @@ class Trainer:
             return
         ds = self.dataset
         # The config as trained: a data-derived batch size is written as the number it was.
-        fit = dataclasses.replace(self.config.train, batch_size=self.batch_size)
+        fit = self.config.train.model_copy(update={"batch_size": self.batch_size})
         save_checkpoint(
             self.out_dir,
             self.model,
-            dataclasses.replace(self.config, train=fit),
+            self.config.model_copy(update={"train": fit}),
             items=ds.items,
             users=ds.users,
             item_attributes=ds.item_attributes,
@@ -407,10 +407,12 @@ def train(
 def member_config(config: TrainConfig, k: int) -> TrainConfig:
     """The single-model config of ensemble member k. Member 0 keeps the seed, so it is exactly
     the model the same config with `members = 1` trains."""
-    return dataclasses.replace(
-        config,
-        model=dataclasses.replace(config.model, members=1),
-        train=dataclasses.replace(config.train, seed=config.train.seed + k * MEMBER_SEED_STRIDE),
+    seed = config.train.seed + k * MEMBER_SEED_STRIDE
+    return config.model_copy(
+        update={
+            "model": config.model.model_copy(update={"members": 1}),
+            "train": config.train.model_copy(update={"seed": seed}),
+        }
     )
 
 
