@@ -4,13 +4,12 @@ the default config (capped epochs) and cached under bench/.cache/."""
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from _report import SHARED
 from attune.data import load
 from attune.training.checkpoint import CheckpointError, load_members
-from attune.training.config import TrainConfig
+from attune.training.config import load_config
 from attune.training.trainer import train
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -25,11 +24,13 @@ def cached_model(dataset: str, max_epochs: int = 20, members: int = 1) -> Path:
         return out
     except CheckpointError:
         pass
-    cfg = TrainConfig()
-    cfg = replace(
-        cfg,
-        model=replace(cfg.model, members=members),
-        train=replace(cfg.train, max_epochs=max_epochs, progress=False, tensorboard=False),
+    cfg = load_config(
+        overrides=[
+            f"model.members={members}",
+            f"train.max_epochs={max_epochs}",
+            "train.progress=false",
+            "train.tensorboard=false",
+        ]
     )
     print(
         f"training a {dataset} model for the benchmark ({max_epochs} epochs max)...",

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +145,10 @@ def run_attune(
 
     ds = data.dataset
     config = TrainConfig()
-    fit = replace(config.train, seed=seed, device=device, progress=False, tensorboard=False)
+    fit = {"seed": seed, "device": device, "progress": False, "tensorboard": False}
     if quick:
-        fit = replace(fit, max_epochs=QUICK_EPOCHS)
-    config = replace(config, train=fit)
+        fit["max_epochs"] = QUICK_EPOCHS
+    config = config.model_copy(update={"train": config.train.model_copy(update=fit)})
     out_dir = runs_dir / ds.name / (f"seed{seed}" + ("-quick" if quick else ""))
     # --resume continues a run a killed benchmark left behind (an ensemble: member by member).
     started = any((d / TRAINER_STATE).is_file() for d in (out_dir, member_dir(out_dir, 0)))

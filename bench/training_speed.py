@@ -33,7 +33,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,28 +120,30 @@ def split_mismatches(
 def attune_config(seed: int, threads: int, overrides: Sequence[str] = ()) -> TrainConfig:
     """Attune's default config with RecBole SASRec's architecture and optimiser settings."""
     base = TrainConfig()
-    model = replace(
-        base.model,
-        dim=64,
-        n_layers=2,
-        n_heads=2,
-        dropout=0.5,
-        attn_dropout=0.5,  # RecBole's attn_dropout_prob
-        max_len=50,
-        members=1,  # one SASRec-shaped model against RecBole's one
+    model = base.model.model_copy(
+        update={
+            "dim": 64,
+            "n_layers": 2,
+            "n_heads": 2,
+            "dropout": 0.5,
+            "attn_dropout": 0.5,  # RecBole's attn_dropout_prob
+            "max_len": 50,
+            "members": 1,  # one SASRec-shaped model against RecBole's one
+        }
     )
-    fit = replace(
-        base.train,
-        loss="softmax",
-        batch_size=256,
-        lr=1e-3,
-        seed=seed,
-        threads=threads,
-        device="cpu",  # RecBole's side runs on the CPU; so does this one, even with a GPU
-        progress=False,
-        tensorboard=False,
+    fit = base.train.model_copy(
+        update={
+            "loss": "softmax",
+            "batch_size": 256,
+            "lr": 1e-3,
+            "seed": seed,
+            "threads": threads,
+            "device": "cpu",  # RecBole's side runs on the CPU; so does this one, even with a GPU
+            "progress": False,
+            "tensorboard": False,
+        }
     )
-    return apply_overrides(TrainConfig(model, fit), list(overrides))
+    return apply_overrides(TrainConfig(model=model, train=fit), list(overrides))
 
 
 @dataclass(frozen=True)

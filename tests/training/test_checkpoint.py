@@ -134,3 +134,20 @@ def test_incompatible_checkpoint_is_reported(saved: tuple[Path, Trainer], tmp_pa
     (unknown / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=r"encoder\.n_experts"):
         load_checkpoint(unknown)
+
+
+def test_a_checkpoint_from_before_later_keys_loads_with_their_defaults(
+    saved: tuple[Path, Trainer], tmp_path: Path
+) -> None:
+    """Keys added to [model] and [train] after a checkpoint was written take their defaults."""
+    old = _copy(saved[0], tmp_path / "old")
+    meta = json.loads((old / "config.json").read_text())
+    for key in ("members", "max_len_cap"):
+        del meta["train"]["model"][key]
+    for key in ("lr_decay", "lr_patience", "average_last"):
+        del meta["train"]["train"][key]
+    (old / "config.json").write_text(json.dumps(meta))
+    loaded = load_checkpoint(old)
+    assert loaded.train_config.model.members == 2
+    assert loaded.train_config.train.lr_decay == 1.0
+    assert loaded.train_config.train.lr == load_checkpoint(saved[0]).train_config.train.lr

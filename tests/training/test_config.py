@@ -1,11 +1,17 @@
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
+from attune.model.encoder import EncoderConfig
 from attune.training import (
     ConfigError,
+    FitConfig,
+    ModelConfig,
     TrainConfig,
     apply_overrides,
     config_from_dict,
@@ -76,6 +82,73 @@ def test_overrides_do_not_modify_the_original() -> None:
 def test_bad_override_names_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         apply_overrides(TrainConfig(), [override])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr=-1", "train.lr: must be > 0 (got -1)"),
+        ("model.dropout=1.5", "model.dropout: must be >= 0 and < 1 (got 1.5)"),
+        ("train.lr_decay=0", "train.lr_decay: must be > 0 and <= 1 (got 0)"),
+        ("model.members=0", "model.members: must be >= 1 (got 0)"),
+        ("model.dim=1.5", "model.dim: expected an integer (got 1.5)"),
+        ("train.lr=fast", "train.lr: expected a number (got 'fast')"),
+        ("train.progress=3", "train.progress: expected true or false (got 3)"),
+        ("model.scoring=l2", "model.scoring: must be one of 'cosine' or 'dot' (got 'l2')"),
+        ("optim.lr=1", "unknown config key optim.lr (known: model, train)"),
+        ("train.lr.x=1", "unknown config key train.lr.x (train.lr is not a table)"),
+    ],
+)
+def test_a_bad_value_names_the_key_and_the_allowed_values(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(TrainConfig(), [override])
+    assert str(err.value) == message
+
+
+def test_an_unknown_key_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(TrainConfig(), ["train.lrr=1"])
+    assert str(err.value).startswith("unknown config key train.lrr (known in [train]: loss, ")
+    assert ", lr, " in str(err.value)
+
+
+def test_every_bad_key_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[model]\ndim = 0\n\n[train]\nlr = 0\n")
+    with pytest.raises(ConfigError, match=r"model\.dim: .*; train\.lr: "):
+        load_config(path)
+
+
+def test_load_config_applies_overrides_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "attune.toml"
+    path.write_text("[model]\ndim = 32\n\n[train]\nlr = 5e-4\n")
+    config = load_config(path, ["train.lr=1e-3", "model.members=1"])
+    assert (config.model.dim, config.train.lr, config.model.members) == (32, 1e-3, 1)
+    assert load_config(None, ["model.dim=128"]) == apply_overrides(TrainConfig(), ["model.dim=128"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_configs_are_frozen_and_every_field_is_documented() -> None:
+    config = TrainConfig()
+    with pytest.raises(ValidationError):
+        config.train.lr = 1.0  # type: ignore[misc]
+    for cls in (TrainConfig, ModelConfig, FitConfig):
+        assert issubclass(cls, BaseModel)
+        undocumented = [n for n, f in cls.model_fields.items() if not f.description]
+        assert not undocumented, f"{cls.__name__}: {undocumented}"
+
+
+def test_the_encoder_and_the_model_section_share_their_defaults() -> None:
+    """One source of each architecture default: a bare EncoderConfig is the encoder that
+    `attune train`'s defaults resolve to (attn_dropout 0.2 and temperature 0.05 once
+    differed between the two)."""
+    resolved = ModelConfig(max_len=50).resolve(100, np.array([5, 8]))
+    assert resolved == EncoderConfig(n_items=100)
+    shared = {f.name for f in dataclasses.fields(EncoderConfig)} & set(ModelConfig.model_fields)
+    assert {"dim", "dropout", "attn_dropout", "temperature", "scoring"} <= shared
+    for name in shared - {"max_len"}:
+        assert getattr(ModelConfig(), name) == getattr(EncoderConfig(n_items=1), name), name
 
 
 def test_malformed_override_is_explained() -> None:

@@ -11,6 +11,7 @@ from attune.cli.errors import fail, user_errors
 from attune.learning.finetune import FineTuneConfig, FineTuneOutcome, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
 from attune.stores import SQLiteStore
+from attune.training.config_loader import ConfigError, validate
 
 models_app = typer.Typer(
     help="Model versions: create, list, promote, roll back, prune.", no_args_is_help=True
@@ -148,8 +149,10 @@ def learn(
     """Fine-tune the current version on the events logged since its data window, check it on
     the newest events, and publish it only if it is not worse. A server started on the
     registry swaps to a published version by itself."""
+    options = {"min_events": min_events, "epochs": epochs, "lr": lr, "tolerance": tolerance}
+    with user_errors(ConfigError):
+        config = validate(FineTuneConfig, options, "learn")
     reg = _registry(registry)
-    config = FineTuneConfig(min_events=min_events, epochs=epochs, lr=lr, tolerance=tolerance)
     while True:
         with user_errors(RegistryError), _db(db) as store:
             outcome = fine_tune(store, reg, config, promote=not no_promote)

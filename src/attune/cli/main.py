@@ -10,6 +10,7 @@ from attune.cli import learn as learn_cli
 from attune.cli import model as model_cli
 from attune.cli import report as report_cli
 from attune.cli import serve as serve_cli
+from attune.cli.config import config_app
 from attune.log import configure
 
 app = typer.Typer(
@@ -43,3 +44,4 @@ model_cli.register(app)
 learn_cli.register(app)
 report_cli.register(app)
 serve_cli.register(app)
+app.add_typer(config_app, name="config")

@@ -17,7 +17,7 @@ from attune.evaluation import item_counts, leave_one_out_task
 from attune.model.scorer import checkpoint_scorer
 from attune.stores import SQLiteStore
 from attune.training.checkpoint import CheckpointError, load_members
-from attune.training.config import ConfigError, TrainConfig, apply_overrides, load_config
+from attune.training.config import ConfigError, load_config
 from attune.training.recommend import recommend_offline
 from attune.training.trainer import train as train_model
 
@@ -47,8 +47,7 @@ def train(
 ) -> None:
     """Train the interest model with leave-one-out validation and early stopping."""
     with user_errors(ConfigError, CheckpointError):
-        cfg = load_config(config) if config is not None else TrainConfig()
-        cfg = apply_overrides(cfg, set_)
+        cfg = load_config(config, set_)
         dataset = _dataset(data)
         result = train_model(dataset, cfg, out, resume=resume)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best_metrics.items())
@@ -145,8 +144,7 @@ def _evaluate_stream(
     from attune.learning.stream_report import plot, table
 
     with user_errors(ConfigError, CheckpointError, ValueError):
-        train_config = load_config(config) if config else TrainConfig()
-        train_config = apply_overrides(train_config, overrides)
+        train_config = load_config(config, overrides)
         stream_config = StreamConfig(
             train_fraction=train_fraction,
             k=k,

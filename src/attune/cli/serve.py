@@ -12,6 +12,7 @@ from attune.cli.errors import fail
 from attune.server.lock import DatabaseInUseError, DatabaseLock
 from attune.server.security import ApiScope, KeyRing
 from attune.server.settings import ServerSettings
+from attune.training.config_loader import describe_errors
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -25,8 +26,7 @@ def _settings(**given: Any) -> ServerSettings:
     try:
         return ServerSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
-        raise fail("invalid settings: " + "; ".join(lines)) from None
+        raise fail("invalid settings: " + "; ".join(describe_errors(exc, ServerSettings))) from None
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
 

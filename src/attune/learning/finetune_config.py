@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.engine.config import EngineConfig
+
 
 class FineTuneConfig(BaseModel):
     """How `attune learn` fine-tunes; every field documented with its default."""
@@ -37,8 +39,9 @@ class FineTuneConfig(BaseModel):
     """Publish when candidate NDCG@k >= parent NDCG@k - tolerance."""
     k: int = Field(10, ge=1)
     """Cut-off of the check metrics."""
-    window: Literal["positive", "all"] = "positive"
-    """Which events enter a user's window in the check (as the serving engine's `window`)."""
+    window: Literal["positive", "all"] = EngineConfig.model_fields["window"].default
+    """Which events enter a user's window in the check (as the serving engine's `window`,
+    whose default it takes)."""
     seed: int = 0
     """Seed of sampling, initialisation and dropout."""
     device: str = "cpu"

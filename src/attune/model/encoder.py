@@ -17,17 +17,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import ConfigDict
 from torch import Tensor, nn
 
 
 @dataclass
 class EncoderConfig:
-    """Architecture of one `InterestEncoder`; sizes of the vocabularies come from the data."""
+    """Architecture of one `InterestEncoder`; sizes of the vocabularies come from the data.
+
+    Its defaults are those of `attune train` (`training.config.ModelConfig` reads them from
+    here). Validated by pydantic where it is read back from a checkpoint: unknown keys fail."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     n_items: int
     """Items the model knows (internal indices 0..n_items-1); the table has one padding row more."""
@@ -41,7 +47,7 @@ class EncoderConfig:
     """Attention heads per block; must divide `dim`."""
     dropout: float = 0.5
     """Dropout on the input embeddings and on every residual branch (training only)."""
-    attn_dropout: float = 0.5
+    attn_dropout: float = 0.2
     """Dropout on the attention weights (training only)."""
     n_event_types: int = 0
     """Event-type codes to embed and add to each position; 0 turns event types off."""
@@ -51,7 +57,7 @@ class EncoderConfig:
     """User attribute tokens (age band, country, ...) to embed; 0 turns user attributes off."""
     scoring: Literal["cosine", "dot"] = "cosine"
     """Score of a user/item pair: cosine divided by the temperature, or a plain dot product."""
-    temperature: float = 0.1
+    temperature: float = 0.05
     """Cosine temperature (initial value when learned); smaller makes the softmax sharper."""
     learn_temperature: bool = False
     """Learn the temperature instead of keeping it fixed."""

@@ -37,7 +37,7 @@ from attune.training.config import (
     TrainConfig,
     config_from_dict,
     config_to_dict,
-    section_from_dict,
+    validate,
 )
 
 FORMAT_VERSION = 1
@@ -219,7 +219,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         )
     meta = _load_meta(directory)
     try:
-        encoder_config = section_from_dict(EncoderConfig, meta.get("encoder", {}), "encoder")
+        encoder_config = validate(EncoderConfig, meta.get("encoder", {}), "encoder")
         train_config = config_from_dict(meta.get("train", {}))
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {directory} has an incompatible config: {err}") from err

@@ -8,7 +8,6 @@ differently, and a shared loss lets them co-adapt.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from attune.data.dataset import Dataset
@@ -25,10 +24,11 @@ from attune.training.validation import ValidationSet, rank_targets, ranking_metr
 def member_config(config: TrainConfig, k: int) -> TrainConfig:
     """The single-model config of ensemble member k. Member 0 keeps the seed, so it is exactly
     the model the same config with `members = 1` trains."""
-    return dataclasses.replace(
-        config,
-        model=dataclasses.replace(config.model, members=1),
-        train=dataclasses.replace(config.train, seed=member_seed(config.train.seed, k)),
+    return config.model_copy(
+        update={
+            "model": config.model.model_copy(update={"members": 1}),
+            "train": config.train.model_copy(update={"seed": member_seed(config.train.seed, k)}),
+        }
     )
 
 

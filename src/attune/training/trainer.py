@@ -249,11 +249,11 @@ class Trainer:
             return
         ds = self.dataset
         # The config as trained: a data-derived batch size is written as the number it was.
-        fit = dataclasses.replace(self.config.train, batch_size=self.batch_size)
+        fit = self.config.train.model_copy(update={"batch_size": self.batch_size})
         save_checkpoint(
             self.out_dir,
             self.model,
-            dataclasses.replace(self.config, train=fit),
+            self.config.model_copy(update={"train": fit}),
             items=ds.items,
             users=ds.users,
             item_attributes=ds.item_attributes,
