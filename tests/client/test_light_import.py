@@ -1,4 +1,4 @@
-"""The Python client and the API shapes load no heavy library at import."""
+"""The Python client, the API shapes and the CLI's entry load no heavy library at import."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def _loaded(code: str) -> set[str]:
         "import attune",
         "import attune.client",
         "from attune.client import AsyncClient, Client, FilterSpec, Interaction",
+        "from attune.cli.main import app",
     ],
 )
 def test_no_heavy_library_is_loaded(code: str) -> None:
@@ -51,3 +52,9 @@ def test_schemas_import_no_other_attune_package() -> None:
     ours = {m for m in loaded if m == "attune" or m.startswith("attune.")}
     assert ours == {"attune", "attune.schemas", *modules}
     assert not set(HEAVY) & loaded
+
+
+def test_the_cli_loads_no_schema_module_it_does_not_need() -> None:
+    loaded = _loaded("from attune.cli.main import app")
+    assert {m for m in loaded if m.startswith("attune.schemas.")} == {"attune.schemas.keys"}
+    assert "pydantic" not in loaded
