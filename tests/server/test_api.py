@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from attune.client import APIError, AsyncClient, Client, FilterSpec, Interaction, ItemUpdate
-from attune.server.schemas import ItemBody, Recommendations
+from attune.schemas.catalogue import ItemBody
+from attune.schemas.recommendations import Recommendations
 from tests.engine.conftest import PER_CLUSTER, cluster_of
 from tests.server.conftest import Keys, Server
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from attune.cli.errors import user_errors
-from attune.data.dataset import Dataset
-from attune.data.importers import ColumnMapping, OnError, load_with_report
-from attune.data.importers.fetch import KNOWN_DATASETS, fetch_dataset
-from attune.data.stats import describe
-from attune.stores import SQLiteStore
+
+if TYPE_CHECKING:
+    from attune.data.dataset import Dataset
+    from attune.data.importers import ColumnMapping
+
+# The data package loads numpy, so the options spell out its choices; tests/cli checks them
+# against `attune.data.importers.OnError` and `attune.data.importers.fetch.KNOWN_DATASETS`.
+OnErrorChoice = Literal["fail", "skip"]
+"""The values of `OnError`."""
+DATASETS = ("movielens-100k", "movielens-1m")
+"""The names `attune data fetch` knows."""
 
 data_app = typer.Typer(help="Import, inspect and fetch interaction data.", no_args_is_help=True)
 
@@ -21,6 +28,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _mapping(pairs: list[str]) -> ColumnMapping | None:
+    from attune.data.importers import ColumnMapping
+
     if not pairs:
         return None
     fields: dict[str, str | None] = {}
@@ -35,8 +44,10 @@ def _mapping(pairs: list[str]) -> ColumnMapping | None:
     return ColumnMapping.model_validate(fields)
 
 
-def _load(src: Path, on_error: OnError, mapping: list[str]) -> Dataset:
-    dataset, report = load_with_report(src, on_error=on_error, mapping=_mapping(mapping))
+def _load(src: Path, on_error: OnErrorChoice, mapping: list[str]) -> Dataset:
+    from attune.data.importers import OnError, load_with_report
+
+    dataset, report = load_with_report(src, on_error=OnError(on_error), mapping=_mapping(mapping))
     for err in report.rejected:
         typer.secho(f"skipped {err}", err=True, fg=typer.colors.YELLOW)
     if report.rejected:
@@ -49,7 +60,7 @@ def _load(src: Path, on_error: OnError, mapping: list[str]) -> Dataset:
 
 
 ON_ERROR = typer.Option(
-    OnError.FAIL,
+    "fail",
     "--on-error",
     help="fail: stop at the first bad row and import nothing; "
     "skip: import the good rows and list the bad ones.",
@@ -66,10 +77,12 @@ MAP = typer.Option(
 def import_(
     src: Path = typer.Argument(..., help="Dataset folder or file."),
     db: Path = typer.Option(..., "--db", help="SQLite database to import into (created)."),
-    on_error: OnError = ON_ERROR,
+    on_error: OnErrorChoice = ON_ERROR,
     map_: list[str] = MAP,
 ) -> None:
     """Import a dataset into the embedded store."""
+    from attune.stores import SQLiteStore
+
     with user_errors():
         dataset = _load(src, on_error, map_)
         with SQLiteStore(db) as store:
@@ -85,10 +98,13 @@ def import_(
 def inspect(
     src: Path | None = typer.Argument(None, help="Dataset folder or file."),
     db: Path | None = typer.Option(None, "--db", help="Inspect an Attune database instead."),
-    on_error: OnError = ON_ERROR,
+    on_error: OnErrorChoice = ON_ERROR,
     map_: list[str] = MAP,
 ) -> None:
     """Print users, items, interactions, density, lengths, time span, event types, fields."""
+    from attune.data.stats import describe
+    from attune.stores import SQLiteStore
+
     if (src is None) == (db is None):
         raise typer.BadParameter("give a dataset SRC or --db PATH (one of them)")
     with user_errors():
@@ -108,11 +124,13 @@ def inspect(
 
 @data_app.command("fetch")
 def fetch(
-    name: str = typer.Argument(..., help=f"One of: {', '.join(KNOWN_DATASETS)}."),
+    name: str = typer.Argument(..., help=f"One of: {', '.join(DATASETS)}."),
     dest: Path = typer.Option(Path("data"), "--dest", help="Folder to unpack into."),
     url: str | None = typer.Option(None, "--url", help="Download from this mirror instead."),
 ) -> None:
     """Download a public dataset (needs network access)."""
+    from attune.data.importers.fetch import fetch_dataset
+
     with user_errors():
         folder = fetch_dataset(name, dest, url=url)
     typer.echo(f"{name} is in {folder}")

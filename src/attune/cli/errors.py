@@ -7,23 +7,23 @@ from contextlib import contextmanager
 
 import typer
 
-from attune.data.importers import DataFormatError
-from attune.data.importers.fetch import FetchError
-from attune.stores import StoreError
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    DataFormatError,
-    FetchError,
-    StoreError,
-    FileNotFoundError,
-)
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the input's fault. Imported when a command runs, not when the CLI
+    loads: the importers and the store pull in numpy."""
+    from attune.data.importers import DataFormatError
+    from attune.data.importers.fetch import FetchError
+    from attune.stores import StoreError
+
+    return (DataFormatError, FetchError, StoreError, FileNotFoundError)
 
 
 @contextmanager
 def user_errors(*extra: type[Exception]) -> Iterator[None]:
+    caught = (*_user_errors(), *extra)
     try:
         yield
-    except (*USER_ERRORS, *extra) as exc:
+    except caught as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from attune.cli.errors import fail, user_errors
-from attune.learning.finetune import FineTuneConfig, FineTuneOutcome, fine_tune
-from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
-from attune.stores import SQLiteStore
-from attune.training.config_loader import ConfigError, validate
+
+if TYPE_CHECKING:
+    from attune.learning.finetune import FineTuneOutcome
+    from attune.learning.registry import ModelRegistry
+    from attune.stores import SQLiteStore
 
 models_app = typer.Typer(
     help="Model versions: create, list, promote, roll back, prune.", no_args_is_help=True
@@ -25,7 +29,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
 
 
+@contextmanager
+def _registry_errors() -> Iterator[None]:
+    """`user_errors` that also reports registry errors (the registry module loads torch)."""
+    from attune.learning.registry import RegistryError
+
+    with user_errors(RegistryError):
+        yield
+
+
 def _registry(path: Path) -> ModelRegistry:
+    from attune.learning.registry import ModelRegistry, RegistryError
+
     try:
         return ModelRegistry(path)
     except RegistryError as err:
@@ -33,6 +48,8 @@ def _registry(path: Path) -> ModelRegistry:
 
 
 def _db(path: Path) -> SQLiteStore:
+    from attune.stores import SQLiteStore
+
     if not path.is_file():
         raise fail(f"database {path} does not exist")
     return SQLiteStore(path)
@@ -50,12 +67,14 @@ def init(
     ),
 ) -> None:
     """Create a registry whose version 1 (current) is a copy of a trained checkpoint."""
+    from attune.learning.registry import DataWindow, ModelRegistry
+
     window = DataWindow()
     if db is not None:
         with user_errors(), _db(db) as store:
             counts = store.counts()
             window = DataWindow(last_seq=store.last_seq(), events=counts.events)
-    with user_errors(RegistryError):
+    with _registry_errors():
         ModelRegistry.create(registry, checkpoint, window)
     typer.echo(f"created registry {registry} with version 1 from {checkpoint}")
 
@@ -64,7 +83,7 @@ def init(
 def list_(registry: Path = REGISTRY) -> None:
     """Versions, oldest first: status, parent, data window, metrics; `*` marks the current one."""
     reg = _registry(registry)
-    with user_errors(RegistryError):
+    with _registry_errors():
         current, versions = reg.current(), reg.versions()
     for v in versions:
         mark = "*" if v.version == current else " "
@@ -83,7 +102,7 @@ def promote(
 ) -> None:
     """Make a version current (after checking it loads); serving processes follow within
     their poll interval."""
-    with user_errors(RegistryError):
+    with _registry_errors():
         _registry(registry).promote(version)
     typer.echo(f"version {version} is current")
 
@@ -91,7 +110,7 @@ def promote(
 @models_app.command("rollback")
 def rollback(registry: Path = REGISTRY) -> None:
     """Make the previously current version current again."""
-    with user_errors(RegistryError):
+    with _registry_errors():
         version = _registry(registry).rollback()
     typer.echo(f"rolled back: version {version} is current")
 
@@ -108,7 +127,7 @@ def prune(
     keep: int = typer.Option(..., "--keep", min=1, help=KEEP_HELP),
 ) -> None:
     """Delete old model versions."""
-    with user_errors(RegistryError):
+    with _registry_errors():
         deleted = _registry(registry).prune(keep)
     typer.echo(f"deleted {_versions(deleted) or 'nothing'}")
 
@@ -117,6 +136,8 @@ def _versions(numbers: list[int]) -> str:
     return ", ".join(f"v{v}" for v in numbers)
 
 
+# The defaults of --min-events, --epochs, --lr and --tolerance are `FineTuneConfig`'s, written
+# out because its module loads torch (tests/cli checks they agree).
 def learn(
     db: Path = typer.Option(..., "--db", help="Database whose event log to learn from."),
     registry: Path = REGISTRY,
@@ -129,8 +150,8 @@ def learn(
     min_events: int = typer.Option(
         500, "--min-events", min=1, help="New events needed for a round."
     ),
-    epochs: int = typer.Option(FineTuneConfig().epochs, "--epochs", min=1),
-    lr: float = typer.Option(FineTuneConfig().lr, "--lr", min=0.0),
+    epochs: int = typer.Option(1, "--epochs", min=1),
+    lr: float = typer.Option(5e-4, "--lr", min=0.0),
     tolerance: float = typer.Option(
         0.0,
         "--tolerance",
@@ -149,12 +170,15 @@ def learn(
     """Fine-tune the current version on the events logged since its data window, check it on
     the newest events, and publish it only if it is not worse. A server started on the
     registry swaps to a published version by itself."""
+    from attune.learning.finetune import FineTuneConfig, fine_tune
+    from attune.training.config_loader import ConfigError, validate
+
     options = {"min_events": min_events, "epochs": epochs, "lr": lr, "tolerance": tolerance}
     with user_errors(ConfigError):
         config = validate(FineTuneConfig, options, "learn")
     reg = _registry(registry)
     while True:
-        with user_errors(RegistryError), _db(db) as store:
+        with _registry_errors(), _db(db) as store:
             outcome = fine_tune(store, reg, config, promote=not no_promote)
             deleted = reg.prune(keep_versions) if keep_versions is not None else []
         typer.echo(_describe(outcome))

@@ -1,4 +1,9 @@
-"""Entry point of the `attune` console script; each command group lives in its own module."""
+"""Entry point of the `attune` console script; each command group lives in its own module.
+
+The command modules import only what their signatures need (typer, pathlib, light enums) and
+load the engine, torch and the web framework inside the commands, so `attune --help` and
+`attune --version` answer without loading them.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from attune.cli import model as model_cli
 from attune.cli import report as report_cli
 from attune.cli import serve as serve_cli
 from attune.cli.config import config_app
-from attune.log import configure
 
 app = typer.Typer(
     name="attune",
@@ -36,6 +40,8 @@ def main(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
+    from attune.log import configure
+
     configure(log_level, json=log_json)
 
 

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 
 from attune.cli.errors import user_errors
-from attune.data.dataset import Dataset
-from attune.data.importers import load
-from attune.data.splits import leave_one_out
-from attune.evaluation import evaluate as evaluate_ranking
-from attune.evaluation import item_counts, leave_one_out_task
-from attune.model.scorer import checkpoint_scorer
-from attune.stores import SQLiteStore
-from attune.training.checkpoint import CheckpointError, load_members
-from attune.training.config import ConfigError, load_config
-from attune.training.recommend import recommend_offline
-from attune.training.trainer import train as train_model
+
+if TYPE_CHECKING:
+    from attune.data.dataset import Dataset
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +23,9 @@ def register(app: typer.Typer) -> None:
 
 def _dataset(src: Path) -> Dataset:
     """A dataset folder/file, or an Attune database (`.db`)."""
+    from attune.data.importers import load
+    from attune.stores import SQLiteStore
+
     if src.suffix == ".db":
         if not src.exists():
             raise FileNotFoundError(f"{src}: no such database")
@@ -46,6 +42,10 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
 ) -> None:
     """Train the interest model with leave-one-out validation and early stopping."""
+    from attune.training.checkpoint import CheckpointError
+    from attune.training.config import ConfigError, load_config
+    from attune.training.trainer import train as train_model
+
     with user_errors(ConfigError, CheckpointError):
         cfg = load_config(config, set_)
         dataset = _dataset(data)
@@ -89,6 +89,12 @@ def evaluate(
 ) -> None:
     """Test metrics over ALL items (full ranking, seen items excluded): leave-one-out with 95%
     bootstrap CIs, or the streaming protocol."""
+    from attune.data.splits import leave_one_out
+    from attune.evaluation import evaluate as evaluate_ranking
+    from attune.evaluation import item_counts, leave_one_out_task
+    from attune.model.scorer import checkpoint_scorer
+    from attune.training.checkpoint import CheckpointError, load_members
+
     if protocol == "stream":
         _evaluate_stream(
             model, data, k, out, train_fraction, finetune_every, max_events, config, set_
@@ -118,7 +124,7 @@ def evaluate(
         )
     for name, value in result.metrics.items():
         low, high = result.ci95.get(name, (float("nan"), float("nan")))
-        ci = f"  (95% CI {low:.4f} .. {high:.4f})" if not np.isnan(low) else ""
+        ci = f"  (95% CI {low:.4f} .. {high:.4f})" if not math.isnan(low) else ""
         typer.echo(f"{name:<22} {value:.4f}{ci}")
     typer.echo(f"{'users':<22} {result.n_users}")
     if per_user is not None:
@@ -142,6 +148,8 @@ def _evaluate_stream(
 
     from attune.learning.stream import StreamConfig, stream_evaluate
     from attune.learning.stream_report import plot, table
+    from attune.training.checkpoint import CheckpointError
+    from attune.training.config import ConfigError, load_config
 
     with user_errors(ConfigError, CheckpointError, ValueError):
         train_config = load_config(config, overrides)
@@ -183,6 +191,9 @@ def recommend(
     ),
 ) -> None:
     """Top-k for a user from their stored history (offline; `attune serve` is real-time)."""
+    from attune.training.checkpoint import CheckpointError, load_members
+    from attune.training.recommend import recommend_offline
+
     with user_errors(CheckpointError, KeyError, ValueError):
         members = load_members(model)
         loaded = members[0]

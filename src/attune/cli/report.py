@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from attune.cli.errors import fail, user_errors
-from attune.feedback import FeedbackConfig, FeedbackSummary, Outcomes
-from attune.stores import SQLiteStore
-from attune.stores.impressions import SQLiteImpressions
+
+if TYPE_CHECKING:
+    from attune.schemas.feedback import FeedbackSummary
 
 impressions_app = typer.Typer(help="Served lists (impressions): retention.", no_args_is_help=True)
 
@@ -30,6 +31,10 @@ def prune(
 ) -> None:
     """Delete old served lists. The report then covers the lists kept; events that name a
     deleted list count as unattributed. Safe while a server runs on the database."""
+    from attune.feedback import FeedbackConfig
+    from attune.stores import SQLiteStore
+    from attune.stores.impressions import SQLiteImpressions
+
     if not db.is_file():
         raise fail(f"database {db} does not exist")
     with user_errors(), SQLiteStore(db) as store:
@@ -55,6 +60,10 @@ def report(
     Computed by joining the event log to the logged impressions (no server needed, one may
     be running), with the click and conversion types the engine last used on the database.
     """
+    from attune.feedback import FeedbackConfig, Outcomes
+    from attune.stores import SQLiteStore
+    from attune.stores.impressions import SQLiteImpressions
+
     if not db.is_file():
         raise fail(f"database {db} does not exist")
     with user_errors(), SQLiteStore(db) as store:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 
 from attune.cli.errors import fail
-from attune.server.lock import DatabaseInUseError, DatabaseLock
-from attune.server.security import ApiScope, KeyRing
-from attune.server.settings import ServerSettings
-from attune.training.config_loader import describe_errors
+from attune.schemas.keys import ApiScope
+
+if TYPE_CHECKING:
+    from attune.server.security import KeyRing
+    from attune.server.settings import ServerSettings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -23,6 +23,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings(**given: Any) -> ServerSettings:
+    from pydantic import ValidationError
+
+    from attune.server.settings import ServerSettings
+    from attune.training.config_loader import describe_errors
+
     try:
         return ServerSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -47,6 +52,9 @@ def serve(
 
     Settings come from these options, then ATTUNE_* variables, then the TOML file.
     """
+    from attune.server.lock import DatabaseInUseError, DatabaseLock
+    from attune.server.security import KeyRing
+
     settings = _settings(
         db=db, model=model, host=host, port=port, config=config, keys_file=keys_file
     )
@@ -81,6 +89,8 @@ def serve(
 
 
 def _ring(db: Path | None, keys_file: Path | None) -> KeyRing:
+    from attune.server.security import KeyRing
+
     if keys_file is None and db is None:
         raise fail("give --db (keys live in <db>.keys.json) or --keys-file")
     return KeyRing(keys_file or Path(str(db) + ".keys.json"))

@@ -1,31 +1,27 @@
 """Python client of the Attune HTTP API: `Client` (blocking) and `AsyncClient` (asyncio).
 
-Answers are the server's own pydantic models (`attune.server.schemas`), re-exported here.
+Answers are the API's own pydantic models (`attune.schemas`), re-exported here. Importing
+this package loads httpx, orjson and pydantic only: no engine, array library or web framework.
 """
 
 from attune.client._async import AsyncClient
 from attune.client._calls import APIError
 from attune.client._sync import Client
-from attune.data.events import Interaction, ItemUpdate, UserUpdate
-from attune.feedback import FeedbackSummary
-from attune.ranking import FilterSpec
-from attune.server.schemas import (
-    Erasure,
+from attune.schemas.catalogue import Erasure, Upserted
+from attune.schemas.directory import ItemList, UserList
+from attune.schemas.events import IngestResponse
+from attune.schemas.feedback import FeedbackSummary
+from attune.schemas.filters import FilterSpec
+from attune.schemas.operations import Health, Readiness, Report, Stats
+from attune.schemas.problems import Problem
+from attune.schemas.recommendations import (
     Explanation,
-    Health,
     History,
-    IngestResponse,
-    ItemList,
-    Problem,
-    Readiness,
     Reason,
     Recommendations,
-    Report,
     SimilarItems,
-    Stats,
-    Upserted,
-    UserList,
 )
+from attune.schemas.records import Interaction, ItemUpdate, UserUpdate
 
 __all__ = [
     "APIError",

@@ -11,24 +11,14 @@ import httpx
 from attune.client import _calls
 from attune.client._calls import EventLike, T
 from attune.client._sync import headers
-from attune.data.events import AttributeValue, ItemUpdate
-from attune.feedback import FeedbackSummary
-from attune.ranking import FilterSpec
-from attune.server.schemas import (
-    Erasure,
-    Explanation,
-    Health,
-    History,
-    IngestResponse,
-    ItemList,
-    Readiness,
-    Recommendations,
-    Report,
-    SimilarItems,
-    Stats,
-    Upserted,
-    UserList,
-)
+from attune.schemas.catalogue import Erasure, Upserted
+from attune.schemas.directory import ItemList, UserList
+from attune.schemas.events import IngestResponse
+from attune.schemas.feedback import FeedbackSummary
+from attune.schemas.filters import FilterSpec
+from attune.schemas.operations import Health, Readiness, Report, Stats
+from attune.schemas.recommendations import Explanation, History, Recommendations, SimilarItems
+from attune.schemas.records import AttributeValue, ItemUpdate
 
 
 class AsyncClient:

@@ -11,25 +11,15 @@ from urllib.parse import quote
 import orjson
 from pydantic import BaseModel
 
-from attune.data.events import AttributeValue, Interaction, ItemUpdate
-from attune.feedback import FeedbackSummary
-from attune.ranking import FilterSpec
-from attune.server.schemas import (
-    Erasure,
-    Explanation,
-    Health,
-    History,
-    IngestResponse,
-    ItemList,
-    Problem,
-    Readiness,
-    Recommendations,
-    Report,
-    SimilarItems,
-    Stats,
-    Upserted,
-    UserList,
-)
+from attune.schemas.catalogue import Erasure, Upserted
+from attune.schemas.directory import ItemList, UserList
+from attune.schemas.events import IngestResponse
+from attune.schemas.feedback import FeedbackSummary
+from attune.schemas.filters import FilterSpec
+from attune.schemas.operations import Health, Readiness, Report, Stats
+from attune.schemas.problems import Problem
+from attune.schemas.recommendations import Explanation, History, Recommendations, SimilarItems
+from attune.schemas.records import AttributeValue, Interaction, ItemUpdate
 
 T = TypeVar("T", bound=BaseModel)
 

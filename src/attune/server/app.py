@@ -20,6 +20,7 @@ from attune import __version__
 from attune.engine.engine import Engine
 from attune.learning.registry import ModelRegistry
 from attune.log import get_logger
+from attune.schemas.problems import Problem
 from attune.server import console
 from attune.server.deps import EngineAccess
 from attune.server.limits import BodyLimit
@@ -39,7 +40,6 @@ from attune.server.routers import (
     stats,
     users,
 )
-from attune.server.schemas import Problem
 from attune.server.security import KeyRing
 from attune.server.settings import ServerSettings
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from attune.engine.engine import UnknownItemError, UnknownUserError
 from attune.log import get_logger
-from attune.server.schemas import FieldError, Problem
+from attune.schemas.problems import FieldError, Problem
 
 _log = get_logger(__name__)
 

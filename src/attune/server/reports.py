@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from attune.server.schemas import Report
+from attune.schemas.operations import Report
 
 PLOT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.png$")
 """A plot's file name: no folders, no hidden files, so a request cannot leave the folder."""

@@ -15,24 +15,14 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.schemas.keys import ApiScope
+
 _PREFIX = "attune_"
-
-
-class ApiScope(StrEnum):
-    """What a key may do. `admin` includes the other two."""
-
-    INGEST = "ingest"
-    """Send events and item/user updates."""
-    RECOMMEND = "recommend"
-    """Read recommendations, explanations, histories and similar items."""
-    ADMIN = "admin"
-    """Everything, including erasing users."""
 
 
 class ApiKey(BaseModel):

@@ -13,9 +13,9 @@ from pydantic import StringConstraints
 
 from attune.data.events import MAX_ID_LENGTH
 from attune.engine.engine import Engine, UnknownUserError
+from attune.schemas.directory import ItemList, ItemSummary, UserList, UserSummary
 from attune.server.deps import CanRecommend, EngineDep
 from attune.server.problems import problem_responses
-from attune.server.schemas import ItemList, ItemSummary, UserList, UserSummary
 
 router = APIRouter(prefix="/v1", tags=["directory"])
 

@@ -8,12 +8,12 @@ import orjson
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.routing import APIRoute
 
+from attune.schemas.events import Event, EventsBody, IngestResponse
 from attune.server.deps import CanIngest, EngineAccess, EngineDep, MetricsDep
 from attune.server.fastpath import FastRoute, authorized, fast_path, json_content
 from attune.server.metrics import Metrics
 from attune.server.problems import InvalidInputError, problem_responses
 from attune.server.responses import FastJSON
-from attune.server.schemas import Event, EventsBody, IngestResponse
 from attune.server.security import ApiScope
 
 router = APIRouter(prefix="/v1", tags=["events"], route_class=FastRoute)

@@ -6,10 +6,10 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from attune.engine.engine import Engine
+from attune.schemas.operations import Health, Readiness
 from attune.server.deps import MetricsDep
 from attune.server.metrics import CONTENT_TYPE
 from attune.server.problems import problem_responses
-from attune.server.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
 

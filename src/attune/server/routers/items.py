@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 
 from attune.data.events import ItemUpdate
+from attune.schemas.catalogue import ItemBody, ItemsBody, Upserted
+from attune.schemas.recommendations import SimilarItem, SimilarItems
+from attune.schemas.request import MAX_K
 from attune.server.deps import CanIngest, CanRecommend, EngineDep, ItemId
 from attune.server.problems import InvalidInputError, problem_responses, validated
-from attune.server.schemas import MAX_K, ItemBody, ItemsBody, SimilarItem, SimilarItems, Upserted
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 

@@ -11,10 +11,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from attune.schemas.operations import Report, Stats, TrafficPoint
 from attune.server import reports
 from attune.server.deps import CanRecommend, EngineDep, MetricsDep
 from attune.server.problems import problem_responses
-from attune.server.schemas import Report, Stats, TrafficPoint
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 

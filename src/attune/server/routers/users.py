@@ -15,6 +15,9 @@ from pydantic import StringConstraints
 
 from attune.data.events import MAX_ID_LENGTH, UserUpdate
 from attune.ranking import FilterSpec
+from attune.schemas.catalogue import Erasure, Upserted, UserBody
+from attune.schemas.recommendations import Explanation, History, Recommendations, RecommendRequest
+from attune.schemas.request import MAX_K
 from attune.server import responses
 from attune.server.deps import (
     CanIngest,
@@ -29,16 +32,6 @@ from attune.server.fastpath import FastRoute, authorized, fast_path
 from attune.server.metrics import Metrics
 from attune.server.problems import InvalidInputError, problem_responses, validated
 from attune.server.responses import FastJSON
-from attune.server.schemas import (
-    MAX_K,
-    Erasure,
-    Explanation,
-    History,
-    Recommendations,
-    RecommendRequest,
-    Upserted,
-    UserBody,
-)
 from attune.server.security import ApiScope
 
 router = APIRouter(prefix="/v1/users", tags=["users"], route_class=FastRoute)
