@@ -67,7 +67,7 @@ class EngineConfig(BaseModel):
     threads: int | None = Field(1, ge=1)
     """Torch intra-op threads of this process (None: torch's default, one per core). One is
     fastest for per-event updates of single users and stays fast when other processes busy
-    the cores; measured on 2 cores: p50 2.6 ms with 1 thread vs 14 ms with 2 under load.
+    the cores, where a second thread would wait for a core (docs/decisions.md).
     With 1, numpy's BLAS is limited to one thread too (retrieval's product then uses it)."""
     device: str = "cpu"
     """Torch device for the encoder: cpu, cuda or auto."""

@@ -24,7 +24,7 @@ _VERBS = {
 }
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x (object.__setattr__)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is slower (object.__setattr__)
 class Influence:
     """One past event and how much it drove a recommendation."""
 
@@ -147,7 +147,7 @@ class Reasoner:
         else:
             shares = np.repeat(expl.weights[None, :], len(items), axis=0)
         # One argsort for all rows, then plain Python over lists: per-item numpy indexing
-        # (scalars out of arrays, a sort per row) cost ~20 us an item, most of a list's time.
+        # (scalars out of arrays, a sort per row) took most of a list's time.
         orders = np.argsort(-shares, axis=1)[:, :3]
         top_shares = np.take_along_axis(shares, orders, axis=1).tolist()
         history = hist.tolist()

@@ -230,7 +230,7 @@ class VectorStore:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Eligible slots and their vectors, reused for the same read-only mask.
 
-        Gathering 50k rows of 1M costs ~3 ms, scoring them 0.5 ms: a narrow filter that
+        Gathering the rows costs several times more than scoring them: a narrow filter that
         many requests share (a category page) pays the gather once.
         """
         key = None
@@ -241,7 +241,7 @@ class VectorStore:
                 self._subsets.move_to_end(key)
                 return hit[1], hit[2]
         candidates = np.flatnonzero(eligible)
-        # take() gathers rows faster than fancy indexing (2.3 vs 3.8 ms for 50k of 1M).
+        # take() gathers rows faster than fancy indexing.
         matrix = self._vecs.take(candidates, axis=0)
         if key is not None and len(candidates) <= _SUBSET_MAX_ROWS:
             for old_key in [k for k, v in self._subsets.items() if v[0]() is None]:
@@ -259,7 +259,7 @@ _serial_blas = False
 def serial_blas() -> None:
     """Limit numpy's BLAS to one thread for the rest of the process (a server's engine does,
     with `threads = 1`): a served query then goes through BLAS, with no second thread to wait
-    for, ~50 us for 12k x 64 instead of einsum's ~125 us."""
+    for, which is faster than the einsum pass `inner_products` uses otherwise."""
     global _serial_blas
     threadpool_limits(limits=1, user_api="blas")
     _serial_blas = True
@@ -270,7 +270,7 @@ def inner_products(queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
     A served request has one query: unless BLAS is serial (`serial_blas`), a single-threaded
     einsum pass serves it, as it never waits for a second BLAS thread on a busy core, which
-    made one 15k x 64 product take 15 ms instead of 0.3 under load. Batches use BLAS.
+    under load made one product many times slower. Batches use BLAS.
     """
     if 0 < len(queries) <= 4 and not _serial_blas:
         return np.stack([np.einsum("ij,j->i", matrix, row) for row in queries])
@@ -310,10 +310,10 @@ _OFFSETS = np.arange(_BLOCK)
 def top_k_row(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """`top_k_rows` of a single row, by block maxima: the served request's case.
 
-    `argpartition` over 12k scores costs ~110 us, most of a list's retrieval. The k best
-    scores all lie in the k blocks of `_BLOCK` scores with the highest maxima (a block left
-    out has k better maxima, each a distinct better score), so only those blocks are
-    partitioned: ~20 us. The scores found are the reference's; among equal scores either may
+    `argpartition` over every score is most of a list's retrieval. The k best scores all lie
+    in the k blocks of `_BLOCK` scores with the highest maxima (a block left out has k better
+    maxima, each a distinct better score), so only those blocks are partitioned, a small
+    fraction of the scores. The scores found are the reference's; among equal scores either may
     pick a different item (tests/retrieval/test_top_k.py).
     """
     n = len(scores)

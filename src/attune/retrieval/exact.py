@@ -13,8 +13,8 @@ from attune.retrieval._store import VectorStore, check_ids, check_vectors, norma
 class ExactIndex:
     """Brute-force top-k over all live items; exact, with in-place updates.
 
-    Cost per query is one pass over N x D floats (about 20 ms for 1M x 64 on one core), so
-    it serves catalogues up to ~100k items directly and is the ground truth for ANN recall.
+    Cost per query is one pass over N x D floats, linear in the catalogue, so it serves
+    catalogues up to ~100k items directly and is the ground truth for ANN recall.
     """
 
     def __init__(self, dim: int) -> None:

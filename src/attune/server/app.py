@@ -69,7 +69,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             )
             # What the engine loaded (vocabularies, states, the model) lives as long as the
             # process: moved out of the collector's sight, the full collections that request
-            # garbage triggers stop walking it (3x faster event parsing, a shorter p99).
+            # garbage triggers stop walking it (faster event parsing, a shorter p99).
             gc.collect()
             gc.freeze()
             app.state.metrics.bind(engine)

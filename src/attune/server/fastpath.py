@@ -11,9 +11,8 @@ problem documents and the OpenAPI schema come from one place. Exceptions a fast 
 through (an engine error, say) meet the same exception handlers as the route's.
 
 Solving the dependencies, parameters and body of a recommendation request through FastAPI
-costs about 0.4 ms of CPU, as much as ranking the list; the fast path costs a few
-microseconds. `app.state.fast_paths = False` turns every fast path off (the equivalence tests
-compare both).
+costs about as much CPU as ranking the list; the fast path costs a small fraction of that.
+`app.state.fast_paths = False` turns every fast path off (the equivalence tests compare both).
 """
 
 from __future__ import annotations

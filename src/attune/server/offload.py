@@ -1,10 +1,10 @@
 """A small pool of threads for the engine calls of requests, awaited from the event loop.
 
 `anyio.to_thread.run_sync` (Starlette's `run_in_threadpool`) is general: a capacity limiter,
-cancel scopes, a context copy and a thread per idle worker lookup. It cost ~50 us of CPU per
-call at concurrency 16 on this machine, 5% of a recommendation; this pool is a queue and one
-`call_soon_threadsafe` per call (~3 us). Work already started is not interrupted when its
-awaiting request is cancelled (a client that disconnects), as with anyio.
+cancel scopes, a context copy and a thread per idle worker lookup, a visible share of a
+recommendation's CPU; this pool is a queue and one `call_soon_threadsafe` per call. Work
+already started is not interrupted when its awaiting request is cancelled (a client that
+disconnects), as with anyio.
 """
 
 from __future__ import annotations

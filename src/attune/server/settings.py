@@ -62,9 +62,8 @@ class ServerSettings(BaseSettings):
     engine_threads: int = Field(2, ge=1, le=64)
     """Worker threads running engine calls off the event loop. The engine serialises most work
     on its lock, so more threads only add GIL contention; two let a single-event ingest's
-    micro-batch form while a recommendation runs. On 2 cores (bench/http_load.py, concurrency
-    16, in one session): 2 threads gave 1,129-1,177 req/s with p99 20-21 ms, 3 gave 1,134
-    req/s with p99 23 ms, 4 gave 1,033-1,060 req/s with p99 29-30 ms."""
+    micro-batch form while a recommendation runs. In bench/http_load.py, 3 gave a higher p99
+    at the same throughput and 4 a lower throughput too (docs/benchmarks.md)."""
     docs: bool = True
     """Serve the interactive API docs at /docs (the schema at /openapi.json is always served)."""
     report_dir: Path | None = None
