@@ -48,12 +48,12 @@ def pristine_db() -> Path:
     db = CACHE / "http_load" / "beauty.db"
     if not db.exists():
         from attune.data import load
-        from attune.stores import SQLiteStore
+        from attune.stores import open_storage
 
         db.parent.mkdir(parents=True, exist_ok=True)
         tmp = db.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
-        with SQLiteStore(tmp) as store:
+        with open_storage(tmp) as store:
             store.import_dataset(load(SHARED / "beauty"), progress=False)
         tmp.rename(db)
     return db
@@ -307,12 +307,12 @@ def main() -> None:
     db = tmp / "beauty.db"
     shutil.copy(pristine_db(), db)
 
-    from attune.server.security import ApiScope, KeyRing
-    from attune.stores import SQLiteStore
+    from attune.server.security import ApiScope, open_key_ring
+    from attune.stores import open_storage
 
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         users, items = list(store.users.ids), list(store.items.ids)
-    key, _ = KeyRing(Path(str(db) + ".keys.json")).create({ApiScope.ADMIN}, name="bench")
+    key, _ = open_key_ring(db).create({ApiScope.ADMIN}, name="bench")
     server = start_server(db, model, {})
     load_before = os.getloadavg()[0]
     metrics: dict[str, float] = {}

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import markdown_table, write_results
 from attune.data import load_with_report
 from attune.data.importers import ColumnMapping
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 
 
 def write_csv(path: Path, n: int, seed: int = 0) -> None:
@@ -44,7 +44,7 @@ def main() -> None:
             csv_path, mapping=ColumnMapping(event_type="event_type")
         )
         t1 = time.perf_counter()
-        with SQLiteStore(Path(tmp) / "a.db") as store:
+        with open_storage(Path(tmp) / "a.db") as store:
             store.import_dataset(dataset, progress=False)
             t2 = time.perf_counter()
             assert store.counts().events == args.rows

@@ -27,13 +27,13 @@ from attune.data import load
 from attune.data.events import Interaction
 from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 
 
 def open_engine(dataset: str, model: Path, tmp: Path, **cfg: object) -> Engine:
     db = tmp / f"{dataset}.db"
     if not db.exists():
-        with SQLiteStore(db) as store:
+        with open_storage(db) as store:
             store.import_dataset(load(SHARED / dataset), progress=False)
     return Engine.open(db, model, EngineConfig(**cfg))  # type: ignore[arg-type]
 

@@ -79,7 +79,9 @@ def new_item_check(workdir: Path) -> dict[str, float]:
     try:
         store = engine.store
         users = store.users.ids[:120]
-        t_last = max(e.timestamp for e in store.read_events(after=store.last_seq() - 1))
+        t_last = max(
+            e.timestamp for e in store.events.read_events(after=store.events.last_seq() - 1)
+        )
         when = datetime.fromtimestamp(t_last + 60, UTC)
         item = "new-release-1998"
         spec = FilterSpec(include={"release_year": ["1998"]})

@@ -36,7 +36,7 @@ from attune.client import Client
 from attune.data import load
 from attune.learning.finetune import FineTuneConfig, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,8 +89,8 @@ def traffic(url: str, seconds: float, seed: int = 0) -> int:
 
 def registry_of(model: Path, db: Path, root: Path, note: str) -> ModelRegistry:
     """A registry whose version 1 is `model`, trained (as far as it knows) on the whole log."""
-    with SQLiteStore(db) as store:
-        window = DataWindow(last_seq=store.last_seq(), events=store.counts().events)
+    with open_storage(db) as store:
+        window = DataWindow(last_seq=store.events.last_seq(), events=store.counts().events)
     return ModelRegistry.create(root, model, window, note=note)
 
 
@@ -98,7 +98,7 @@ def learn(db: Path, registry: ModelRegistry, new_events: int) -> None:
     """One fine-tuning round on the traffic's events, published and promoted (the server,
     polling the registry, swaps to it)."""
     config = FineTuneConfig(min_events=min(100, new_events), tolerance=1.0, threads=2)
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, registry, config)
     print(
         f"fine-tune: v{outcome.version} {outcome.status}, {outcome.seconds:.1f} s: {outcome.reason}"
@@ -145,7 +145,7 @@ def main() -> None:
         model, note = cached_model("ml-100k"), "the cached ml-100k benchmark model"
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "ml-100k.db"
-        with SQLiteStore(db) as store:
+        with open_storage(db) as store:
             store.import_dataset(load(SHARED / "ml-100k"), progress=False)
         registry = registry_of(model, db, Path(tmp) / "registry", note)
         reports = Path(tmp) / "reports"  # only the chosen report, whatever ran after it

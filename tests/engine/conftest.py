@@ -12,7 +12,7 @@ import pytest
 
 from attune.data.dataset import Dataset
 from attune.data.importers.builder import DatasetBuilder
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 
 N_CLUSTERS = 4
 PER_CLUSTER = 15
@@ -52,7 +52,7 @@ def engine_files(trained: tuple[Dataset, Path], tmp_path: Path) -> tuple[Path, P
 def make_engine_files(data: Dataset, model_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A fresh database under `tmp_path` holding `data`, and a copy of `model_dir` beside it."""
     db = tmp_path / "engine.db"
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         store.import_dataset(replace(data), progress=False)
     local_model = tmp_path / "model"
     shutil.copytree(model_dir, local_model)

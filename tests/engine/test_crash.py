@@ -53,8 +53,8 @@ def test_sigkill_loses_no_acknowledged_event(engine_files: tuple[Path, Path]) ->
     assert proc.returncode == -signal.SIGKILL and n_acks == 150
     engine = Engine.open(db, model)
     try:
-        assert engine.store.last_seq() >= acked
-        logged = list(engine.store.read_events(after=0))
+        assert engine.store.events.last_seq() >= acked
+        logged = list(engine.store.events.read_events(after=0))
         seqs = {e.seq for e in logged}
         assert set(range(1, acked + 1)) <= seqs
         # The state replayed from the log holds the acknowledged events too.

@@ -186,10 +186,10 @@ def test_incremental_path_matches_full_recompute(engine_files) -> None:
     full.close()
     for suffix in ("", "-wal", "-shm", ".state"):
         Path(str(db) + suffix).unlink(missing_ok=True)
-    from attune.stores import SQLiteStore
+    from attune.stores import open_storage
     from tests.engine.conftest import clustered_dataset
 
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         store.import_dataset(clustered_dataset(), progress=False)
     inc = _open(engine_files, incremental=True)
     for e in events:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from attune.data.events import Interaction, ItemUpdate, UserUpdate
 from attune.feedback import FeedbackConfig, FeedbackLog
-from attune.stores import SQLiteStore
-from attune.stores.base import LoggedEvent
-from attune.stores.impressions import SQLiteImpressions
+from attune.ports import LoggedEvent, Storage
+from attune.stores import open_storage
 
 T = 1_700_000_000.0
 DAY = 86400.0
@@ -37,14 +36,14 @@ def event(
     )
 
 
-def make_store(path: Path) -> SQLiteStore:
-    store = SQLiteStore(path)
-    store.upsert_items([ItemUpdate(item_id=f"i{j}") for j in range(7)])
-    store.upsert_users([UserUpdate(user_id=u) for u in ("a", "b")])
+def make_store(path: Path) -> Storage:
+    store = open_storage(path)
+    store.catalogue.upsert_items([ItemUpdate(item_id=f"i{j}") for j in range(7)])
+    store.profiles.upsert_users([UserUpdate(user_id=u) for u in ("a", "b")])
     return store
 
 
-def serve(log: FeedbackLog, store: SQLiteStore) -> None:
+def serve(log: FeedbackLog, store: Storage) -> None:
     """R1 and R4 for a (v1), R2 for b (v2), R3 for a user not known yet (v1)."""
     user, item = store.users.index, store.items.index
 
@@ -123,13 +122,13 @@ EXPECTED = {
 
 
 def play(
-    store: SQLiteStore, config: FeedbackConfig | None = None, *, one_by_one: bool = False
+    store: Storage, config: FeedbackConfig | None = None, *, one_by_one: bool = False
 ) -> FeedbackLog:
     """Serve the lists, log the events and join them; returns the feedback log."""
-    log = FeedbackLog(SQLiteImpressions(store), store.event_types(), config or FeedbackConfig())
+    log = FeedbackLog(store.impressions, store.event_types(), config or FeedbackConfig())
     serve(log, store)
     batches = [[e] for e in EVENTS] if one_by_one else [EVENTS]
     for batch in batches:
-        logged: list[LoggedEvent] = store.append_events(batch)
+        logged: list[LoggedEvent] = store.events.append_events(batch)
         log.observe(logged)
     return log

@@ -7,9 +7,8 @@ from pathlib import Path
 from attune.data.events import Interaction
 from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine
-from attune.feedback import FeedbackConfig, FeedbackSummary
-from attune.stores import SQLiteStore
-from attune.stores.impressions import SQLiteImpressions
+from attune.feedback import FeedbackConfig, FeedbackSummary, tally_of
+from attune.stores import open_storage
 from tests.feedback.scenario import T, make_store, play
 
 
@@ -51,8 +50,8 @@ def test_served_lists_join_clicks_and_survive_a_reopen(engine_files: tuple[Path,
     assert _reason(before, recs.model_version, first.reason.kind)[1] == 1
     engine.close()
 
-    with SQLiteStore(engine_files[0]) as store:
-        assert SQLiteImpressions(store).count(store.users.index("u1")) == 1
+    with open_storage(engine_files[0]) as store:
+        assert store.impressions.count(store.users.index("u1")) == 1
     again = _open(engine_files)
     assert again.feedback.summary() == before
     # After the restart the list is read back: a repeated click still counts once, a purchase
@@ -67,9 +66,9 @@ def test_served_lists_join_clicks_and_survive_a_reopen(engine_files: tuple[Path,
     assert (after.clicks, after.conversions) == (2, 1)
     online = again.feedback.tally()
     again.close()
-    with SQLiteStore(engine_files[0]) as store:
-        impressions = SQLiteImpressions(store)
-        assert impressions.report(again.feedback.outcomes) == online
+    with open_storage(engine_files[0]) as store:
+        impressions = store.impressions
+        assert tally_of(impressions.report(again.feedback.outcomes)) == online
 
 
 def test_erasure_removes_the_users_impressions(engine_files: tuple[Path, Path]) -> None:
@@ -89,8 +88,8 @@ def test_erasure_removes_the_users_impressions(engine_files: tuple[Path, Path]) 
     # The counts are anonymous and stay.
     assert sum(v.lists for v in engine.feedback.summary().by_version) == 5
     engine.close()
-    with SQLiteStore(engine_files[0]) as store:
-        impressions = SQLiteImpressions(store)
+    with open_storage(engine_files[0]) as store:
+        impressions = store.impressions
         assert (impressions.count(idx), impressions.count(new_idx)) == (0, 0)
         assert impressions.count() == 1
         assert impressions.get(other.recommendation_id) is not None
@@ -99,7 +98,7 @@ def test_erasure_removes_the_users_impressions(engine_files: tuple[Path, Path]) 
 def test_delete_before_removes_lists_served_before_the_cut(tmp_path: Path) -> None:
     with make_store(tmp_path / "f.db") as store:
         play(store).flush()
-        impressions = SQLiteImpressions(store)
+        impressions = store.impressions
         assert impressions.delete_before(T) == 0 and impressions.count() == 4
         assert impressions.delete_before(T + 1) == 4 and impressions.count() == 0
         assert impressions.get("R1") is None

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attune.feedback import FeedbackConfig, FeedbackLog
-from attune.stores.impressions import SQLiteImpressions
+from attune.feedback import FeedbackConfig, FeedbackLog, tally_of
 from tests.feedback.scenario import EXPECTED, event, make_store, play
 
 # The join reads lists from memory; with nothing kept in memory and every list written at
@@ -32,26 +31,26 @@ def test_online_counts_equal_the_sql_report(tmp_path: Path, name: str) -> None:
     with make_store(tmp_path / "f.db") as store:
         log = play(store, CONFIGS[name])
         log.flush()
-        report = SQLiteImpressions(store).report(log.outcomes)
+        report = tally_of(store.impressions.report(log.outcomes))
         assert report == log.tally()
         assert report.summary().model_dump() == EXPECTED
         # The list of the user unknown when served now belongs to its first clicker.
-        assert SQLiteImpressions(store).count(store.users.index("c")) == 1
+        assert store.impressions.count(store.users.index("c")) == 1
 
 
 def test_counts_and_dedupe_survive_a_reopen(tmp_path: Path) -> None:
     with make_store(tmp_path / "f.db") as store:
         play(store).flush()
     with make_store(tmp_path / "f.db") as store:
-        log = FeedbackLog(SQLiteImpressions(store), store.event_types(), FeedbackConfig())
+        log = FeedbackLog(store.impressions, store.event_types(), FeedbackConfig())
         assert log.summary().model_dump() == EXPECTED
         # i0 of R1 was clicked and bought before the restart; i1 only viewed.
         again = [event("a", "i0", "R1"), event("a", "i0", "R1", "purchase")]
-        log.observe(store.append_events([*again, event("a", "i1", "R1", "purchase")]))
+        log.observe(store.events.append_events([*again, event("a", "i1", "R1", "purchase")]))
         similar = {(r.model_version, r.reason): r for r in log.summary().by_reason}[(1, "similar")]
         assert (similar.clicks, similar.conversions) == (2, 2)
         log.flush()
-        assert SQLiteImpressions(store).report(log.outcomes) == log.tally()
+        assert tally_of(store.impressions.report(log.outcomes)) == log.tally()
 
 
 def test_click_definition_is_configurable(tmp_path: Path) -> None:
@@ -63,14 +62,14 @@ def test_click_definition_is_configurable(tmp_path: Path) -> None:
         assert (by_version[1].clicks, by_version[1].conversions) == (2, 2)
         assert (by_version[2].clicks, by_version[2].conversions) == (0, 1)
         log.flush()
-        assert SQLiteImpressions(store).report(log.outcomes) == log.tally()
-        assert SQLiteImpressions(store).definition() == config
+        assert tally_of(store.impressions.report(log.outcomes)) == log.tally()
+        assert FeedbackConfig.model_validate(store.impressions.definition()) == config
 
 
 def test_impressions_are_written_in_batches(tmp_path: Path) -> None:
     config = FeedbackConfig(flush_lists=3, flush_seconds=3600.0)
     with make_store(tmp_path / "f.db") as store:
-        table = SQLiteImpressions(store)
+        table = store.impressions
         log = FeedbackLog(table, store.event_types(), config)
         for n in range(2):
             log.record(f"L{n}", 0, time.time(), 1, "model", [0, 1], ["similar", "popular"])
@@ -89,7 +88,7 @@ def test_impressions_are_written_in_batches(tmp_path: Path) -> None:
 
 def test_forget_drops_unwritten_lists_of_the_user(tmp_path: Path) -> None:
     with make_store(tmp_path / "f.db") as store:
-        table = SQLiteImpressions(store)
+        table = store.impressions
         log = FeedbackLog(table, store.event_types(), FeedbackConfig(flush_seconds=3600.0))
         a, b = store.users.index("a"), store.users.index("b")
         log.record("A1", a, T0 := time.time(), 1, "model", [0], ["similar"])
@@ -102,6 +101,6 @@ def test_forget_drops_unwritten_lists_of_the_user(tmp_path: Path) -> None:
         assert removed["impressions"] == 1
         assert (table.count(a), table.count(b)) == (0, 1)
         # A click on the erased user's list no longer finds it.
-        logged = store.append_events([event("b", "i0", "A1")])
+        logged = store.events.append_events([event("b", "i0", "A1")])
         log.observe(logged)
         assert log.tally().unattributed == 1

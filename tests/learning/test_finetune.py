@@ -16,7 +16,7 @@ from attune.learning import finetune as finetune_module
 from attune.learning.finetune import FineTuneConfig, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
 from attune.model.ensemble import MEMBER_SEED_STRIDE
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 from attune.training.checkpoint import ensemble_metrics
 from tests.engine.conftest import PER_CLUSTER, T0, make_engine_files
 
@@ -34,10 +34,12 @@ def _log_new_events(db: Path, n_users: int = 60, new_item: str | None = None) ->
                 Interaction(user_id=f"new{u}", item_id=item, event_type="view",
                             timestamp=T0 + 10**6 + u * 100 + t)
             )  # fmt: skip
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         if new_item:
-            store.upsert_items([ItemUpdate(item_id=new_item, attributes={"genre": ["g0"]})])
-        store.append_events(events)
+            store.catalogue.upsert_items(
+                [ItemUpdate(item_id=new_item, attributes={"genre": ["g0"]})]
+            )
+        store.events.append_events(events)
     return len(events)
 
 
@@ -46,7 +48,7 @@ def test_round_learns_new_events_and_new_items(
 ) -> None:
     db, reg = registry_files
     n = _log_new_events(db, new_item="c0-fresh")
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, epochs=2, tolerance=0.05))
     assert outcome.status == "published", outcome.reason
     assert outcome.new_events == n and outcome.holdout_events == round(n * 0.1)
@@ -60,7 +62,7 @@ def test_round_learns_new_events_and_new_items(
     # The new item has its own learned row now, not only its attribute vector.
     v1, v2 = reg.load(1), reg.load(2)
     assert "c0-fresh" not in v1.items and "c0-fresh" in v2.items
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         data = store.to_dataset(events=False)
         fresh = np.array([store.items.index("c0-fresh")])
     old_model, new_model = EncoderInterestModel(v1, 1), EncoderInterestModel(v2, 2)
@@ -71,7 +73,7 @@ def test_round_learns_new_events_and_new_items(
     from_attributes = new_model.cold_item_vectors(fresh, data.item_attributes)
     assert not np.allclose(learned, from_attributes)
     # The next round starts after this one's window: only the held-out events are new to it.
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         again = fine_tune(store, reg, FineTuneConfig(min_events=outcome.holdout_events + 1))
     assert again.status == "skipped" and again.new_events == outcome.holdout_events
 
@@ -81,7 +83,7 @@ def test_worse_candidate_is_not_promoted(registry_files: tuple[Path, ModelRegist
     _log_new_events(db)
     # A learning rate this large wrecks the weights: the check must catch it.
     wreck = FineTuneConfig(min_events=50, lr=5.0, epochs=3, grad_clip=0.0)
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, wreck)
     assert outcome.status == "rejected", outcome.reason
     assert "worse" in outcome.reason
@@ -93,7 +95,7 @@ def test_worse_candidate_is_not_promoted(registry_files: tuple[Path, ModelRegist
 
 def test_too_few_events_skip(registry_files: tuple[Path, ModelRegistry]) -> None:
     db, reg = registry_files
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, FineTuneConfig(min_events=10))
     assert outcome.status == "skipped" and outcome.version is None
     assert "fewer than min_events" in outcome.reason
@@ -103,7 +105,7 @@ def test_too_few_events_skip(registry_files: tuple[Path, ModelRegistry]) -> None
 def test_published_version_loads_in_the_engine(registry_files: tuple[Path, ModelRegistry]) -> None:
     db, reg = registry_files
     _log_new_events(db)
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, tolerance=1.0))
     assert outcome.version is not None
     t0 = time.perf_counter()
@@ -117,9 +119,9 @@ def test_a_backlog_is_trained_newest_first_up_to_the_cap(
     db, reg = registry_files
     n = _log_new_events(db)
     config = FineTuneConfig(min_events=50, max_train_events=100, tolerance=1.0)
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, config)
-        last = store.last_seq()
+        last = store.events.last_seq()
     assert outcome.trained_events == 100 and outcome.new_events == n
     window = reg.info(outcome.version or 0).data_window
     assert window.last_seq == last - outcome.holdout_events
@@ -146,17 +148,17 @@ def test_a_model_with_user_attributes_is_tuned_with_them(
                         tensorboard=False),
     )  # fmt: skip
     train(clustered_dataset(), cfg, tmp_path / "model")
-    with SQLiteStore(db) as store:
-        window = DataWindow(last_seq=store.last_seq())
+    with open_storage(db) as store:
+        window = DataWindow(last_seq=store.events.last_seq())
     reg = ModelRegistry.create(tmp_path / "reg", tmp_path / "model", window)
-    with SQLiteStore(db) as store:  # the new users get attributes, then events
+    with open_storage(db) as store:  # the new users get attributes, then events
         from attune.data.events import UserUpdate
 
-        store.upsert_users(
+        store.profiles.upsert_users(
             [UserUpdate(user_id=f"new{u}", attributes={"segment": f"s{u % 4}"}) for u in range(60)]
         )
     _log_new_events(db)
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, tolerance=1.0))
     assert outcome.status == "published"
     before = reg.load(1).encoder.user_token_emb
@@ -170,8 +172,8 @@ def test_an_ensemble_is_tuned_member_by_member_and_stays_an_ensemble(
 ) -> None:
     data, pair = trained_pair
     db, model = make_engine_files(data, pair, tmp_path)  # type: ignore[arg-type]
-    with SQLiteStore(db) as store:
-        window = DataWindow(last_seq=store.last_seq(), events=store.counts().events)
+    with open_storage(db) as store:
+        window = DataWindow(last_seq=store.events.last_seq(), events=store.counts().events)
     reg = ModelRegistry.create(tmp_path / "registry", model, window)
     assert reg.info(1).metrics == ensemble_metrics(pair) and reg.info(1).metrics
     _log_new_events(db, new_item="c0-fresh")
@@ -183,7 +185,7 @@ def test_an_ensemble_is_tuned_member_by_member_and_stays_an_ensemble(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(finetune_module, "_train", spy)
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, epochs=2, tolerance=1.0))
     assert outcome.status == "published" and outcome.version == 2 == reg.current()
     assert seeds == [1, 1 + MEMBER_SEED_STRIDE]  # each member tuned with its own seed

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from attune.learning.registry import DataWindow, ModelRegistry, RegistryError, resolve_model
+from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
+from attune.stores import resolve_model
 
 
 def test_create_add_promote_rollback(registry_files: tuple[Path, ModelRegistry]) -> None:

@@ -11,7 +11,7 @@ from attune.cli.main import app as cli
 from attune.data.dataset import Dataset
 from attune.learning.finetune import FineTuneConfig
 from attune.learning.stream import StreamConfig, stream_evaluate
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 from attune.training.config import FitConfig, ModelConfig, TrainConfig
 from tests.engine.conftest import clustered_dataset
 
@@ -45,7 +45,7 @@ def test_realtime_beats_static_and_finetuning_runs(tmp_path: Path) -> None:
 def test_cli_stream_protocol_writes_its_report(tmp_path: Path) -> None:
     data = clustered_dataset(n_users=200)
     db = tmp_path / "clusters.db"
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         store.import_dataset(data, progress=False)
     out = tmp_path / "report"
     args = ["evaluate", "--protocol", "stream", "--data", str(db), "--out", str(out),

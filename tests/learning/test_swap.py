@@ -13,7 +13,7 @@ from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine, load_model
 from attune.learning.finetune import FineTuneConfig, fine_tune
 from attune.learning.registry import ModelRegistry
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 from tests.learning.test_finetune import _log_new_events
 
 
@@ -37,7 +37,7 @@ def _assert_same(
 def test_hot_swap_under_load_and_exact_rollback(registry_files: tuple[Path, ModelRegistry]) -> None:
     db, reg = registry_files
     _log_new_events(db)
-    with SQLiteStore(db) as store:  # a different v2, published but not current
+    with open_storage(db) as store:  # a different v2, published but not current
         v2 = fine_tune(store, reg, FineTuneConfig(min_events=50, tolerance=1.0), promote=False)
     assert v2.version == 2 and reg.current() == 1
     engine = Engine.open(db, reg.root, EngineConfig(snapshot_every=0))
@@ -94,7 +94,7 @@ def test_hot_swap_under_load_and_exact_rollback(registry_files: tuple[Path, Mode
 def test_engine_follows_the_registry_on_open(registry_files: tuple[Path, ModelRegistry]) -> None:
     db, reg = registry_files
     _log_new_events(db)
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         outcome = fine_tune(store, reg, FineTuneConfig(min_events=50, tolerance=1.0))
     engine = Engine.open(db, reg.root)
     try:

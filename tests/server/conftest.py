@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from attune.data.dataset import Dataset
-from attune.server.security import ApiScope, KeyRing
-from attune.stores import SQLiteStore
+from attune.server.security import ApiScope, open_key_ring
+from attune.stores import open_storage
 
 STOPPED = (0, -signal.SIGTERM)
 """Exit status of a server stopped by SIGTERM (uvicorn re-raises the signal once shut down)."""
@@ -84,7 +84,7 @@ def make_db(trained: tuple[Dataset, Path], folder: Path) -> tuple[Path, Path]:
     data, model_dir = trained
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "attune.db"
-    with SQLiteStore(db) as store:
+    with open_storage(db) as store:
         store.import_dataset(replace(data), progress=False)
     shutil.copytree(model_dir, folder / "model")
     return db, folder / "model"
@@ -98,7 +98,7 @@ class Keys:
 
 
 def make_keys(db: Path) -> Keys:
-    ring = KeyRing(Path(str(db) + ".keys.json"))
+    ring = open_key_ring(db)
     made = {s: ring.create({s}, name=f"test {s}")[0] for s in ApiScope}
     return Keys(made[ApiScope.INGEST], made[ApiScope.RECOMMEND], made[ApiScope.ADMIN])
 

@@ -195,10 +195,10 @@ def test_erasure_leaves_no_trace(keyed_server: Served, admin: Client) -> None:
         assert err.value.status == 404
     assert admin.recommend("erase/me").source == "popularity"
     # The state snapshot was rewritten without the user.
-    from attune.stores.memory import MemoryUserStateStore
+    from attune.stores.state import MemoryUserStateStore
 
-    states = MemoryUserStateStore()
-    states.load_snapshot(Path(str(server.db) + ".state"))
+    states = MemoryUserStateStore(Path(str(server.db) + ".state"))
+    states.load_snapshot()
     assert states.get(idx) is None and len(states) > 400
 
 

@@ -24,7 +24,7 @@ from attune.client import Client
 from attune.data.dataset import Dataset
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.server.console._routes import CHART_LIB
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 from tests.server.conftest import STOPPED, Keys, Server, make_db, make_keys
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -239,8 +239,8 @@ def registry_server(
     folder = tmp_path_factory.mktemp("registry-console")
     db, model = make_db(trained, folder)
     keys = make_keys(db)
-    with SQLiteStore(db) as store:
-        window = DataWindow(last_seq=store.last_seq(), events=store.counts().events)
+    with open_storage(db) as store:
+        window = DataWindow(last_seq=store.events.last_seq(), events=store.counts().events)
     registry = ModelRegistry.create(folder / "registry", model, window)
     registry.add(
         registry.path(1),

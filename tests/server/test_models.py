@@ -15,7 +15,7 @@ from attune.client import Client
 from attune.data.dataset import Dataset
 from attune.learning.finetune import FineTuneConfig, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry
-from attune.stores import SQLiteStore
+from attune.stores import open_storage
 from tests.learning.test_finetune import _log_new_events
 from tests.server.conftest import STOPPED, Server, make_db
 
@@ -32,8 +32,8 @@ def _wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-unty
 def test_server_follows_the_registry(trained: tuple[Dataset, Path], tmp_path: Path) -> None:
     db, model = make_db(trained, tmp_path)
     _log_new_events(db)
-    with SQLiteStore(db) as store:
-        window = DataWindow(last_seq=store.last_seq() - 360, events=5760)
+    with open_storage(db) as store:
+        window = DataWindow(last_seq=store.events.last_seq() - 360, events=5760)
     root = tmp_path / "registry"
     runner = CliRunner()
     result = runner.invoke(cli, ["models", "init", "--registry", str(root), "--from", str(model)])
@@ -48,7 +48,7 @@ def test_server_follows_the_registry(trained: tuple[Dataset, Path], tmp_path: Pa
     try:
         client = Client(server.url)
         assert client.ready().model_version == 2
-        with SQLiteStore(db) as store:
+        with open_storage(db) as store:
             tuned = fine_tune(store, registry, FineTuneConfig(min_events=50, tolerance=1.0))
         assert tuned.version == 3
 

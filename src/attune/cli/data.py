@@ -81,11 +81,11 @@ def import_(
     map_: list[str] = MAP,
 ) -> None:
     """Import a dataset into the embedded store."""
-    from attune.stores import SQLiteStore
+    from attune.stores import open_storage
 
     with user_errors():
         dataset = _load(src, on_error, map_)
-        with SQLiteStore(db) as store:
+        with open_storage(db) as store:
             n = store.import_dataset(dataset)
             counts = store.counts()
     typer.echo(
@@ -103,7 +103,7 @@ def inspect(
 ) -> None:
     """Print users, items, interactions, density, lengths, time span, event types, fields."""
     from attune.data.stats import describe
-    from attune.stores import SQLiteStore
+    from attune.stores import open_storage
 
     if (src is None) == (db is None):
         raise typer.BadParameter("give a dataset SRC or --db PATH (one of them)")
@@ -111,7 +111,7 @@ def inspect(
         if db is not None:
             if not db.exists():
                 raise FileNotFoundError(f"{db}: no such database")
-            with SQLiteStore(db) as store:
+            with open_storage(db) as store:
                 dataset = store.to_dataset()
         else:
             assert src is not None

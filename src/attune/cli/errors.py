@@ -13,9 +13,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     loads: the importers and the store pull in numpy."""
     from attune.data.importers import DataFormatError
     from attune.data.importers.fetch import FetchError
-    from attune.stores import StoreError
+    from attune.ports import StorageError
 
-    return (DataFormatError, FetchError, StoreError, FileNotFoundError)
+    return (DataFormatError, FetchError, StorageError, FileNotFoundError)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from attune.cli.errors import fail, user_errors
 if TYPE_CHECKING:
     from attune.learning.finetune import FineTuneOutcome
     from attune.learning.registry import ModelRegistry
-    from attune.stores import SQLiteStore
+    from attune.ports import Storage
 
 models_app = typer.Typer(
     help="Model versions: create, list, promote, roll back, prune.", no_args_is_help=True
@@ -47,12 +47,12 @@ def _registry(path: Path) -> ModelRegistry:
         raise fail(f"{err}; create one with `attune models init`") from None
 
 
-def _db(path: Path) -> SQLiteStore:
-    from attune.stores import SQLiteStore
+def _db(path: Path) -> Storage:
+    from attune.stores import open_storage
 
     if not path.is_file():
         raise fail(f"database {path} does not exist")
-    return SQLiteStore(path)
+    return open_storage(path)
 
 
 @models_app.command("init")
@@ -73,7 +73,7 @@ def init(
     if db is not None:
         with user_errors(), _db(db) as store:
             counts = store.counts()
-            window = DataWindow(last_seq=store.last_seq(), events=counts.events)
+            window = DataWindow(last_seq=store.events.last_seq(), events=counts.events)
     with _registry_errors():
         ModelRegistry.create(registry, checkpoint, window)
     typer.echo(f"created registry {registry} with version 1 from {checkpoint}")

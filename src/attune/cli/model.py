@@ -24,12 +24,12 @@ def register(app: typer.Typer) -> None:
 def _dataset(src: Path) -> Dataset:
     """A dataset folder/file, or an Attune database (`.db`)."""
     from attune.data.importers import load
-    from attune.stores import SQLiteStore
+    from attune.stores import open_storage
 
     if src.suffix == ".db":
         if not src.exists():
             raise FileNotFoundError(f"{src}: no such database")
-        with SQLiteStore(src) as store:
+        with open_storage(src) as store:
             return store.to_dataset()
     return load(src)
 

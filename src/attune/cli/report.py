@@ -32,14 +32,13 @@ def prune(
     """Delete old served lists. The report then covers the lists kept; events that name a
     deleted list count as unattributed. Safe while a server runs on the database."""
     from attune.feedback import FeedbackConfig
-    from attune.stores import SQLiteStore
-    from attune.stores.impressions import SQLiteImpressions
+    from attune.stores import open_storage
 
     if not db.is_file():
         raise fail(f"database {db} does not exist")
-    with user_errors(), SQLiteStore(db) as store:
-        impressions = SQLiteImpressions(store)
-        window = (impressions.definition() or FeedbackConfig()).attribution_window_s
+    with user_errors(), open_storage(db) as store:
+        impressions = store.impressions
+        window = FeedbackConfig.model_validate(impressions.definition() or {}).attribution_window_s
         if days * 86400.0 < window:
             # Younger lists can still be clicked: deleting them would lose attributions.
             raise fail(
@@ -60,16 +59,15 @@ def report(
     Computed by joining the event log to the logged impressions (no server needed, one may
     be running), with the click and conversion types the engine last used on the database.
     """
-    from attune.feedback import FeedbackConfig, Outcomes
-    from attune.stores import SQLiteStore
-    from attune.stores.impressions import SQLiteImpressions
+    from attune.feedback import FeedbackConfig, Outcomes, tally_of
+    from attune.stores import open_storage
 
     if not db.is_file():
         raise fail(f"database {db} does not exist")
-    with user_errors(), SQLiteStore(db) as store:
-        impressions = SQLiteImpressions(store)
-        definition = impressions.definition() or FeedbackConfig()
-        summary = impressions.report(Outcomes.resolve(definition, store.event_types())).summary()
+    with user_errors(), open_storage(db) as store:
+        definition = FeedbackConfig.model_validate(store.impressions.definition() or {})
+        outcomes = Outcomes.resolve(definition, store.event_types())
+        summary = tally_of(store.impressions.report(outcomes)).summary()
     if as_json:
         typer.echo(summary.model_dump_json(indent=2))
     else:

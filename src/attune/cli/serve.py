@@ -53,12 +53,12 @@ def serve(
     Settings come from these options, then ATTUNE_* variables, then the TOML file.
     """
     from attune.server.lock import DatabaseInUseError, DatabaseLock
-    from attune.server.security import KeyRing
+    from attune.server.security import open_key_ring
 
     settings = _settings(
         db=db, model=model, host=host, port=port, config=config, keys_file=keys_file
     )
-    if not settings.loopback and not KeyRing(settings.keys_path).enabled:
+    if not settings.loopback and not open_key_ring(settings.db, settings.keys_file).enabled:
         raise fail(
             f"refusing to bind {settings.host}: no API keys in {settings.keys_path}. Create "
             "one with `attune keys create --db ... --scope ...`, or bind 127.0.0.1."
@@ -89,11 +89,11 @@ def serve(
 
 
 def _ring(db: Path | None, keys_file: Path | None) -> KeyRing:
-    from attune.server.security import KeyRing
+    from attune.server.security import open_key_ring
 
     if keys_file is None and db is None:
         raise fail("give --db (keys live in <db>.keys.json) or --keys-file")
-    return KeyRing(keys_file or Path(str(db) + ".keys.json"))
+    return open_key_ring(db or "", keys_file)
 
 
 DB = typer.Option(None, "--db", help="Database whose keys file (<db>.keys.json) to use.")

@@ -7,9 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from attune.feedback import FeedbackConfig
+from attune.ports import Durability
 from attune.ranking import FilterSpec, PopularityConfig, RankingConfig
 from attune.retrieval import FaissConfig
-from attune.stores import Durability
 
 
 class EngineConfig(BaseModel):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,10 +23,8 @@ from attune.engine.explain import Reasoner
 from attune.engine.interest import InterestModel
 from attune.engine.items import ItemSide
 from attune.feedback import FeedbackLog
+from attune.ports import Storage, UserStateStore
 from attune.retrieval import serial_blas
-from attune.stores.base import UserStateStore
-from attune.stores.impressions import SQLiteImpressions
-from attune.stores.sqlite import SQLiteStore
 
 
 class UnknownUserError(KeyError):
@@ -43,7 +40,7 @@ class EngineContext:
     """The state every part of one engine reads and writes, under `lock`."""
 
     config: EngineConfig
-    store: SQLiteStore
+    store: Storage
     states: UserStateStore
     model: InterestModel
     """The served model; replaced by a swap (under `lock`)."""
@@ -56,7 +53,6 @@ class EngineContext:
     profiles: AttributeProfiles
     reasons: Reasoner
     has_timestamps: bool
-    snapshot_path: Path | None
     lock: threading.RLock = field(default_factory=threading.RLock)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     closed: bool = False
@@ -93,23 +89,21 @@ class EngineContext:
 
 
 def build_context(
-    store: SQLiteStore,
+    store: Storage,
     model: InterestModel,
     config: EngineConfig,
-    states: UserStateStore,
-    snapshot_path: Path | None,
 ) -> EngineContext:
     """A context over `store` serving `model`: the item side, user attributes, profiles and
     reasons read from the store (its events are left to the restore)."""
     apply_threads(config)
     event_types = store.event_types()
-    feedback = FeedbackLog(SQLiteImpressions(store), event_types, config.feedback)
+    feedback = FeedbackLog(store.impressions, event_types, config.feedback)
     data = store.to_dataset(events=False)
     items = ItemSide(store, data, model, config, event_types)
     return EngineContext(
         config=config,
         store=store,
-        states=states,
+        states=store.states,
         model=model,
         event_types=event_types,
         feedback=feedback,
@@ -118,7 +112,6 @@ def build_context(
         profiles=AttributeProfiles(model.dim),
         reasons=Reasoner(items, event_types, data.has_timestamps),
         has_timestamps=data.has_timestamps,
-        snapshot_path=snapshot_path,
         rng=np.random.default_rng(config.seed),
     )
 

@@ -41,12 +41,10 @@ from attune.engine.restore import StatePersistence
 from attune.engine.state import UserState
 from attune.engine.swap import ModelSwap, load_model
 from attune.feedback import FeedbackLog
-from attune.learning.registry import resolve_model
 from attune.model.incremental import KVCache
+from attune.ports import Storage, UserStateStore
 from attune.ranking import FilterSpec
-from attune.stores.base import UserStateStore
-from attune.stores.memory import MemoryUserStateStore
-from attune.stores.sqlite import SQLiteStore
+from attune.stores import open_storage, resolve_model
 
 
 class Engine:
@@ -54,19 +52,11 @@ class Engine:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Storage,
         model: InterestModel,
         config: EngineConfig | None = None,
-        states: UserStateStore | None = None,
-        snapshot_path: Path | None = None,
     ) -> None:
-        self._ctx = ctx = build_context(
-            store,
-            model,
-            config or EngineConfig(),
-            states if states is not None else MemoryUserStateStore(),
-            snapshot_path,
-        )
+        self._ctx = ctx = build_context(store, model, config or EngineConfig())
         self._vectors = UserVectors(ctx)
         self._persistence = StatePersistence(ctx, self._vectors)
         popularity = PopularityCounter(ctx)
@@ -75,7 +65,7 @@ class Engine:
         self._swap = ModelSwap(ctx, self._vectors)
         self._erasure = UserErasure(ctx, self._vectors, self._persistence)
         self._persistence.restore(popularity.count)
-        store.checkpoint_in_background()
+        store.start_maintenance()
 
     @classmethod
     def open(
@@ -85,17 +75,13 @@ class Engine:
         config: EngineConfig | None = None,
         version: int = 1,
     ) -> Engine:
-        """An engine over the database `db` serving `model_dir`: a checkpoint directory (served
-        as `version`) or a model registry (its current version)."""
+        """An engine over the storage at `db` (a URL or a database path) serving `model_dir`:
+        a checkpoint directory (served as `version`) or a model registry (its current
+        version)."""
         cfg = config or EngineConfig()
-        store = SQLiteStore(db, durability=cfg.durability)
         checkpoint, current = resolve_model(model_dir)
-        return cls(
-            store,
-            load_model(checkpoint, version if current is None else current, cfg.device),
-            cfg,
-            snapshot_path=Path(str(db) + ".state"),
-        )
+        model = load_model(checkpoint, version if current is None else current, cfg.device)
+        return cls(open_storage(db, durability=cfg.durability), model, cfg)
 
     # -- what the engine serves with -----------------------------------------------------------
 
@@ -104,7 +90,7 @@ class Engine:
         return self._ctx.config
 
     @property
-    def store(self) -> SQLiteStore:
+    def store(self) -> Storage:
         return self._ctx.store
 
     @property
@@ -115,10 +101,6 @@ class Engine:
     def model(self) -> InterestModel:
         """The served model (replaced by `swap_model`)."""
         return self._ctx.model
-
-    @property
-    def snapshot_path(self) -> Path | None:
-        return self._ctx.snapshot_path
 
     @property
     def event_types(self) -> EventTypes:

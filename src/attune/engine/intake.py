@@ -20,7 +20,7 @@ from attune.engine.context import EngineContext
 from attune.engine.ingest import IngestResult, validate_events
 from attune.engine.refresh import UserVectors
 from attune.engine.restore import StatePersistence
-from attune.stores.base import LoggedEvent
+from attune.ports import LoggedEvent
 
 BACKLOG_CHUNK = 64
 """Users per background refresh step (a few milliseconds of the lock each)."""
@@ -89,7 +89,7 @@ class Intake:
         ctx = self.ctx
         with ctx.lock:
             n_items = ctx.n_items()
-            logged = ctx.store.append_events(events, ctx.event_types)
+            logged = ctx.store.events.append_events(events, ctx.event_types)
             if ctx.n_items() > n_items:
                 ctx.items.reindex(ctx.items.grow())
             for e in logged:
@@ -145,12 +145,12 @@ class Intake:
 
     def upsert_items(self, updates: Sequence[ItemUpdate]) -> None:
         with self.ctx.lock:
-            self.ctx.store.upsert_items(list(updates))
+            self.ctx.store.catalogue.upsert_items(list(updates))
             self.ctx.items.upsert(updates)
 
     def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
         ctx = self.ctx
         with ctx.lock:
-            ctx.store.upsert_users(list(updates))
+            ctx.store.profiles.upsert_users(list(updates))
             for u in updates:
                 ctx.user_tokens[ctx.store.users.index(u.user_id)] = attribute_tokens(u.attributes)

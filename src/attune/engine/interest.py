@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from attune.data.dataset import AttributeTable
-from attune.data.vocab import Vocabulary
 from attune.engine.state import UserState
 from attune.model.encoder import pad_histories
 from attune.model.ensemble import CosineJoin, Ensemble
 from attune.model.incremental import KVCache, encode_with_cache, extend
 from attune.model.numpy_serving import NumpyServingEncoder
 from attune.model.serving import last_position
+from attune.ports import IdVocabulary
 from attune.training.checkpoint import LoadedModel
 
 
@@ -61,7 +61,7 @@ class InterestModel(ABC):
         self.max_len = loaded.encoder_config.max_len
 
     @abstractmethod
-    def bind_items(self, store_items: Vocabulary) -> None:
+    def bind_items(self, store_items: IdVocabulary) -> None:
         """(Re)build the store -> model item mapping; call after the store's vocabulary grows."""
 
     @abstractmethod
@@ -128,7 +128,7 @@ class EncoderInterestModel(InterestModel):
 
     # -- item side ---------------------------------------------------------------------------
 
-    def bind_items(self, store_items: Vocabulary) -> None:
+    def bind_items(self, store_items: IdVocabulary) -> None:
         known = self.loaded.items
         start = len(self._store_to_model)
         extra = np.fromiter(
@@ -298,7 +298,7 @@ class EnsembleInterestModel(InterestModel):
 
     # -- item side ---------------------------------------------------------------------------
 
-    def bind_items(self, store_items: Vocabulary) -> None:
+    def bind_items(self, store_items: IdVocabulary) -> None:
         for member in self.members:
             member.bind_items(store_items)
 

@@ -11,9 +11,9 @@ from attune.data.dataset import AttributeTable, Dataset
 from attune.data.events import EventTypes, ItemUpdate, attribute_tokens
 from attune.engine.config import EngineConfig
 from attune.engine.interest import InterestModel
-from attune.ranking import DecayedPopularity, FilterCache, ItemCatalogue
+from attune.ports import Storage
+from attune.ranking import FilterCache, ItemCatalogue
 from attune.retrieval import ExactIndex, FaissIndex, ItemIndex
-from attune.stores.sqlite import SQLiteStore
 
 
 class ItemSide:
@@ -21,7 +21,7 @@ class ItemSide:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Storage,
         data: Dataset,
         model: InterestModel,
         config: EngineConfig,
@@ -33,14 +33,16 @@ class ItemSide:
         self.tokens: list[list[str]] = [data.item_attributes.tokens_of(i) for i in range(n)]
         self.titles = dict(data.item_titles)
         self.catalogue = ItemCatalogue.open(n, AttributeTable.from_rows(self.tokens), store.items)
-        for idx, av_from, av_until, created, blocked in store.item_windows():
+        for idx, av_from, av_until, created, blocked in store.catalogue.item_windows():
             self.catalogue.available_from[idx] = np.nan if av_from is None else av_from
             self.catalogue.available_until[idx] = np.nan if av_until is None else av_until
             self.catalogue.created[idx] = np.nan if created is None else created
             self.catalogue.blocked[idx] = blocked
         self.catalogue.touch()
         self.filters = FilterCache(self.catalogue, event_types)
-        self.popularity = DecayedPopularity(n, config.popularity)
+        self.popularity = store.popularity(
+            n, config.popularity.half_life_seconds, config.popularity.head_size
+        )
         self.exposures = np.zeros(n, np.int64)
         self.config = config
         self.model = model

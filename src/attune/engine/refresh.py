@@ -18,7 +18,7 @@ from attune.engine.context import EngineContext
 from attune.engine.interest import Explanation
 from attune.engine.state import UserState, fold_event
 from attune.model.incremental import KVCache
-from attune.stores.base import LoggedEvent
+from attune.ports import LoggedEvent
 
 _V = TypeVar("_V")
 

@@ -14,7 +14,7 @@ from attune.engine.context import EngineContext
 from attune.engine.refresh import UserVectors
 from attune.engine.state import UserState
 from attune.log import get_logger
-from attune.stores.base import LoggedEvent
+from attune.ports import LoggedEvent
 
 _log = get_logger(__name__)
 
@@ -37,13 +37,11 @@ class StatePersistence:
         """State = snapshot (if any) + every logged event after it; popularity counts every
         logged event."""
         ctx = self.ctx
-        start = 0
-        if ctx.snapshot_path is not None and ctx.snapshot_path.exists():
-            start = ctx.states.load_snapshot(ctx.snapshot_path)
+        start = ctx.states.load_snapshot()
         t0, n = time.perf_counter(), 0
         # Replayed states stay unpacked until the end: one pack per user, not per event.
         replayed: dict[int, UserState] = {}
-        for event in ctx.store.read_events(after=0):
+        for event in ctx.store.events.read_events(after=0):
             count_popularity(event)
             if event.seq > start:
                 state = replayed.get(event.user)
@@ -53,7 +51,7 @@ class StatePersistence:
                 n += 1
         for user, state in replayed.items():
             ctx.states.put(user, state.pack())
-        self.applied_seq = ctx.store.last_seq()
+        self.applied_seq = ctx.store.events.last_seq()
         stale = [u for u in ctx.states.users() if self.vectors.needs_vector(u)]
         for chunk in range(0, len(stale), _RESTORE_CHUNK):
             self.vectors.refresh(stale[chunk : chunk + _RESTORE_CHUNK])
@@ -78,13 +76,11 @@ class StatePersistence:
 
     def snapshot(self) -> None:
         ctx = self.ctx
-        if ctx.snapshot_path is None:
-            return
         with ctx.lock:
             # Events folded but not stored yet belong in the snapshot; their V_u is left to
             # the backlog (or to the restore), not computed in the request that snapshots.
             self.vectors.store_pending()
-            ctx.states.save_snapshot(ctx.snapshot_path, self.applied_seq)
+            ctx.states.save_snapshot(self.applied_seq)
             ctx.feedback.flush()
             self.since_snapshot = 0
 
@@ -93,5 +89,5 @@ class StatePersistence:
         stopped)."""
         self.snapshot()
         with self.ctx.lock:
-            self.ctx.feedback.flush()  # the buffered impressions (also without a snapshot path)
+            self.ctx.feedback.flush()  # what the last snapshot left buffered
         self.ctx.store.close()

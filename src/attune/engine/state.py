@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from attune.data.events import HIDE_EVENT, EventTypes
-from attune.stores.base import LoggedEvent
+from attune.ports import LoggedEvent
 
 # format, n_hist, n_seen, n_neg, n_hidden, dim, model_version, last_seq
 _HEADER = struct.Struct("<BHHHHHIq")

@@ -1,12 +1,12 @@
 """Closing the loop: served lists logged as impressions, joined to the events they lead to.
 
 `FeedbackLog` records impressions and counts click-through and conversion online, per model
-version and per reason; `attune.stores.impressions` persists them and computes the same counts
-from the database alone (`attune report`).
+version and per reason; a storage's `ImpressionLog` (`attune.ports`) persists them and
+computes the same counts from the storage alone (`attune report`).
 """
 
 from attune.feedback._config import FeedbackConfig, Outcomes
-from attune.feedback._log import FeedbackLog, Impression, ImpressionStore
+from attune.feedback._log import FeedbackLog, tally_of
 from attune.feedback._summary import (
     Counts,
     FeedbackSummary,
@@ -14,6 +14,7 @@ from attune.feedback._summary import (
     Tally,
     VersionFeedback,
 )
+from attune.ports import Impression, ImpressionLog
 
 __all__ = [
     "Counts",
@@ -21,9 +22,10 @@ __all__ = [
     "FeedbackLog",
     "FeedbackSummary",
     "Impression",
-    "ImpressionStore",
+    "ImpressionLog",
     "Outcomes",
     "ReasonFeedback",
     "Tally",
     "VersionFeedback",
+    "tally_of",
 ]

@@ -15,63 +15,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from attune.data.events import EventTypes
 from attune.feedback._config import FeedbackConfig, Outcomes
 from attune.feedback._summary import FeedbackSummary, Tally
 from attune.log import get_logger
-from attune.stores.base import LoggedEvent
+from attune.ports import FeedbackCounts, Impression, ImpressionLog, LoggedEvent
 
 _log = get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Impression:
-    """One served list, in internal indices."""
-
-    recommendation_id: str
-    user: int | None
-    """Internal index of the user; None when the user was unknown when served (set by the
-    first event joined to the list, so that the user's erasure also removes it)."""
-    ts: float
-    """When it was served, seconds since the epoch."""
-    model_version: int
-    source: str
-    items: tuple[int, ...]
-    """Item indices in position order."""
-    reasons: tuple[str, ...]
-    """Reason kind of the item at each position."""
-
-    def position(self, item: int) -> int | None:
-        try:
-            return self.items.index(item)
-        except ValueError:
-            return None
-
-
-class ImpressionStore(Protocol):
-    """Where impressions persist (`attune.stores.impressions.SQLiteImpressions`)."""
-
-    def write(self, impressions: Sequence[Impression], adopted: Mapping[str, int]) -> None:
-        """Add impressions, and set the user of stored ones that had none, atomically."""
-        ...
-
-    def get(self, recommendation_id: str) -> Impression | None: ...
-
-    def events_before(self, recommendation_id: str, seq: int) -> list[LoggedEvent]:
-        """Logged events naming the list with seq < `seq`, in log order."""
-        ...
-
-    def report(self, outcomes: Outcomes) -> Tally:
-        """The counts of everything stored, computed by the store alone."""
-        ...
-
-    def save_definition(self, config: FeedbackConfig) -> None:
-        """Remember the definition in use, for reports read from the database alone."""
-        ...
 
 
 @dataclass(slots=True)
@@ -103,7 +56,7 @@ class FeedbackLog:
     """
 
     def __init__(
-        self, store: ImpressionStore, event_types: EventTypes, config: FeedbackConfig
+        self, store: ImpressionLog, event_types: EventTypes, config: FeedbackConfig
     ) -> None:
         self.store = store
         self.config = config
@@ -120,8 +73,8 @@ class FeedbackLog:
         """Monotonic time of the oldest unwritten change."""
         self._tally = Tally()
         if config.enabled:
-            store.save_definition(config)
-            self._tally = store.report(self.outcomes)
+            store.save_definition(config.model_dump(mode="json"))
+            self._tally = tally_of(store.report(self.outcomes))
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -277,3 +230,14 @@ class FeedbackLog:
         full = len(self._buffer) >= self.config.flush_lists
         if full or time.monotonic() - self._oldest >= self.config.flush_seconds:
             self.flush()
+
+
+def tally_of(counts: FeedbackCounts) -> Tally:
+    """A storage's report as the `Tally` the online join keeps."""
+    tally = Tally(lists=dict(counts.lists), unattributed=counts.unattributed)
+    for key, items in counts.shown.items():
+        tally.counts(*key).items = items
+    for key, (clicks, conversions) in counts.reacted.items():
+        c = tally.counts(*key)
+        c.clicks, c.conversions = clicks, conversions
+    return tally

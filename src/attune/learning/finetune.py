@@ -40,7 +40,7 @@ from attune.learning.tuning_windows import tuning_windows
 from attune.log import get_logger
 from attune.model.device import resolve_device
 from attune.model.ensemble import Ensemble
-from attune.stores.sqlite import SQLiteStore
+from attune.ports import Storage
 from attune.training.checkpoint import LoadedModel
 from attune.training.loop import EpochLoop, next_item_loss
 
@@ -109,7 +109,7 @@ class _Tuned:
 
 
 def fine_tune(
-    store: SQLiteStore,
+    store: Storage,
     registry: ModelRegistry,
     config: FineTuneConfig | None = None,
     *,
@@ -122,7 +122,7 @@ def fine_tune(
     if parent is None:
         raise ValueError(f"registry {registry.root} has no current version")
     last_seq = registry.info(parent).data_window.last_seq
-    events = EventArrays.read(store)
+    events = EventArrays.read(store.events)
     start = int(np.searchsorted(events.seq, last_seq, side="right"))
     n_new = len(events) - start
     if n_new < cfg.min_events:
@@ -175,7 +175,7 @@ def warm_up_optimizer() -> None:
 
 
 def _tune_and_check(
-    store: SQLiteStore, registry: ModelRegistry, rnd: _Round, cfg: FineTuneConfig
+    store: Storage, registry: ModelRegistry, rnd: _Round, cfg: FineTuneConfig
 ) -> _Tuned:
     """Grow and train a candidate from each of the parent's models (an ensemble's members are
     tuned one by one, each as the single model it is), then rank the held-out events with the

@@ -19,8 +19,7 @@ from attune.data.dataset import AttributeTable
 from attune.data.events import EventTypes
 from attune.engine.interest import InterestModel
 from attune.engine.state import UserState, fold_event
-from attune.stores.base import LoggedEvent
-from attune.stores.sqlite import SQLiteStore
+from attune.ports import EventLog, LoggedEvent
 from attune.training.validation import ranking_metrics
 
 MAX_SEEN = 1000
@@ -41,8 +40,8 @@ class EventArrays:
         return len(self.seq)
 
     @staticmethod
-    def read(store: SQLiteStore) -> EventArrays:
-        cols = store.event_columns()
+    def read(log: EventLog) -> EventArrays:
+        cols = log.event_columns()
         return EventArrays(
             cols[:, 0].astype(np.int64),
             cols[:, 1].astype(np.int64),

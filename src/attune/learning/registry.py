@@ -30,6 +30,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from attune.log import get_logger
+from attune.ports import ModelPointer, StorageError
+from attune.stores import FileModelPointer
 from attune.training.checkpoint import (
     TRAINER_STATE,
     CheckpointError,
@@ -40,7 +42,6 @@ from attune.training.checkpoint import (
 
 _log = get_logger(__name__)
 
-FORMAT = 1
 VERSION_FILE = "version.json"
 
 
@@ -81,27 +82,21 @@ class VersionInfo(BaseModel):
     note: str = Field("", description="Why it was published or rejected, in words.")
 
 
-class _Index(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format: int = FORMAT
-    current: int | None = None
-    history: list[int] = Field(default_factory=list)
-
-
 class ModelRegistry:
     """Versions of the interest model in one directory."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, pointer: ModelPointer | None = None) -> None:
         self.root = Path(root)
         if not self.is_registry(self.root):
             raise RegistryError(f"{self.root} is not a model registry (no registry.json)")
+        self.pointer: ModelPointer = pointer or FileModelPointer(self.root)
+        """Which version is current: `registry.json` here, or a deployment's shared pointer."""
 
     # -- creation ----------------------------------------------------------------------------
 
     @staticmethod
     def is_registry(path: str | Path) -> bool:
-        return (Path(path) / "registry.json").is_file()
+        return FileModelPointer(Path(path)).exists()
 
     @classmethod
     def create(
@@ -119,7 +114,7 @@ class ModelRegistry:
         metrics = ensemble_metrics(checkpoint) if len(members) > 1 else members[0].metrics
         root.mkdir(parents=True, exist_ok=True)
         (root / "versions").mkdir(exist_ok=True)
-        _write_json(root / "registry.json", _Index().model_dump())
+        FileModelPointer(root).create()
         registry = cls(root)
         info = registry.add(
             Path(checkpoint),
@@ -135,17 +130,13 @@ class ModelRegistry:
 
     # -- reads (no lock) ---------------------------------------------------------------------
 
-    def _index(self) -> _Index:
-        try:
-            return _Index.model_validate_json((self.root / "registry.json").read_text("utf-8"))
-        except (OSError, ValidationError, ValueError) as err:
-            raise RegistryError(f"{self.root}/registry.json is unreadable: {err}") from err
-
     def current(self) -> int | None:
-        return self._index().current
+        with _pointer_errors():
+            return self.pointer.current()
 
     def history(self) -> list[int]:
-        return list(self._index().history)
+        with _pointer_errors():
+            return self.pointer.history()
 
     def path(self, version: int) -> Path:
         return self.root / "versions" / str(version)
@@ -241,26 +232,22 @@ class ModelRegistry:
     def promote(self, version: int) -> None:
         """Make `version` current, after checking that it loads."""
         self.load_members(version)
-        with self._locked():
-            index = self._index()
-            if index.current == version:
+        with self._locked(), _pointer_errors():
+            if self.pointer.current() == version:
                 return
-            index.current = version
-            index.history.append(version)
-            _write_json(self.root / "registry.json", index.model_dump())
+            self.pointer.set_current(version)
         _log.info("promoted model version", version=version)
 
     def rollback(self) -> int:
         """Make the previously current version current again; returns it."""
-        with self._locked():
-            index = self._index()
-            if len(index.history) < 2:
+        with self._locked(), _pointer_errors():
+            history = self.pointer.history()
+            if len(history) < 2:
                 raise RegistryError("no earlier version to roll back to")
-            index.history.pop()
-            previous = index.history[-1]
+            history.pop()
+            previous = history[-1]
             self.load_members(previous)
-            index.current = previous
-            _write_json(self.root / "registry.json", index.model_dump())
+            self.pointer.set_history(history)
         _log.info("rolled back model version", version=previous)
         return previous
 
@@ -277,11 +264,11 @@ class ModelRegistry:
         with self._locked():
             for leftover in (self.root / "versions").glob(".deleting-*"):
                 shutil.rmtree(leftover, ignore_errors=True)  # from a prune that was killed
-            index = self._index()
+            history, current = self.history(), self.current()
             numbers = self._numbers()
-            kept = set(numbers[-keep:]) | set(_last_distinct(index.history, keep))
-            if index.current is not None:
-                kept.add(index.current)
+            kept = set(numbers[-keep:]) | set(_last_distinct(history, keep))
+            if current is not None:
+                kept.add(current)
             doomed = [v for v in numbers if v not in kept]
             for version in doomed:
                 # Renamed first: a directory that is half deleted must not look like a version.
@@ -289,25 +276,13 @@ class ModelRegistry:
                 os.replace(self.path(version), trash)
                 shutil.rmtree(trash)
             if doomed:
-                history = [v for v in index.history if v not in doomed]
-                index.history = [v for i, v in enumerate(history) if i == 0 or history[i - 1] != v]
-                _write_json(self.root / "registry.json", index.model_dump())
+                history = [v for v in history if v not in doomed]
+                history = [v for i, v in enumerate(history) if i == 0 or history[i - 1] != v]
+                with _pointer_errors():
+                    self.pointer.set_history(history)
         if doomed:
             _log.info("pruned model versions", deleted=doomed, kept=sorted(kept))
         return doomed
-
-
-def resolve_model(path: str | Path) -> tuple[Path, int | None]:
-    """(checkpoint directory, version) for a model path: a registry's current version, or a
-    plain checkpoint directory, which has no version of its own (None)."""
-    path = Path(path)
-    if not ModelRegistry.is_registry(path):
-        return path, None
-    registry = ModelRegistry(path)
-    current = registry.current()
-    if current is None:
-        raise RegistryError(f"registry {path} has no current version")
-    return registry.path(current), current
 
 
 def _last_distinct(history: list[int], n: int) -> list[int]:
@@ -332,3 +307,12 @@ def _write_json(path: Path, data: object) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     os.replace(tmp, path)
+
+
+@contextmanager
+def _pointer_errors() -> Iterator[None]:
+    """The pointer's storage errors as registry errors (what the CLI and server report)."""
+    try:
+        yield
+    except StorageError as err:
+        raise RegistryError(str(err)) from err

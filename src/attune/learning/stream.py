@@ -36,7 +36,8 @@ from attune.engine.engine import Engine, load_model
 from attune.learning.finetune import FineTuneConfig, FineTuneOutcome, fine_tune, warm_up_optimizer
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.log import get_logger
-from attune.stores.sqlite import Durability, SQLiteStore
+from attune.ports import Durability
+from attune.stores import open_storage
 from attune.training.config import TrainConfig
 from attune.training.trainer import train
 
@@ -171,7 +172,7 @@ def stream_evaluate(
     base_db = workdir / "cut.db"
     for suffix in ("", "-wal", "-shm", ".state"):
         Path(str(base_db) + suffix).unlink(missing_ok=True)
-    with SQLiteStore(base_db, durability=Durability.NORMAL) as store:
+    with open_storage(base_db, durability=Durability.NORMAL) as store:
         store.import_dataset(head, progress=False)
     stream = [_interaction(dataset, inter, i) for i in range(cut, end)]
     report = StreamReport(dataset.name, cut, len(stream), train_seconds)
@@ -193,8 +194,8 @@ def stream_evaluate(
         db = _copy_db(base_db, workdir / "finetune.db")
         registry_dir = workdir / "registry"
         shutil.rmtree(registry_dir, ignore_errors=True)
-        with SQLiteStore(db) as store:
-            last = store.last_seq()
+        with open_storage(db) as store:
+            last = store.events.last_seq()
         registry = ModelRegistry.create(
             registry_dir, model_dir, DataWindow(last_seq=last, events=cut), note="trained at cut"
         )

@@ -8,16 +8,18 @@ backend: it receives a `Storage` from `attune.stores.open_storage(url)`.
 
 from attune.ports.catalogue import ItemCatalogue, ItemWindow, UserProfiles
 from attune.ports.events import EventLog, LoggedEvent
-from attune.ports.impressions import Impression, ImpressionLog
+from attune.ports.impressions import FeedbackCounts, Impression, ImpressionLog, OutcomeRules
 from attune.ports.keys import KeyRecord, KeyStore
 from attune.ports.pointer import ModelPointer
 from attune.ports.popularity import PopularityCounts
 from attune.ports.state import UserStateStore
-from attune.ports.storage import Storage, StorageError
+from attune.ports.storage import Durability, Storage, StorageError, StoreCounts
 from attune.ports.vocab import IdVocabulary
 
 __all__ = [
+    "Durability",
     "EventLog",
+    "FeedbackCounts",
     "IdVocabulary",
     "Impression",
     "ImpressionLog",
@@ -27,9 +29,11 @@ __all__ = [
     "KeyStore",
     "LoggedEvent",
     "ModelPointer",
+    "OutcomeRules",
     "PopularityCounts",
     "Storage",
     "StorageError",
+    "StoreCounts",
     "UserProfiles",
     "UserStateStore",
 ]

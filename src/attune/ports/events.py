@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from attune.data.events import EventTypes, Interaction
 
 
@@ -39,6 +41,11 @@ class EventLog(Protocol):
 
     def read_events(self, after: int = 0, *, user: int | None = None) -> Iterator[LoggedEvent]:
         """Events with seq > `after`, in log order (optionally of one user)."""
+        ...
+
+    def event_columns(self) -> np.ndarray:
+        """The whole log as one float64 array [N, 6]: seq, user, item, event type, time, value
+        (NaN when none), in log order, without per-event Python objects (training reads)."""
         ...
 
     def last_seq(self) -> int:

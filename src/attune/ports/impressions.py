@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from attune.ports.events import LoggedEvent
@@ -33,6 +33,45 @@ class Impression:
             return None
 
 
+class OutcomeRules(Protocol):
+    """What counts as a click or a conversion, in event type codes (`feedback.Outcomes`)."""
+
+    @property
+    def clicks(self) -> frozenset[int]: ...
+
+    @property
+    def conversions(self) -> frozenset[int]: ...
+
+    @property
+    def ratings(self) -> frozenset[int]:
+        """Codes of rating-polarity types: positive only at or above `rating_threshold`."""
+        ...
+
+    @property
+    def rating_threshold(self) -> float: ...
+
+    @property
+    def window_s(self) -> float:
+        """An event joins a list only within this many seconds of it being served."""
+        ...
+
+
+@dataclass
+class FeedbackCounts:
+    """The stored impressions joined to the events that name them, counted."""
+
+    lists: dict[int, int] = field(default_factory=dict)
+    """Lists served per model version."""
+    shown: dict[tuple[int, str], int] = field(default_factory=dict)
+    """Items shown per (model version, reason kind)."""
+    reacted: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+    """(clicked, converted) shown items per (model version, reason kind); each list item
+    counts once however many events it drew."""
+    unattributed: int = 0
+    """Events naming a list that join no shown item (unknown or expired list, item not in
+    it, another user's list)."""
+
+
 class ImpressionLog(Protocol):
     """Where impressions persist; the feedback join reads them back."""
 
@@ -46,8 +85,8 @@ class ImpressionLog(Protocol):
         """Logged events naming the list with seq < `seq`, in log order."""
         ...
 
-    def all(self) -> list[Impression]:
-        """Every stored impression, oldest first (the feedback report's input)."""
+    def report(self, rules: OutcomeRules) -> FeedbackCounts:
+        """Everything stored, joined and counted by the storage alone."""
         ...
 
     def count(self, user: int | None = None) -> int: ...

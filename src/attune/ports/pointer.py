@@ -17,5 +17,10 @@ class ModelPointer(Protocol):
         ...
 
     def set_current(self, version: int) -> None:
-        """Make `version` current and append it to the history, atomically."""
+        """Make `version` current and append it to the history (nothing when it is already
+        current), atomically."""
+        ...
+
+    def set_history(self, history: list[int]) -> None:
+        """Replace the history (rollback, pruning); its last entry becomes current."""
         ...

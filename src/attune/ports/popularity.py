@@ -22,7 +22,12 @@ class PopularityCounts(Protocol):
         ...
 
     def top(
-        self, n: int, now: float, allowed: np.ndarray | None = None
+        self,
+        k: int,
+        now: float,
+        *,
+        allowed: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The `n` most popular items (optionally among an allowed mask) and their scores."""
+        """The k most popular items (ids, decayed scores) that are allowed and not excluded."""
         ...

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
@@ -17,6 +19,25 @@ from attune.ports.state import UserStateStore
 from attune.ports.vocab import IdVocabulary
 
 
+class Durability(StrEnum):
+    """How hard an acknowledged write works to reach the disk."""
+
+    FULL = "full"
+    """Flushed to disk on every commit: survives a killed process and a power cut."""
+    NORMAL = "normal"
+    """Flushed at checkpoints: survives a killed process; a power cut may lose the last
+    commits."""
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """How many users, items and events a storage holds."""
+
+    users: int
+    items: int
+    events: int
+
+
 class StorageError(RuntimeError):
     """The storage cannot be opened or used (bad URL, unreadable or newer-schema database)."""
 
@@ -24,15 +45,32 @@ class StorageError(RuntimeError):
 class Storage(Protocol):
     """The ports of one backend (`attune.stores.open_storage(url)` builds it)."""
 
-    url: str
-    users: IdVocabulary
-    items: IdVocabulary
-    events: EventLog
-    catalogue: ItemCatalogue
-    profiles: UserProfiles
-    states: UserStateStore
-    impressions: ImpressionLog
-    keys: KeyStore
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def users(self) -> IdVocabulary: ...
+
+    @property
+    def items(self) -> IdVocabulary: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def catalogue(self) -> ItemCatalogue: ...
+
+    @property
+    def profiles(self) -> UserProfiles: ...
+
+    @property
+    def states(self) -> UserStateStore: ...
+
+    @property
+    def impressions(self) -> ImpressionLog: ...
+
+    @property
+    def keys(self) -> KeyStore: ...
 
     @property
     def single_process(self) -> bool:
@@ -49,6 +87,13 @@ class Storage(Protocol):
 
     def to_dataset(self, *, events: bool = True) -> Dataset:
         """Everything stored as an in-memory `Dataset` (training and inspection)."""
+        ...
+
+    def counts(self) -> StoreCounts: ...
+
+    def start_maintenance(self) -> None:
+        """Start the background upkeep a long-running server wants (WAL checkpoints of the
+        embedded backend); a no-op where there is none."""
         ...
 
     def erase_user(self, user_id: str) -> dict[str, int]:
@@ -68,3 +113,7 @@ class Storage(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...

@@ -7,7 +7,7 @@ deployment, so a backend grows it atomically with the writes that introduce an i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +17,11 @@ class IdVocabulary(Protocol):
     """Read side of one id space (users or items); growth goes through the storage's writes."""
 
     def __len__(self) -> int: ...
+
+    @property
+    def ids(self) -> Sequence[str]:
+        """Every id, by index."""
+        ...
 
     def __contains__(self, external_id: object) -> bool: ...
 

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from attune.data.dataset import AttributeTable
-from attune.data.vocab import Vocabulary
+from attune.ports import IdVocabulary
 
 
 @dataclass
@@ -29,7 +29,7 @@ class ItemCatalogue:
     """float64 creation time in seconds since the epoch; NaN = unknown (never counts as new)."""
     blocked: np.ndarray
     """Global blocklist: True = never recommend (legal, stock, moderation)."""
-    items: Vocabulary | None = None
+    items: IdVocabulary | None = None
     """External ids, needed only to resolve external ids in a `FilterSpec`."""
     version: int = 0
     """Bumped by every change, so compiled filters and caches can tell they are stale."""
@@ -50,7 +50,7 @@ class ItemCatalogue:
 
     @staticmethod
     def open(
-        n_items: int, attributes: AttributeTable | None = None, items: Vocabulary | None = None
+        n_items: int, attributes: AttributeTable | None = None, items: IdVocabulary | None = None
     ) -> ItemCatalogue:
         """A catalogue where every item is always available, unblocked and of unknown age."""
         return ItemCatalogue(

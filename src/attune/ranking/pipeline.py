@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.ports import PopularityCounts
 from attune.ranking.candidates import RankedItem, ReasonKind
 from attune.ranking.diversity import DiversityConfig, attribute_groups, diversify
 from attune.ranking.exploration import (
@@ -24,7 +25,6 @@ from attune.ranking.exploration import (
     place,
 )
 from attune.ranking.filters import CompiledFilter, UserItems
-from attune.ranking.popularity import DecayedPopularity
 from attune.retrieval import ItemIndex
 
 
@@ -51,7 +51,7 @@ class RankContext:
     filter: CompiledFilter
     now: float
     user: UserItems | None = None
-    popularity: DecayedPopularity | None = None
+    popularity: PopularityCounts | None = None
     """Fills the list when personal candidates run out, and ranks for users without a vector."""
     exposures: np.ndarray | None = None
     """Times each item was shown; needed for exploration."""

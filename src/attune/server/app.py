@@ -40,7 +40,7 @@ from attune.server.routers import (
     stats,
     users,
 )
-from attune.server.security import KeyRing
+from attune.server.security import open_key_ring
 from attune.server.settings import ServerSettings
 
 _log = get_logger(__name__)
@@ -116,7 +116,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.keys = KeyRing(settings.keys_path)
+    app.state.keys = open_key_ring(settings.db, settings.keys_file)
     app.state.metrics = Metrics()
     app.state.engine = app.state.engine_access = None
     app.state.registry = None

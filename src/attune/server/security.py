@@ -1,6 +1,6 @@
 """API keys with scopes, stored hashed.
 
-A key looks like `attune_<id>_<secret>`; the keys file keeps the id, scopes and a SHA-256 of
+A key looks like `attune_<id>_<secret>`; the key store keeps the id, scopes and a SHA-256 of
 the whole key, never the key itself. SHA-256 and not a slow password hash: the secret is 256
 random bits, beyond any brute force, while a slow hash would add milliseconds to every request.
 """
@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
 import secrets
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.ports import KeyRecord, KeyStore
 from attune.schemas.keys import ApiScope
+from attune.stores import open_key_store
 
 _PREFIX = "attune_"
 
@@ -40,39 +39,28 @@ class ApiKey(BaseModel):
         return scope in self.scopes or ApiScope.ADMIN in self.scopes
 
 
-class KeysFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    keys: list[ApiKey] = Field(default_factory=list, description="Every active key.")
-
-
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 class KeyRing:
-    """The keys of one keys file, re-read when the file changes (so a revocation takes effect
+    """The keys of one `KeyStore`, re-read when the store changes (so a revocation takes effect
     within `recheck_s` without a restart)."""
 
-    def __init__(self, path: Path, recheck_s: float = 1.0) -> None:
-        self.path = path
+    def __init__(self, store: KeyStore, recheck_s: float = 1.0) -> None:
+        self.store = store
         self.recheck_s = recheck_s
         self._keys: dict[str, ApiKey] = {}
-        self._mtime: float | None = None
+        self._version: str | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
         self._reload()
 
     def _reload(self) -> None:
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            self._keys, self._mtime = {}, None
-            return
-        if mtime != self._mtime:
-            stored = KeysFile.model_validate_json(self.path.read_bytes())
-            self._keys = {k.id: k for k in stored.keys}
-            self._mtime = mtime
+        version = self.store.version()
+        if version != self._version:
+            self._keys = {r.id: _from_record(r) for r in self.store.load()}
+            self._version = version
 
     def _fresh(self) -> dict[str, ApiKey]:
         now = time.monotonic()
@@ -112,25 +100,41 @@ class KeyRing:
             sha256=_digest(key),
             created=datetime.now(UTC),
         )
-        self._write([*self.records(), record])
+        self.store.add(_to_record(record))
+        self._refresh()
         return key, record
 
     def revoke(self, key_id: str) -> bool:
-        keys = self.records()
-        kept = [k for k in keys if k.id != key_id]
-        if len(kept) == len(keys):
-            return False
-        self._write(kept)
-        return True
+        removed = self.store.remove(key_id)
+        self._refresh()
+        return removed
 
-    def _write(self, keys: list[ApiKey]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        payload: dict[str, Any] = KeysFile(keys=keys).model_dump(mode="json")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-        os.replace(tmp, self.path)  # readers see the old file or the new one, never half
+    def _refresh(self) -> None:
         with self._lock:
-            self._mtime = None
+            self._version = None
             self._reload()
+
+
+def _to_record(key: ApiKey) -> KeyRecord:
+    return KeyRecord(
+        id=key.id,
+        name=key.name,
+        scopes=tuple(sorted(str(s) for s in key.scopes)),
+        sha256=key.sha256,
+        created=key.created.isoformat(),
+    )
+
+
+def _from_record(record: KeyRecord) -> ApiKey:
+    return ApiKey(
+        id=record.id,
+        name=record.name,
+        scopes=frozenset(ApiScope(s) for s in record.scopes),
+        sha256=record.sha256,
+        created=datetime.fromisoformat(record.created),
+    )
+
+
+def open_key_ring(storage: str | Path, keys_file: Path | None = None) -> KeyRing:
+    """The key ring of the storage at `storage` (or of `keys_file`, when given)."""
+    return KeyRing(open_key_store(storage, keys_file))

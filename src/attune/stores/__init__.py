@@ -1,5 +1,20 @@
-"""Storage backends. The embedded default is SQLite (`attune.stores.sqlite`)."""
+"""Storage backends behind the ports of `attune.ports`, chosen by URL (`open_storage`).
 
-from attune.stores.sqlite import Durability, SQLiteStore, StoreCounts, StoreError
+The embedded SQLite backend is the default (`attune.stores.sqlite`); `memory://` keeps
+everything in the process (`attune.stores.memory`).
+"""
 
-__all__ = ["Durability", "SQLiteStore", "StoreCounts", "StoreError"]
+from attune.ports import Durability, StorageError, StoreCounts
+from attune.stores.factory import open_key_store, open_storage, storage_path
+from attune.stores.pointer import FileModelPointer, resolve_model
+
+__all__ = [
+    "Durability",
+    "FileModelPointer",
+    "StorageError",
+    "StoreCounts",
+    "open_key_store",
+    "open_storage",
+    "resolve_model",
+    "storage_path",
+]

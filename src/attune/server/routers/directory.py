@@ -60,7 +60,7 @@ def _find_users(engine: Engine, prefix: str, limit: int) -> tuple[list[UserSumma
             history = len(engine.history(user_id))
         except UnknownUserError:  # erased while we looked
             continue
-        attributes = engine.store.user_attributes(user_id) or {}
+        attributes = engine.store.profiles.user_attributes(user_id) or {}
         found.append(UserSummary(user_id=user_id, history=history, attributes=attributes))
     return found, more
 
@@ -92,7 +92,9 @@ def _describe_items(engine: Engine, item_ids: list[str]) -> list[ItemSummary]:
     out = []
     for item_id in item_ids:
         known = item_id in engine.store.items
-        attributes: dict[str, Any] = (engine.store.item_attributes(item_id) or {}) if known else {}
+        attributes: dict[str, Any] = (
+            (engine.store.catalogue.item_attributes(item_id) or {}) if known else {}
+        )
         title = attributes.get("title")
         out.append(
             ItemSummary(

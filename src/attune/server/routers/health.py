@@ -26,7 +26,7 @@ async def readyz(request: Request) -> Readiness:
     engine: Engine | None = request.app.state.engine
     if engine is None:
         raise HTTPException(503, "the engine is not loaded", headers={"Retry-After": "1"})
-    last_seq = await run_in_threadpool(engine.store.last_seq)
+    last_seq = await run_in_threadpool(engine.store.events.last_seq)
     return Readiness(
         status="ready",
         model_version=engine.model.version,

@@ -1,7 +1,9 @@
 """In-process user-state store: packed bytes in a list indexed by internal user index.
 
 A list (8 bytes a slot) rather than a dict keeps per-user overhead near the size of the
-`bytes` object itself; users are dense indices, so there are few empty slots.
+`bytes` object itself; users are dense indices, so there are few empty slots. The embedded
+backend snapshots it to a file beside the database; without a file (the in-memory backend) a
+snapshot is a copy kept in memory.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ _MAGIC = b"ATTUNE-STATE-1\n"
 class MemoryUserStateStore:
     """The embedded default `UserStateStore`."""
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot: Path | None = None) -> None:
+        self.snapshot_path = snapshot
         self._states: list[bytes | None] = []
         self._count = 0
+        self._kept: tuple[int, list[bytes | None]] | None = None
 
     def get(self, user: int) -> bytes | None:
         return self._states[user] if 0 <= user < len(self._states) else None
@@ -49,7 +53,11 @@ class MemoryUserStateStore:
         list_bytes = sys.getsizeof(self._states)
         return list_bytes + sum(sys.getsizeof(s) for s in self._states if s is not None)
 
-    def save_snapshot(self, path: Path, last_seq: int) -> None:
+    def save_snapshot(self, last_seq: int) -> None:
+        if self.snapshot_path is None:
+            self._kept = (last_seq, list(self._states))
+            return
+        path = self.snapshot_path
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as f:
             f.write(_MAGIC + struct.pack("<qq", last_seq, self._count))
@@ -62,7 +70,15 @@ class MemoryUserStateStore:
         # rename is atomic: a crash leaves either the old snapshot or the new one, never half.
         os.replace(tmp, path)
 
-    def load_snapshot(self, path: Path) -> int:
+    def load_snapshot(self) -> int:
+        if self.snapshot_path is None:
+            seq, states = self._kept or (0, [])
+            self._states = list(states)
+            self._count = sum(s is not None for s in states)
+            return seq
+        path = self.snapshot_path
+        if not path.exists():
+            return 0
         data = path.read_bytes()
         if not data.startswith(_MAGIC):
             raise ValueError(f"{path}: not an Attune state snapshot")

@@ -1,4 +1,4 @@
-"""Impressions in the SQLite store, and the feedback report computed by SQL alone.
+"""Impressions in the `impressions` table, and the feedback report computed by SQL alone.
 
 The `impressions` table (migration 3) holds one row per served list, the items and their
 reason kinds as JSON arrays in position order. `report` joins the event log to it with the
@@ -11,9 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from attune.feedback import Counts, FeedbackConfig, Impression, Outcomes, Tally
-from attune.stores.base import LoggedEvent
-from attune.stores.sqlite import SQLiteStore
+from attune.ports import FeedbackCounts, Impression, LoggedEvent, OutcomeRules
+from attune.stores.sqlite.database import Database
 
 _DEFINITION_KEY = "feedback_definition"
 
@@ -54,10 +53,10 @@ def _predicate(codes: frozenset[int], ratings: frozenset[int]) -> str:
 
 
 class SQLiteImpressions:
-    """The impressions of one `SQLiteStore` (an `attune.feedback.ImpressionStore`)."""
+    """`ImpressionLog` in one `Database`."""
 
-    def __init__(self, store: SQLiteStore) -> None:
-        self.store = store
+    def __init__(self, database: Database) -> None:
+        self._d = database
 
     def write(self, impressions: Sequence[Impression], adopted: Mapping[str, int]) -> None:
         rows = [
@@ -72,7 +71,7 @@ class SQLiteImpressions:
             )
             for i in impressions
         ]
-        with self.store.transaction() as db:
+        with self._d.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO impressions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             db.executemany(
                 "UPDATE impressions SET user_idx=? WHERE recommendation_id=? AND user_idx IS NULL",
@@ -80,7 +79,7 @@ class SQLiteImpressions:
             )
 
     def get(self, recommendation_id: str) -> Impression | None:
-        row = self.store.connection.execute(
+        row = self._d.db.execute(
             "SELECT user_idx, ts, model_version, source, items, reasons FROM impressions "
             "WHERE recommendation_id=?",
             (recommendation_id,),
@@ -99,7 +98,7 @@ class SQLiteImpressions:
         )
 
     def events_before(self, recommendation_id: str, seq: int) -> list[LoggedEvent]:
-        rows = self.store.connection.execute(
+        rows = self._d.db.execute(
             "SELECT seq, user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN') FROM events "
             "WHERE recommendation_id=? AND seq<? ORDER BY seq",
             (recommendation_id, seq),
@@ -112,9 +111,9 @@ class SQLiteImpressions:
     def count(self, user: int | None = None) -> int:
         """Stored impressions (of one user)."""
         if user is None:
-            row = self.store.connection.execute("SELECT COUNT(*) FROM impressions").fetchone()
+            row = self._d.db.execute("SELECT COUNT(*) FROM impressions").fetchone()
         else:
-            row = self.store.connection.execute(
+            row = self._d.db.execute(
                 "SELECT COUNT(*) FROM impressions WHERE user_idx=?", (user,)
             ).fetchone()
         return int(row[0])
@@ -125,25 +124,28 @@ class SQLiteImpressions:
         Events that name a deleted list stay in the log and count as unattributed from then
         on, in the report and in a running server's join alike.
         """
-        with self.store.transaction() as db:
+        with self._d.transaction() as db:
             return int(db.execute("DELETE FROM impressions WHERE ts < ?", (ts,)).rowcount)
 
-    def save_definition(self, config: FeedbackConfig) -> None:
-        value = config.model_dump_json()
-        if self.definition() == config:
+    def erase_user(self, user: int) -> int:
+        """Delete a user's lists (inside the caller's transaction when there is one)."""
+        return int(self._d.db.execute("DELETE FROM impressions WHERE user_idx=?", (user,)).rowcount)
+
+    def save_definition(self, definition: Mapping[str, Any]) -> None:
+        if self.definition() == dict(definition):
             return
-        with self.store.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_DEFINITION_KEY, value))
+        with self._d.transaction():
+            self._d.set_meta(_DEFINITION_KEY, json.dumps(dict(definition), sort_keys=True))
 
-    def definition(self) -> FeedbackConfig | None:
+    def definition(self) -> dict[str, Any] | None:
         """The definition the engine last used on this database (None: never opened)."""
-        raw = self.store.get_meta(_DEFINITION_KEY)
-        return None if raw is None else FeedbackConfig.model_validate_json(raw)
+        raw = self._d.get_meta(_DEFINITION_KEY)
+        return None if raw is None else dict(json.loads(raw))
 
-    def report(self, outcomes: Outcomes) -> Tally:
+    def report(self, outcomes: OutcomeRules) -> FeedbackCounts:
         """Lists, shown items, clicks and conversions per model version and reason, and the
         unattributed events, by one pass of SQL over the stored impressions and events."""
-        db = self.store.connection
+        db = self._d.db
         params: dict[str, Any] = {
             "window": outcomes.window_s,
             "threshold": outcomes.rating_threshold,
@@ -152,7 +154,7 @@ class SQLiteImpressions:
             click=_predicate(outcomes.clicks, outcomes.ratings),
             conversion=_predicate(outcomes.conversions, outcomes.ratings),
         )
-        tally = Tally()
+        tally = FeedbackCounts()
         for version, n in db.execute(
             "SELECT model_version, COUNT(*) FROM impressions GROUP BY model_version"
         ):
@@ -161,7 +163,7 @@ class SQLiteImpressions:
             joined + "SELECT version, reason, COUNT(*) FROM shown GROUP BY version, reason",
             params,
         ):
-            tally.by_reason[(int(version), str(reason))] = Counts(items=int(items))
+            tally.shown[(int(version), str(reason))] = int(items)
         # Each list item counts once however many events it drew.
         for version, reason, clicks, conversions in db.execute(
             joined + "SELECT version, reason, SUM(click), SUM(conversion) FROM ("
@@ -169,8 +171,7 @@ class SQLiteImpressions:
             "FROM hits GROUP BY rid, item) GROUP BY version, reason",
             params,
         ):
-            counts = tally.counts(int(version), str(reason))
-            counts.clicks, counts.conversions = int(clicks), int(conversions)
+            tally.reacted[(int(version), str(reason))] = (int(clicks), int(conversions))
         (tally.unattributed,) = db.execute(
             joined + "SELECT COUNT(*) FROM events WHERE recommendation_id IS NOT NULL "
             "AND seq NOT IN (SELECT seq FROM hits)",

@@ -1,0 +1,105 @@
+"""Impressions in a dictionary, and the feedback report as a plain Python join.
+
+The join spells out the rules the SQLite backend's report runs as SQL, so the contract suite
+can hold the two to the same counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from attune.ports import FeedbackCounts, Impression, LoggedEvent, OutcomeRules
+from attune.stores.memory.events import MemoryEventLog
+
+
+class MemoryImpressions:
+    """`ImpressionLog` in memory, joined against a `MemoryEventLog`."""
+
+    def __init__(self, log: MemoryEventLog) -> None:
+        self._log = log
+        self.stored: dict[str, Impression] = {}
+        self._definition: dict[str, Any] | None = None
+
+    def write(self, impressions: Sequence[Impression], adopted: Mapping[str, int]) -> None:
+        for i in impressions:
+            self.stored.setdefault(i.recommendation_id, i)
+        for rid, user in adopted.items():
+            hit = self.stored.get(rid)
+            if hit is not None and hit.user is None:
+                self.stored[rid] = replace(hit, user=user)
+
+    def get(self, recommendation_id: str) -> Impression | None:
+        return self.stored.get(recommendation_id)
+
+    def events_before(self, recommendation_id: str, seq: int) -> list[LoggedEvent]:
+        return [
+            e
+            for e in self._log.read_events()
+            if e.recommendation_id == recommendation_id and e.seq < seq
+        ]
+
+    def count(self, user: int | None = None) -> int:
+        return sum(user is None or i.user == user for i in self.stored.values())
+
+    def delete_before(self, ts: float) -> int:
+        doomed = [rid for rid, i in self.stored.items() if i.ts < ts]
+        for rid in doomed:
+            del self.stored[rid]
+        return len(doomed)
+
+    def erase_user(self, user: int) -> int:
+        doomed = [rid for rid, i in self.stored.items() if i.user == user]
+        for rid in doomed:
+            del self.stored[rid]
+        return len(doomed)
+
+    def save_definition(self, definition: Mapping[str, Any]) -> None:
+        self._definition = dict(definition)
+
+    def definition(self) -> dict[str, Any] | None:
+        return None if self._definition is None else dict(self._definition)
+
+    def report(self, rules: OutcomeRules) -> FeedbackCounts:
+        out = FeedbackCounts()
+        for i in self.stored.values():
+            out.lists[i.model_version] = out.lists.get(i.model_version, 0) + 1
+            for reason in i.reasons:
+                key = (i.model_version, reason)
+                out.shown[key] = out.shown.get(key, 0) + 1
+        reacted: dict[tuple[str, int], tuple[tuple[int, str], bool, bool]] = {}
+        for e in self._log.read_events():
+            if e.recommendation_id is None:
+                continue
+            joined = self._joins(e, rules)
+            if not joined:
+                out.unattributed += 1
+            for key, position in joined:
+                click, conversion = _is(e, rules.clicks, rules), _is(e, rules.conversions, rules)
+                _, c0, v0 = reacted.get((e.recommendation_id, position), (key, False, False))
+                reacted[(e.recommendation_id, position)] = (key, c0 or click, v0 or conversion)
+        for key, click, conversion in reacted.values():
+            clicks, conversions = out.reacted.get(key, (0, 0))
+            out.reacted[key] = (clicks + click, conversions + conversion)
+        return out
+
+    def _joins(self, e: LoggedEvent, rules: OutcomeRules) -> list[tuple[tuple[int, str], int]]:
+        """((version, reason), position) of every shown item the event joins."""
+        i = self.stored.get(e.recommendation_id or "")
+        if i is None or (i.user is not None and i.user != e.user):
+            return []
+        if e.timestamp > i.ts + rules.window_s:
+            return []
+        return [
+            ((i.model_version, i.reasons[p]), p) for p, item in enumerate(i.items) if item == e.item
+        ]
+
+
+def _is(e: LoggedEvent, codes: frozenset[int], rules: OutcomeRules) -> bool:
+    if e.event_type not in codes:
+        return False
+    if e.event_type not in rules.ratings:
+        return True
+    return math.isnan(e.value) or e.value >= rules.rating_threshold

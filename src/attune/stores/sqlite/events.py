@@ -1,0 +1,130 @@
+"""The event log in the `events` table: append in one transaction, read in log order."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from attune.data.events import EventTypes, Interaction
+from attune.ports import LoggedEvent, StorageError
+from attune.stores.sqlite.database import Database
+
+
+class SQLiteEventLog:
+    """`EventLog` over one `Database`; grows its vocabularies in the same transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._d = database
+        self._event_types = self.stored_event_types() or EventTypes()
+        self._event_types_stored = self.stored_event_types() is not None
+
+    def stored_event_types(self) -> EventTypes | None:
+        raw = self._d.get_meta("event_types")
+        return EventTypes.model_validate_json(raw) if raw else None
+
+    def event_types(self) -> EventTypes:
+        """The stored event types, or the defaults before the first write."""
+        return self.stored_event_types() or EventTypes()
+
+    def ensure_event_types(self, event_types: EventTypes) -> None:
+        """Record the event types of the first write; refuse different ones later."""
+        if event_types is self._event_types and self._event_types_stored:
+            return  # the hot path: the engine passes back the store's own object
+        current = self._d.get_meta("event_types")
+        self._event_types_stored = True
+        if current is None:
+            self._event_types = event_types
+            self._d.set_meta("event_types", event_types.model_dump_json())
+            self._d.db.executemany(
+                "INSERT INTO event_types VALUES (?, ?)", list(enumerate(event_types.names))
+            )
+        elif EventTypes.model_validate_json(current) != event_types:
+            raise StorageError(
+                f"{self._d.path}: configured event types differ from the stored ones"
+            )
+        else:  # equal: the next call with this object (the engine's) takes the hot path
+            self._event_types = event_types
+
+    def append_events(
+        self, events: Sequence[Interaction], event_types: EventTypes | None = None
+    ) -> list[LoggedEvent]:
+        """Append validated events in one transaction, growing the vocabularies; durable
+        (per the database's durability) once this returns."""
+        et = event_types or self._event_types
+        codes = [et.code(e.event_type) for e in events]
+        d = self._d
+        with d.transaction() as db:
+            self.ensure_event_types(et)
+            d.grow("users", (e.user_id for e in events))
+            d.grow("items", (e.item_id for e in events))
+            # The positions SQLite would give the rows one by one (MAX(seq) + 1, ...), set
+            # explicitly so that the whole batch is one executemany. This process owns the
+            # database (BEGIN IMMEDIATE holds the write lock): no one takes a position between.
+            first = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+            user_index, item_index = d.users.index, d.items.index
+            out = [
+                LoggedEvent(
+                    first + n,
+                    user_index(e.user_id),
+                    item_index(e.item_id),
+                    code,
+                    e.timestamp.timestamp(),
+                    math.nan if e.value is None else e.value,
+                    e.recommendation_id,
+                )
+                for n, (e, code) in enumerate(zip(events, codes, strict=True), start=1)
+            ]
+            db.executemany(
+                "INSERT INTO events (seq, user_idx, item_idx, event_type, ts, value, "
+                "recommendation_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (*logged[:5], e.value, e.recommendation_id, _context(e))
+                    for logged, e in zip(out, events, strict=True)
+                ],
+            )
+        return out
+
+    def read_events(
+        self, after: int = 0, *, user: int | None = None, chunk: int = 10_000
+    ) -> Iterator[LoggedEvent]:
+        """Logged events with seq > `after` in log order (optionally one user's only)."""
+        last = after
+        while True:
+            where, params = "seq > ?", [last]
+            if user is not None:
+                where, params = "user_idx = ? AND seq > ?", [user, last]
+            rows = self._d.db.execute(
+                f"SELECT seq, user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN'), "
+                f"recommendation_id FROM events WHERE {where} ORDER BY seq LIMIT ?",
+                (*params, chunk),
+            ).fetchall()
+            for s, u, i, t, ts, v, rid in rows:
+                yield LoggedEvent(int(s), int(u), int(i), int(t), float(ts), float(v), rid)
+            if len(rows) < chunk:
+                return
+            last = int(rows[-1][0])
+
+    def event_columns(self) -> np.ndarray:
+        rows = self._d.db.execute(
+            "SELECT seq, user_idx, item_idx, event_type, ts, COALESCE(value, 'NaN') "
+            "FROM events ORDER BY seq"
+        ).fetchall()
+        return np.array(rows, dtype=np.float64).reshape(-1, 6)
+
+    def last_seq(self) -> int:
+        row = self._d.db.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def count(self) -> int:
+        return int(self._d.db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def erase_user(self, user: int) -> int:
+        """Delete a user's events (inside the caller's transaction when there is one)."""
+        return int(self._d.db.execute("DELETE FROM events WHERE user_idx=?", (user,)).rowcount)
+
+
+def _context(e: Interaction) -> str | None:
+    return json.dumps(e.context) if e.context else None
