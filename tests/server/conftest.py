@@ -35,11 +35,13 @@ class Server:
     url: str = ""
     log: list[str] = field(default_factory=list)
     proc: subprocess.Popen[str] | None = None
+    code: str = "from attune.cli.main import app; app()"
+    """What `python -c` runs: the CLI (a test may patch something first)."""
 
     def start(self, timeout: float = 90.0, *, check: bool = True) -> Server:
         """Run the server until it listens (or, with `check=False`, until it listens or exits)."""
         cmd = [
-            sys.executable, "-c", "from attune.cli.main import app; app()", "--log-level", "info",
+            sys.executable, "-c", self.code, "--log-level", "info",
             "serve", "--db", str(self.db), "--model", str(self.model), "--port", "0", *self.args,
         ]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **self.env}

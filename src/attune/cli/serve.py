@@ -68,12 +68,14 @@ def serve(
     except DatabaseInUseError as exc:
         raise fail(str(exc)) from None
 
+    from attune.log import configure
+
+    configure(settings.log_level, fmt=settings.log_format)  # before imports that log
+
     import uvicorn
 
-    from attune.log import configure
     from attune.server.app import create_app
 
-    configure(settings.log_level, json=settings.log_json)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -82,6 +84,7 @@ def serve(
         http="httptools",
         workers=1,  # one process owns the user state
         access_log=settings.access_log,
+        log_config=None,  # uvicorn's own lines go through `configure`'s format and redaction
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
         server_header=False,

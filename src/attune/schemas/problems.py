@@ -24,3 +24,8 @@ class Problem(BaseModel):
     errors: list[FieldError] = Field(
         default_factory=list, description="The fields at fault, when the input was invalid."
     )
+    error_id: str | None = Field(
+        None,
+        description="On a server error: the id of the one log line that describes it (give it "
+        "when reporting the problem).",
+    )

@@ -23,12 +23,12 @@ from attune.log import get_logger
 from attune.schemas.problems import Problem
 from attune.server import console
 from attune.server.deps import EngineAccess
-from attune.server.limits import BodyLimit
+from attune.server.limits import BodyLimit, JsonLimits
 from attune.server.lock import DatabaseLock
 from attune.server.metrics import Metrics, RequestTimer
 from attune.server.model_watch import ModelWatcher
 from attune.server.offload import ThreadPool
-from attune.server.problems import install_problem_handlers
+from attune.server.problems import CrashGuard, install_problem_handlers
 from attune.server.routers import (
     directory,
     events,
@@ -127,7 +127,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (directory, stats, keys):  # what the console reads beyond the core API
         app.include_router(module.router)
     console.install(app)
+    app.add_middleware(JsonLimits, limits=settings.input_limits)  # inside BodyLimit: bounded
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(CrashGuard)  # an exception anywhere inside: one line, a 500 problem
     app.add_middleware(RequestTimer, metrics=app.state.metrics)  # outermost: times everything
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -12,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attune.engine.engine import UnknownItemError, UnknownUserError
-from attune.log import get_logger
+from attune.log import REDACTED, REPORTED, erasing, exception_fields, get_logger
 from attune.schemas.problems import FieldError, Problem
 
 _log = get_logger(__name__)
@@ -59,15 +62,23 @@ def problem_response(
     field: str | None = None,
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> Response:
+    """A problem document; `extensions` are extra members (RFC 9457 section 3.2)."""
     found = list(errors) or ([FieldError(field=field, message=detail)] if field else [])
     body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=found)
     return Response(
-        orjson.dumps(body.model_dump()),
+        orjson.dumps({**body.model_dump(), **(extensions or {})}),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def field_problem(status: int, field: str, message: str) -> Response:
+    """A problem naming one field: `invalid request: <field>: <message>`."""
+    errors = [FieldError(field=field, message=message)]
+    return problem_response(status, f"invalid request: {field}: {message}", errors=errors)
 
 
 def field_name(loc: Sequence[Any]) -> str:
@@ -114,14 +125,72 @@ async def _unknown_item(request: Request, exc: Exception) -> Response:
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
+    """The last resort (an exception raised outside `CrashGuard`); Starlette then re-raises
+    it to the server, whose own report `attune.log` drops as already logged."""
+    return crash_response(request.scope, exc)
+
+
+def crash_response(scope: Scope, exc: BaseException) -> Response:
+    """Log `exc` as one line with a new error id and answer a 500 problem naming that id."""
+    error_id = secrets.token_hex(8)
     _log.error(
         "request failed",
-        method=request.method,
-        path=request.url.path,
-        error=repr(exc),
-        exc_info=exc,
+        error_id=error_id,
+        method=scope.get("method", ""),
+        path=loggable_path(scope),
+        **exception_fields(exc),
     )
-    return problem_response(500, "internal error; the server log has the details")
+    with contextlib.suppress(AttributeError):  # __slots__ exceptions: reported twice, no harm
+        setattr(exc, REPORTED, error_id)
+    return problem_response(
+        500,
+        f"internal error {error_id}; the server log has the details",
+        extensions={"error_id": error_id},
+    )
+
+
+def erased_id(scope: Scope) -> str | None:
+    """The user id an erasure request (`DELETE /v1/users/{id}`) names, else None."""
+    path: str = scope.get("path", "")
+    if scope.get("method") != "DELETE" or not path.startswith("/v1/users/"):
+        return None
+    return path[len("/v1/users/") :]
+
+
+def loggable_path(scope: Scope) -> str:
+    """The request path, with an erasure request's user id redacted."""
+    return "/v1/users/" + REDACTED if erased_id(scope) is not None else scope.get("path", "")
+
+
+class CrashGuard:
+    """ASGI middleware: an exception from the app becomes one logged line with an error id
+    and a 500 problem naming it (not re-raised, so the server logs nothing more); the ids an
+    erasure request names are redacted from every log line written while it runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        erased = erased_id(scope)
+        raw = (scope.get("raw_path") or b"").decode("latin-1")[len("/v1/users/") :]
+        with erasing(erased, raw) if erased else contextlib.nullcontext():
+            try:
+                await self.app(scope, receive, watched)
+            except Exception as exc:
+                if started:  # too late for a problem document: log it, let the server close
+                    crash_response(scope, exc)
+                    raise
+                await crash_response(scope, exc)(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

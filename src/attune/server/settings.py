@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import (
@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from attune.engine.config import EngineConfig
+from attune.server.input_limits import InputLimits
 
 
 class ServerSettings(BaseSettings):
@@ -58,7 +59,10 @@ class ServerSettings(BaseSettings):
     log_level: str = "info"
     """Log level of the server process: debug, info, warning, error."""
     log_json: bool = False
-    """Write logs as JSON lines."""
+    """Superseded by `log_format` (logs are JSON lines by default); kept for old files."""
+    log_format: Literal["json", "console"] = "json"
+    """`json`: one JSON object per line (the default, for log collectors); `console`: aligned
+    text for a person at a terminal. Neither prints local variables; both redact secrets."""
     engine_threads: int = Field(2, ge=1, le=64)
     """Worker threads running engine calls off the event loop. The engine serialises most work
     on its lock, so more threads only add GIL contention; two let a single-event ingest's
@@ -71,6 +75,9 @@ class ServerSettings(BaseSettings):
     them, e.g. `bench/results`): the console's dashboard shows the newest. None = no report."""
     graceful_shutdown_s: float = Field(10.0, ge=0.0)
     """Seconds given to in-flight requests on shutdown before connections are closed."""
+    input_limits: InputLimits = InputLimits()
+    """Shape limits of JSON bodies (nesting, keys, strings; stricter in `context` and
+    `attributes`), checked before parsing: a body over one gets a 422 naming the field."""
     engine: EngineConfig = EngineConfig()
     """Engine configuration: storage durability, retrieval, ranking, cold start, limits."""
 
