@@ -100,8 +100,12 @@ def _append(module: Path, line: str) -> None:
     module.write_text(f"{existing}\n{line}\n")
 
 
-def _backend_module() -> str:
-    return str(_contracts()["storage-backends"]["forbidden_modules"][0])
+def _module_inside_factory() -> str:
+    """A module inside the storage factory package (the contract forbids `attune.stores.*`)."""
+    expression = _contracts()["storage-backends"]["forbidden_modules"][0]
+    factory = PACKAGE.joinpath(*expression.removesuffix(".*").split(".")[1:])
+    backend = sorted(path for path in factory.iterdir() if not path.name.startswith("_"))[0]
+    return f"{expression.removesuffix('.*')}.{backend.name.removesuffix('.py')}"
 
 
 # (file under the copied package, line appended to it, the contract it must break)
@@ -131,7 +135,7 @@ def test_a_wrong_import_breaks_its_contract(tmp_path: Path, case: str) -> None:
     relative, line, contract = WRONG_IMPORTS[case]
     if case == "another package's private module":
         _append(package / "retrieval" / "_injected.py", '"""A private module of retrieval."""')
-    _append(package / relative, line or f"import {_backend_module()}")
+    _append(package / relative, line or f"import {_module_inside_factory()}")
     result = _lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert _broken_contracts(result.stdout) == {contract}, result.stdout
