@@ -41,7 +41,9 @@ browser:
 	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends chromium; } || \
 	  echo "make: $(CHROMIUM) is missing and cannot be installed here: browser tests will skip" >&2
 
+# lint-imports checks the layer contracts of pyproject.toml ([tool.importlinter]) first.
 test: install browser
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -13,6 +13,7 @@ from attune.cli.errors import user_errors
 
 if TYPE_CHECKING:
     from attune.data.dataset import Dataset
+    from attune.evaluation import EvaluationResult
 
 
 def register(app: typer.Typer) -> None:
@@ -89,12 +90,6 @@ def evaluate(
 ) -> None:
     """Test metrics over ALL items (full ranking, seen items excluded): leave-one-out with 95%
     bootstrap CIs, or the streaming protocol."""
-    from attune.data.splits import leave_one_out
-    from attune.evaluation import evaluate as evaluate_ranking
-    from attune.evaluation import item_counts, leave_one_out_task
-    from attune.model.scorer import checkpoint_scorer
-    from attune.training.checkpoint import CheckpointError, load_members
-
     if protocol == "stream":
         _evaluate_stream(
             model, data, k, out, train_fraction, finetune_every, max_events, config, set_
@@ -104,24 +99,7 @@ def evaluate(
         raise typer.BadParameter("must be loo or stream", param_hint="--protocol")
     if model is None:
         raise typer.BadParameter("is required with --protocol loo", param_hint="--model")
-    with user_errors(CheckpointError):
-        members = load_members(model)
-        loaded = members[0]
-        dataset = _dataset(data)
-        if dataset.items.ids != loaded.items.ids[: dataset.n_items]:
-            raise CheckpointError(f"{model} was trained on other item ids than {data}")
-        split = leave_one_out(dataset.interactions)
-        task = leave_one_out_task(split, dataset.n_users, "test")
-        result = evaluate_ranking(
-            checkpoint_scorer([m.encoder for m in members]),
-            task.users,
-            task.histories,
-            task.targets,
-            loaded.encoder_config.n_items,
-            k=k,
-            exclude_seen=not keep_seen,
-            item_popularity=item_counts(split.train.items, loaded.encoder_config.n_items),
-        )
+    result = _evaluate_leave_one_out(model, data, k, exclude_seen=not keep_seen)
     for name, value in result.metrics.items():
         low, high = result.ci95.get(name, (float("nan"), float("nan")))
         ci = f"  (95% CI {low:.4f} .. {high:.4f})" if not math.isnan(low) else ""
@@ -131,6 +109,36 @@ def evaluate(
         result.per_user.save(per_user)
         typer.echo(f"per-user results in {per_user}")
     typer.echo(json.dumps({"metrics": result.metrics}), err=True)
+
+
+def _evaluate_leave_one_out(
+    model: Path, data: Path, k: int, *, exclude_seen: bool
+) -> EvaluationResult:
+    """The checkpoint's test metrics on `data`'s leave-one-out split (its newest events)."""
+    from attune.data.splits import leave_one_out
+    from attune.evaluation import evaluate as evaluate_ranking
+    from attune.evaluation import item_counts, leave_one_out_task
+    from attune.model.scorer import checkpoint_scorer
+    from attune.training.checkpoint import CheckpointError, load_members
+
+    with user_errors(CheckpointError):
+        members = load_members(model)
+        loaded = members[0]
+        dataset = _dataset(data)
+        if dataset.items.ids != loaded.items.ids[: dataset.n_items]:
+            raise CheckpointError(f"{model} was trained on other item ids than {data}")
+        split = leave_one_out(dataset.interactions)
+        task = leave_one_out_task(split, dataset.n_users, "test")
+        return evaluate_ranking(
+            checkpoint_scorer([m.encoder for m in members]),
+            task.users,
+            task.histories,
+            task.targets,
+            loaded.encoder_config.n_items,
+            k=k,
+            exclude_seen=exclude_seen,
+            item_popularity=item_counts(split.train.items, loaded.encoder_config.n_items),
+        )
 
 
 def _evaluate_stream(

@@ -103,33 +103,13 @@ def evaluate(
     users = np.asarray(users, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.int64)
     n = len(users)
-    if len(histories) != n or len(targets) != n:
-        raise ValueError("users, histories and targets must have the same length")
-    if n and (targets.min() < 0 or targets.max() >= n_items):
-        raise ValueError("targets must be internal item indices in [0, n_items)")
-    if k < 1 or batch_size < 1:
-        raise ValueError("k and batch_size must be positive")
-    if item_popularity is not None and len(item_popularity) != n_items:
-        raise ValueError("item_popularity must have one entry per item")
-
+    _check_inputs(users, histories, targets, n_items, k, batch_size, item_popularity)
     popularity_arr = None if item_popularity is None else np.asarray(item_popularity, np.float64)
     start = time.perf_counter()
-    ranks = np.empty(n, dtype=np.int64)
-    recommended = np.zeros(n_items, dtype=bool)
-    pop_sum, pop_count = 0.0, 0
-    for lo in range(0, n, batch_size):
-        hi = min(lo + batch_size, n)
-        batch_hist = histories[lo:hi]
-        scores = as_score_array(scorer.score(users[lo:hi], batch_hist), hi - lo, n_items)
-        excluded = exclusion_mask(batch_hist, targets[lo:hi], n_items) if exclude_seen else None
-        ranks[lo:hi] = target_ranks(scores, targets[lo:hi], excluded)
-        items, valid = top_k(scores, k, excluded)
-        shown = items[valid]
-        recommended[shown] = True
-        if popularity_arr is not None:
-            pop_sum += float(popularity_arr[shown].sum())
-            pop_count += len(shown)
-
+    ranked = _rank_targets(
+        scorer, users, histories, targets, n_items, k, exclude_seen, batch_size, popularity_arr
+    )
+    ranks = ranked.ranks
     hits = ranks <= k
     ndcg = ndcg_at_k(ranks, k)
     rr = reciprocal_ranks(ranks)
@@ -138,12 +118,7 @@ def evaluate(
         name: bootstrap_ci(v, n_resamples=n_bootstrap, seed=seed) for name, v in per_metric.items()
     }
 
-    popularity = popularity_ratio = None
-    if popularity_arr is not None:
-        popularity = pop_sum / pop_count if pop_count else float("nan")
-        catalogue_mean = float(popularity_arr.mean())
-        popularity_ratio = popularity / catalogue_mean if catalogue_mean > 0 else float("nan")
-
+    popularity, popularity_ratio = _popularity_of_lists(ranked, popularity_arr)
     result = EvaluationResult(
         k=k,
         n_users=n,
@@ -152,7 +127,7 @@ def evaluate(
         hr=float(hits.mean()) if n else float("nan"),
         ndcg=float(ndcg.mean()) if n else float("nan"),
         mrr=float(rr.mean()) if n else float("nan"),
-        coverage=float(recommended.mean()),
+        coverage=float(ranked.recommended.mean()),
         popularity=popularity,
         popularity_ratio=popularity_ratio,
         ci95=ci,
@@ -163,3 +138,78 @@ def evaluate(
         "evaluated", users=n, items=n_items, seconds=round(result.seconds, 2), **result.metrics
     )
     return result
+
+
+def _check_inputs(
+    users: np.ndarray,
+    histories: Sequence[np.ndarray],
+    targets: np.ndarray,
+    n_items: int,
+    k: int,
+    batch_size: int,
+    item_popularity: np.ndarray | None,
+) -> None:
+    """`ValueError` naming what is inconsistent in `evaluate`'s arguments."""
+    n = len(users)
+    if len(histories) != n or len(targets) != n:
+        raise ValueError("users, histories and targets must have the same length")
+    if n and (targets.min() < 0 or targets.max() >= n_items):
+        raise ValueError("targets must be internal item indices in [0, n_items)")
+    if k < 1 or batch_size < 1:
+        raise ValueError("k and batch_size must be positive")
+    if item_popularity is not None and len(item_popularity) != n_items:
+        raise ValueError("item_popularity must have one entry per item")
+
+
+@dataclass
+class _RankedTargets:
+    """What scoring every user yields: the target's rank and what the top-k lists showed."""
+
+    ranks: np.ndarray
+    """1-based rank of each user's target in the full ranking."""
+    recommended: np.ndarray
+    """Per item: whether it appears in at least one user's top-k list."""
+    popularity_sum: float = 0.0
+    """Sum of the popularity of every recommended slot (when a popularity was given)."""
+    slots: int = 0
+    """How many recommended slots `popularity_sum` covers."""
+
+
+def _rank_targets(
+    scorer: Scorer,
+    users: np.ndarray,
+    histories: Sequence[np.ndarray],
+    targets: np.ndarray,
+    n_items: int,
+    k: int,
+    exclude_seen: bool,
+    batch_size: int,
+    popularity: np.ndarray | None,
+) -> _RankedTargets:
+    """Score the users batch by batch; rank each target and note every top-k list."""
+    n = len(users)
+    ranked = _RankedTargets(np.empty(n, dtype=np.int64), np.zeros(n_items, dtype=bool))
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        batch_hist = histories[lo:hi]
+        scores = as_score_array(scorer.score(users[lo:hi], batch_hist), hi - lo, n_items)
+        excluded = exclusion_mask(batch_hist, targets[lo:hi], n_items) if exclude_seen else None
+        ranked.ranks[lo:hi] = target_ranks(scores, targets[lo:hi], excluded)
+        items, valid = top_k(scores, k, excluded)
+        shown = items[valid]
+        ranked.recommended[shown] = True
+        if popularity is not None:
+            ranked.popularity_sum += float(popularity[shown].sum())
+            ranked.slots += len(shown)
+    return ranked
+
+
+def _popularity_of_lists(
+    ranked: _RankedTargets, popularity: np.ndarray | None
+) -> tuple[float | None, float | None]:
+    """Mean popularity of the recommended items, and its ratio to a catalogue item's mean."""
+    if popularity is None:
+        return None, None
+    mean = ranked.popularity_sum / ranked.slots if ranked.slots else float("nan")
+    catalogue_mean = float(popularity.mean())
+    return mean, mean / catalogue_mean if catalogue_mean > 0 else float("nan")

@@ -152,23 +152,8 @@ def stream_evaluate(
     inter = dataset.interactions  # time-sorted, ties in source order
     cut = int(len(inter) * cfg.train_fraction)
     end = len(inter) if cfg.max_events is None else min(len(inter), cut + cfg.max_events)
-    head = Dataset(
-        name=dataset.name,
-        interactions=inter.take(np.arange(cut)),
-        users=dataset.users,
-        items=dataset.items,
-        event_types=dataset.event_types,
-        item_attributes=dataset.item_attributes,
-        user_attributes=dataset.user_attributes,
-        item_titles=dataset.item_titles,
-        has_timestamps=dataset.has_timestamps,
-    )
-    t0 = time.perf_counter()
-    model_dir = workdir / "model" if model is None else model
-    if model is None:
-        say(f"training on the first {cut} events")
-        train(head, train_config or TrainConfig(), model_dir)
-    train_seconds = time.perf_counter() - t0
+    head = _head(dataset, cut)
+    model_dir, train_seconds = _model_at_cut(head, workdir, model, train_config, say)
     base_db = workdir / "cut.db"
     for suffix in ("", "-wal", "-shm", ".state"):
         Path(str(base_db) + suffix).unlink(missing_ok=True)
@@ -181,12 +166,7 @@ def stream_evaluate(
     if "static" in variants or "realtime" in variants:
         engine = Engine.open(_copy_db(base_db, workdir / "realtime.db"), model_dir, engine_cfg)
         try:
-            if "static" in variants:
-                say("static lists")
-                report.results["static"] = _static(engine, head, stream, cfg)
-            if "realtime" in variants:
-                say("realtime")
-                report.results["realtime"] = _replay("realtime", engine, stream, cfg)
+            report.results.update(_replay_frozen(engine, head, stream, cfg, variants, say))
         finally:
             engine.close()
     if "finetune" in variants:
@@ -201,26 +181,92 @@ def stream_evaluate(
         )
         engine = Engine.open(db, registry_dir, engine_cfg)
         warm_up_optimizer()
-        tune = cfg.finetune.model_copy(
-            update={"window": cfg.window, "threads": cfg.finetune.threads or os.cpu_count()}
-        )
-
-        def learn(n: int) -> None:
-            if n % cfg.finetune_every:
-                return
-            outcome = fine_tune(engine.store, registry, tune)
-            report.rounds.append(outcome)
-            report.round_at.append(n)
-            say(f"fine-tune after {n} events: {outcome.status} ({outcome.reason})")
-            if outcome.status == "published" and outcome.version is not None:
-                model = load_model(registry.path(outcome.version), outcome.version)
-                engine.swap_model(model, background=False)
-
         try:
-            report.results["finetune"] = _replay("finetune", engine, stream, cfg, after=learn)
+            report.results["finetune"] = _replay_fine_tuning(
+                engine, registry, stream, cfg, report, say
+            )
         finally:
             engine.close()
     return report
+
+
+def _model_at_cut(
+    head: Dataset,
+    workdir: Path,
+    model: Path | None,
+    train_config: TrainConfig | None,
+    say: Callable[[str], None],
+) -> tuple[Path, float]:
+    """The model trained on `head` (into `workdir/model`, unless `model` is one already) and
+    the seconds training took."""
+    t0 = time.perf_counter()
+    model_dir = workdir / "model" if model is None else model
+    if model is None:
+        say(f"training on the first {len(head.interactions)} events")
+        train(head, train_config or TrainConfig(), model_dir)
+    return model_dir, time.perf_counter() - t0
+
+
+def _head(dataset: Dataset, cut: int) -> Dataset:
+    """The dataset cut to its first `cut` events (the model trains on these)."""
+    return Dataset(
+        name=dataset.name,
+        interactions=dataset.interactions.take(np.arange(cut)),
+        users=dataset.users,
+        items=dataset.items,
+        event_types=dataset.event_types,
+        item_attributes=dataset.item_attributes,
+        user_attributes=dataset.user_attributes,
+        item_titles=dataset.item_titles,
+        has_timestamps=dataset.has_timestamps,
+    )
+
+
+def _replay_frozen(
+    engine: Engine,
+    head: Dataset,
+    stream: list[Interaction],
+    cfg: StreamConfig,
+    variants: tuple[Variant, ...],
+    say: Callable[[str], None],
+) -> dict[str, VariantResult]:
+    """The variants the frozen model serves: static lists, then real-time state."""
+    results: dict[str, VariantResult] = {}
+    if "static" in variants:
+        say("static lists")
+        results["static"] = _static(engine, head, stream, cfg)
+    if "realtime" in variants:
+        say("realtime")
+        results["realtime"] = _replay("realtime", engine, stream, cfg)
+    return results
+
+
+def _replay_fine_tuning(
+    engine: Engine,
+    registry: ModelRegistry,
+    stream: list[Interaction],
+    cfg: StreamConfig,
+    report: StreamReport,
+    say: Callable[[str], None],
+) -> VariantResult:
+    """Real-time state plus a fine-tuning round every `cfg.finetune_every` replayed events;
+    a published version is swapped in before the next event. Rounds go into `report`."""
+    tune = cfg.finetune.model_copy(
+        update={"window": cfg.window, "threads": cfg.finetune.threads or os.cpu_count()}
+    )
+
+    def learn(n: int) -> None:
+        if n % cfg.finetune_every:
+            return
+        outcome = fine_tune(engine.store, registry, tune)
+        report.rounds.append(outcome)
+        report.round_at.append(n)
+        say(f"fine-tune after {n} events: {outcome.status} ({outcome.reason})")
+        if outcome.status == "published" and outcome.version is not None:
+            model = load_model(registry.path(outcome.version), outcome.version)
+            engine.swap_model(model, background=False)
+
+    return _replay("finetune", engine, stream, cfg, after=learn)
 
 
 def _interaction(dataset: Dataset, inter: object, i: int) -> Interaction:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,10 +54,9 @@ Authenticate with an API key (`attune keys create --scope ...`) in `X-API-Key` o
 Errors are `application/problem+json` documents naming the fields at fault."""
 
 
-def create_app(settings: ServerSettings | None = None) -> FastAPI:
-    """The API over the database and model named in `settings` (default: from the
-    environment and `ATTUNE_CONFIG`)."""
-    settings = settings or ServerSettings()  # filled from ATTUNE_* and the TOML file
+def _lifespan(settings: ServerSettings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the engine opened (under the database lock) before the first
+    request, the model watcher started, and all of it closed at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,11 +106,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         finally:
             lock.release()
 
+    return lifespan
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """The API over the database and model named in `settings` (default: from the
+    environment and `ATTUNE_CONFIG`)."""
+    settings = settings or ServerSettings()  # filled from ATTUNE_* and the TOML file
+
     app = FastAPI(
         title="Attune",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings),
         docs_url="/docs" if settings.docs else None,
         redoc_url=None,
     )
