@@ -96,7 +96,7 @@ class MemoryStorage:
         items = self.items.encode(dataset.items.ids)
         _copy_attributes(dataset, users, items, self.catalogue, self.profiles)
         inter = dataset.interactions
-        self.events.append_rows(
+        return self.events.append_rows(
             list(
                 zip(
                     users[inter.users].tolist(),
@@ -106,9 +106,9 @@ class MemoryStorage:
                     inter.values.astype(np.float64).tolist(),
                     strict=True,
                 )
-            )
+            ),
+            None if inter.event_ids is None else inter.event_ids.tolist(),
         )
-        return len(inter)
 
     def to_dataset(self, *, events: bool = True) -> Dataset:
         return to_dataset(self, self._meta, events=events)
