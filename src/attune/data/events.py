@@ -21,6 +21,7 @@ from attune.schemas.records import (
     ItemUpdate,
     UserUpdate,
 )
+from attune.schemas.records import check_id as check_external_id
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",
@@ -35,6 +36,7 @@ __all__ = [
     "Polarity",
     "UserUpdate",
     "attribute_tokens",
+    "check_external_id",
 ]
 
 
