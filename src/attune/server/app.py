@@ -23,6 +23,7 @@ from attune.log import get_logger
 from attune.schemas.problems import Problem
 from attune.server import console
 from attune.server.deps import EngineAccess
+from attune.server.gate import AuthFirst
 from attune.server.limits import BodyLimit, JsonLimits
 from attune.server.lock import DatabaseLock
 from attune.server.metrics import Metrics, RequestTimer
@@ -129,6 +130,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     console.install(app)
     app.add_middleware(JsonLimits, limits=settings.input_limits)  # inside BodyLimit: bounded
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(AuthFirst)  # 401/403 before a body is read (413, 422, 400)
     app.add_middleware(CrashGuard)  # an exception anywhere inside: one line, a 500 problem
     app.add_middleware(RequestTimer, metrics=app.state.metrics)  # outermost: times everything
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
