@@ -75,7 +75,7 @@ def test_no_keys_means_loopback_only(trained: tuple[Dataset, Path], tmp_path: Pa
         cli, ["serve", "--db", str(db), "--model", str(model), "--host", "0.0.0.0"]
     )
     assert result.exit_code == 2
-    assert "refusing to bind 0.0.0.0: no API keys" in result.output
+    assert "refusing to bind 0.0.0.0: authentication is off" in result.output
 
 
 def test_keys_cli_prints_a_key_once_and_stores_only_its_hash(tmp_path: Path) -> None:

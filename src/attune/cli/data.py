@@ -19,6 +19,8 @@ OnErrorChoice = Literal["fail", "skip"]
 """The values of `OnError`."""
 DATASETS = ("movielens-100k", "movielens-1m")
 """The names `attune data fetch` knows."""
+MAX_FUTURE_SECONDS = 300.0
+"""The engine's default `max_future_seconds` (tests/cli checks they agree)."""
 
 data_app = typer.Typer(help="Import, inspect and fetch interaction data.", no_args_is_help=True)
 
@@ -44,10 +46,17 @@ def _mapping(pairs: list[str]) -> ColumnMapping | None:
     return ColumnMapping.model_validate(fields)
 
 
-def _load(src: Path, on_error: OnErrorChoice, mapping: list[str]) -> Dataset:
+def _load(
+    src: Path, on_error: OnErrorChoice, mapping: list[str], max_future_seconds: float | None = None
+) -> Dataset:
     from attune.data.importers import OnError, load_with_report
 
-    dataset, report = load_with_report(src, on_error=OnError(on_error), mapping=_mapping(mapping))
+    dataset, report = load_with_report(
+        src,
+        on_error=OnError(on_error),
+        mapping=_mapping(mapping),
+        max_future_seconds=max_future_seconds,
+    )
     for err in report.rejected:
         typer.secho(f"skipped {err}", err=True, fg=typer.colors.YELLOW)
     if report.rejected:
@@ -80,6 +89,14 @@ def import_(
     db: Path = typer.Option(..., "--db", help="SQLite database to import into (created)."),
     on_error: OnErrorChoice = ON_ERROR,
     map_: list[str] = MAP,
+    max_future_seconds: float = typer.Option(
+        MAX_FUTURE_SECONDS,
+        "--max-future-seconds",
+        min=0.0,
+        envvar="ATTUNE_ENGINE__MAX_FUTURE_SECONDS",
+        help="Reject rows stamped further than this in the future, as the server does "
+        "(its engine.max_future_seconds).",
+    ),
 ) -> None:
     """Import a dataset into the embedded store.
 
@@ -91,7 +108,7 @@ def import_(
     from attune.stores import open_storage
 
     with user_errors():
-        dataset = with_event_ids(_load(src, on_error, map_))
+        dataset = with_event_ids(_load(src, on_error, map_, max_future_seconds))
         with open_storage(db) as store:
             n = store.import_dataset(dataset)
             counts = store.counts()

@@ -1,4 +1,4 @@
-"""`attune serve` and `attune keys create|list|revoke`."""
+"""`attune serve` and `attune keys create|list|revoke|disable-auth`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from attune.server.security import KeyRing
     from attune.server.settings import ServerSettings
 
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys; turn authentication off.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,8 +62,9 @@ def serve(
     )
     if not settings.loopback and not open_key_ring(settings.db, settings.keys_file).enabled:
         raise fail(
-            f"refusing to bind {settings.host}: no API keys in {settings.keys_path}. Create "
-            "one with `attune keys create --db ... --scope ...`, or bind 127.0.0.1."
+            f"refusing to bind {settings.host}: authentication is off in "
+            f"{settings.keys_path} (no key was created, or it was turned off). Create a key "
+            "with `attune keys create --db ... --scope ...`, or bind 127.0.0.1."
         )
     try:
         DatabaseLock(settings.db).check()  # a clear message before loading anything
@@ -134,6 +137,25 @@ def revoke(
     keys_file: Path | None = KEYS_FILE,
 ) -> None:
     """Revoke a key; a running server stops accepting it within a second."""
-    if not _ring(db, keys_file).revoke(key_id):
+    ring = _ring(db, keys_file)
+    if not ring.revoke(key_id):
         raise fail(f"no key with id {key_id!r}")
     typer.echo(f"revoked {key_id}")
+    if not ring.records():
+        typer.secho(
+            "that was the last key: authentication stays on and no request is admitted until "
+            "you create a key (or turn authentication off: `attune keys disable-auth`)",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+
+
+@keys_app.command("disable-auth")
+def disable_auth(db: Path | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
+    """Turn authentication off: the server then serves without keys, on loopback only.
+    Only with no key left; creating a key turns it on again."""
+    try:
+        _ring(db, keys_file).disable()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo("authentication is off: the server serves loopback only, without keys")

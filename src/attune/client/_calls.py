@@ -20,7 +20,7 @@ from attune.schemas.filters import FilterSpec
 from attune.schemas.operations import Health, Readiness, Report, Stats
 from attune.schemas.problems import Problem
 from attune.schemas.recommendations import Explanation, History, Recommendations, SimilarItems
-from attune.schemas.records import AttributeValue, Interaction, ItemUpdate
+from attune.schemas.records import AttributeValue, Interaction, ItemUpdate, check_id
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -66,7 +66,9 @@ def parse(call: Call[T], status: int, content: bytes) -> T:
 
 
 def _id(value: str) -> str:
-    return quote(value, safe="")
+    """A user or item id for a path: held to the server's id rule (`ValueError` before
+    anything is sent), then percent-encoded whole, `/` included."""
+    return quote(check_id(value), safe="")
 
 
 def _event(e: EventLike) -> Any:

@@ -23,6 +23,7 @@ from attune.schemas.records import (
     ItemUpdate,
     UserUpdate,
 )
+from attune.schemas.records import check_id as check_external_id
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",
@@ -39,6 +40,7 @@ __all__ = [
     "Polarity",
     "UserUpdate",
     "attribute_tokens",
+    "check_external_id",
 ]
 
 

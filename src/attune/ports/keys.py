@@ -22,18 +22,35 @@ class KeyRecord(BaseModel):
 
 
 class KeyStore(Protocol):
-    """Where API keys persist; the server's `KeyRing` caches and checks them."""
+    """Where API keys persist, and whether authentication is on; the server's `KeyRing`
+    caches and checks them.
+
+    Authentication is off in a store that never held a key. Adding a key turns it on, and it
+    stays on (revoking every key then leaves no key that works) until the operator turns it
+    off with `set_auth_required(False)`.
+    """
 
     def load(self) -> Sequence[KeyRecord]:
         """Every active key."""
         ...
 
-    def add(self, record: KeyRecord) -> None: ...
+    def add(self, record: KeyRecord) -> None:
+        """Store a key, and turn authentication on (in the same write)."""
+        ...
+
+    def auth_required(self) -> bool:
+        """Whether requests need a key."""
+        ...
+
+    def set_auth_required(self, required: bool) -> None:
+        """Turn authentication on or off, keeping the keys."""
+        ...
 
     def remove(self, key_id: str) -> bool:
         """Revoke a key; False when no such key."""
         ...
 
     def version(self) -> str:
-        """Changes whenever the set of keys changes (cheap: checked on every request batch)."""
+        """Changes whenever the keys or `auth_required` change (cheap: checked on every
+        request batch)."""
         ...

@@ -10,14 +10,68 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 MAX_ID_LENGTH = 256
 """Longest accepted external id, in characters."""
 
+RESERVED_ID_PREFIX = "\x00"
+"""Start of the ids the stores make for themselves, such as an erased user's tombstone
+(`\\x00erased:<n>`). It is a control character, so no accepted id can start with it, and
+no accepted id can ever equal such a marker."""
+
+ID_RULE = (
+    "1 to 256 printable characters once surrounding white space is stripped: no control "
+    "characters (tab, line breaks, NUL), no other non-printing Unicode (format characters, "
+    "separators other than the plain space, surrogates, private-use or unassigned code "
+    "points), and not `.` or `..`."
+)
+"""The id rule in words, for schema descriptions and error messages."""
+
+_DOT_SEGMENTS = frozenset({".", ".."})
+"""Ids no URL path can carry: clients resolve them as path steps, `%2E` included."""
+
+
+def check_id(value: str) -> str:
+    """The one rule for user and item ids, at every entry point (API bodies and paths, the
+    importers, the client): returns the id with surrounding white space stripped, or raises
+    `ValueError` saying what is wrong."""
+    text = value.strip()
+    if not text:
+        raise ValueError("an id may not be empty")
+    if len(text) > MAX_ID_LENGTH:
+        raise ValueError(f"an id may be at most {MAX_ID_LENGTH} characters long")
+    if text.startswith(RESERVED_ID_PREFIX):
+        raise ValueError("ids starting with \\x00 are reserved for internal markers")
+    if not text.isprintable():
+        bad = next(c for c in text if not c.isprintable())
+        raise ValueError(f"an id may hold only printable characters, not {bad!r}")
+    if text in _DOT_SEGMENTS:
+        raise ValueError(f"{text!r} is not an id: URLs read it as a path step, even encoded")
+    return text
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether `value` is an id as given, already stripped (the fast paths' check)."""
+    try:
+        return check_id(value) == value
+    except ValueError:
+        return False
+
+
 ExternalId = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True),
+    AfterValidator(check_id),
 ]
+"""A user or item id, held to `check_id`."""
 
 MAX_EVENT_ID_LENGTH = 128
 """Longest accepted client event id, in characters."""

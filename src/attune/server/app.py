@@ -23,6 +23,7 @@ from attune.log import get_logger
 from attune.schemas.problems import Problem
 from attune.server import console
 from attune.server.deps import EngineAccess
+from attune.server.gate import AuthFirst
 from attune.server.limits import BodyLimit, JsonLimits
 from attune.server.lock import DatabaseLock
 from attune.server.metrics import Metrics, RequestTimer
@@ -146,6 +147,7 @@ def _install_middleware(app: FastAPI, settings: ServerSettings) -> None:
     metrics: Metrics = app.state.metrics
     app.add_middleware(JsonLimits, limits=settings.input_limits)  # inside BodyLimit: bounded
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(AuthFirst)  # 401/403 before a body is read (413, 422, 400)
     limited = settings.rate_limits.classes
     if limited:  # before any body is read; none configured: not even the lookup
         buckets = open_buckets(settings.rate_limits)

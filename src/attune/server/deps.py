@@ -9,13 +9,15 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 
 from attune.data.events import MAX_ID_LENGTH
 from attune.engine.engine import Engine
+from attune.schemas.records import ID_RULE, check_id
+from attune.server.gate import admit
 from attune.server.metrics import Metrics
 from attune.server.offload import ThreadPool
-from attune.server.security import ApiKey, ApiScope, KeyRing
-from attune.server.settings import is_loopback
+from attune.server.security import ApiKey, ApiScope
 
 T = TypeVar("T")
 
@@ -51,12 +53,17 @@ async def _metrics(request: Request) -> Metrics:
 EngineDep = Annotated[EngineAccess, Depends(_engine)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
-# Ids in paths are matched by the `id` convertor (routers/__init__): any character.
+# Ids in paths are matched by the `id` convertor (server/paths.py), then held to the same id
+# rule as ids in bodies (`schemas.records.check_id`), so a path names only ids a body could.
 UserId = Annotated[
-    str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="External user id.")
+    str,
+    Path(min_length=1, max_length=MAX_ID_LENGTH, description="External user id: " + ID_RULE),
+    AfterValidator(check_id),
 ]
 ItemId = Annotated[
-    str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="External item id.")
+    str,
+    Path(min_length=1, max_length=MAX_ID_LENGTH, description="External item id: " + ID_RULE),
+    AfterValidator(check_id),
 ]
 
 _api_key = APIKeyHeader(
@@ -69,11 +76,12 @@ _bearer = HTTPBearer(
 
 def requires(scope: ApiScope | None) -> Callable[..., Awaitable[ApiKey | None]]:
     """A dependency admitting requests whose key holds `scope` (or `admin`); with `None`,
-    any valid key.
+    any valid key (`gate.admit` decides).
 
-    Without any key configured, every request is admitted, but only on a loopback socket: the
+    With authentication off, every request is admitted, but only on a loopback socket: the
     CLI refuses to bind elsewhere, and this covers servers started some other way (a Unix
-    socket counts as local).
+    socket counts as local). The dependency carries its scope as `api_scope`, so that
+    `gate.AuthFirst` can run the same check before a request's body is read.
     """
 
     async def check(
@@ -81,26 +89,10 @@ def requires(scope: ApiScope | None) -> Callable[..., Awaitable[ApiKey | None]]:
         header: Annotated[str | None, Security(_api_key)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> ApiKey | None:
-        keys: KeyRing = request.app.state.keys
-        if not keys.enabled:
-            server = request.scope.get("server")
-            if server is None or server[1] is None or is_loopback(str(server[0])):
-                return None
-            raise HTTPException(403, "no API keys are configured: only loopback is served")
         presented = header or (bearer.credentials if bearer else None)
-        if not presented:
-            raise HTTPException(
-                401,
-                "an API key is required (X-API-Key or Authorization: Bearer)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        key = keys.authenticate(presented)
-        if key is None:
-            raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
-        if scope is not None and not key.allows(scope):
-            raise HTTPException(403, f"this key lacks the {scope.value!r} scope")
-        return key
+        return admit(request.app.state.keys, scope, presented, request.scope.get("server"))
 
+    check.api_scope = scope  # type: ignore[attr-defined]
     return check
 
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from attune.server.paths import IdRoute
 from attune.server.security import ApiScope, KeyRing
 
 FastHandler = Callable[[APIRoute, Request], Awaitable[Response | None]]
@@ -42,8 +43,8 @@ def fast_path(handler: FastHandler) -> Callable[[E], E]:
     return register
 
 
-class FastRoute(APIRoute):
-    """An `APIRoute` that offers requests to its endpoint's fast path first, if it has one."""
+class FastRoute(IdRoute):
+    """An `IdRoute` that offers requests to its endpoint's fast path first, if it has one."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         reference = super().get_route_handler()

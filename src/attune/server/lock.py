@@ -18,11 +18,13 @@ class DatabaseInUseError(RuntimeError):
 
 
 class DatabaseLock:
-    """Exclusive, non-blocking lock on `<db>.lock`; the holder's pid is written inside."""
+    """Exclusive, non-blocking lock on `<db>.lock` beside the database's real file (symbolic
+    links resolved, so every path to one database meets one lock); the holder's pid is
+    written inside."""
 
     def __init__(self, db: Path | str) -> None:
         self.db = Path(db)
-        self.path = Path(str(db) + ".lock")
+        self.path = Path(os.path.realpath(db) + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:

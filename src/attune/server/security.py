@@ -51,6 +51,7 @@ class KeyRing:
         self.store = store
         self.recheck_s = recheck_s
         self._keys: dict[str, ApiKey] = {}
+        self._required = False
         self._version: str | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -60,6 +61,7 @@ class KeyRing:
         version = self.store.version()
         if version != self._version:
             self._keys = {r.id: _from_record(r) for r in self.store.load()}
+            self._required = self.store.auth_required()
             self._version = version
 
     def _fresh(self) -> dict[str, ApiKey]:
@@ -72,8 +74,11 @@ class KeyRing:
 
     @property
     def enabled(self) -> bool:
-        """Whether any key exists (otherwise the server runs without auth, loopback only)."""
-        return bool(self._fresh())
+        """Whether authentication is on, as the key store says: on once a key was created,
+        even after the last one is revoked (then no key works), until `disable()`. Off, the
+        server serves without keys, and only on loopback."""
+        self._fresh()
+        return self._required
 
     def authenticate(self, presented: str) -> ApiKey | None:
         key_id = presented[len(_PREFIX) :].split("_", 1)[0] if presented.startswith(_PREFIX) else ""
@@ -105,9 +110,21 @@ class KeyRing:
         return key, record
 
     def revoke(self, key_id: str) -> bool:
+        """Revoke a key; revoking the last one leaves authentication on."""
         removed = self.store.remove(key_id)
         self._refresh()
         return removed
+
+    def disable(self) -> None:
+        """Turn authentication off (loopback only, no key needed): only with no key left, so
+        that no key an operator believes in silently stops mattering."""
+        if self.records():
+            raise ValueError(
+                f"{len(self.records())} API key(s) remain: revoke them first "
+                "(`attune keys list`, `attune keys revoke`)"
+            )
+        self.store.set_auth_required(False)
+        self._refresh()
 
     def _refresh(self) -> None:
         with self._lock:

@@ -112,8 +112,9 @@ class ServerSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     """TCP port to bind (0 = any free port)."""
     keys_file: Path | None = None
-    """API keys file (hashes and scopes); None = `<db>.keys.json`. No keys = no auth, and
-    the server then only binds to loopback."""
+    """API keys file (hashes, scopes, and whether authentication is on); None =
+    `<db>.keys.json`. Authentication is off until the first key is created (and after
+    `attune keys disable-auth`); off, the server only binds to loopback."""
     max_body_bytes: int = Field(4 * 2**20, ge=1024)
     """Largest accepted request body; larger ones get 413."""
     access_log: bool = False

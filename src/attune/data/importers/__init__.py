@@ -58,12 +58,17 @@ def load_with_report(
     on_error: OnError | str = OnError.FAIL,
     mapping: ColumnMapping | None = None,
     event_types: EventTypes | None = None,
+    max_future_seconds: float | None = None,
 ) -> tuple[Dataset, ImportReport]:
-    """Read any supported source; returns the dataset and what was read and rejected."""
+    """Read any supported source; returns the dataset and what was read and rejected.
+
+    `max_future_seconds`, when given, rejects rows stamped further than that in the future
+    (as the API does); sources without times (sequences, row order) have nothing to check.
+    """
     src = Path(path)
     fmt = detect_format(src)
     name = src.stem if src.is_file() else src.name
-    b = DatasetBuilder(name, OnError(on_error), event_types)
+    b = DatasetBuilder(name, OnError(on_error), event_types, max_future_seconds)
     if fmt == "table":
         read_table(src, b, mapping or ColumnMapping())
     elif fmt == "recbole":

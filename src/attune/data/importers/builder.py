@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from attune.data.dataset import AttributeTable, Dataset, Interactions
-from attune.data.events import MAX_ID_LENGTH, EventId, EventTypes
+from attune.data.events import EventId, EventTypes, check_external_id
 from attune.data.importers.errors import DataFormatError, ImportReport, OnError
 from attune.data.vocab import Vocabulary
 
@@ -38,12 +41,10 @@ def _local_offset(dt: datetime) -> float:
     return dt.astimezone().utcoffset().total_seconds()  # type: ignore[union-attr]
 
 
-def check_id(raw: str, what: str) -> str:
-    value = raw.strip()
-    if not value:
-        raise ValueError(f"empty {what}")
-    if len(value) > MAX_ID_LENGTH:
-        raise ValueError(f"{what} longer than {MAX_ID_LENGTH} characters")
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is too large")
     return value
 
 
@@ -58,6 +59,27 @@ def check_event_id(raw: str, what: str) -> str:
         raise ValueError(f"{what}: {exc.errors()[0]['msg']}") from None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (numbers must be finite)")
+
+
+def loads_json(text: str) -> Any:
+    """JSON as the API reads it: no `NaN`, `Infinity` or numbers too large for a double
+    (`ValueError`, like any malformed JSON)."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+
+
+def check_id(raw: str, what: str) -> str:
+    """`raw` held to the API's id rule (`attune.schemas.records.check_id`), stripped; the
+    error names the column or field `what`."""
+    if not raw.strip():
+        raise ValueError(f"empty {what}")
+    try:
+        return check_external_id(raw)
+    except ValueError as exc:
+        raise ValueError(f"bad {what}: {exc}") from None
+
+
 class DatasetBuilder:
     """Collects interactions and attributes, then freezes them into a `Dataset`."""
 
@@ -66,9 +88,13 @@ class DatasetBuilder:
         name: str,
         on_error: OnError = OnError.FAIL,
         event_types: EventTypes | None = None,
+        max_future_seconds: float | None = None,
     ) -> None:
         self.name = name
         self.on_error = on_error
+        self.max_future_seconds = max_future_seconds
+        # Times after this are refused, like the API's clock-skew rule (None: no limit).
+        self._latest = None if max_future_seconds is None else time.time() + max_future_seconds
         self.event_types = event_types or EventTypes()
         self.report = ImportReport()
         self.users = Vocabulary()
@@ -85,6 +111,16 @@ class DatasetBuilder:
         self.user_attrs: dict[int, list[str]] = {}
         self.item_titles: dict[int, str] = {}
         self.has_timestamps = True
+
+    def checked_time(self, timestamp: float) -> float:
+        """`timestamp`, or `ValueError` when it is further in the future than the builder's
+        `max_future_seconds` allow (the API's `max_future_seconds` rule)."""
+        if self._latest is not None and timestamp > self._latest:
+            raise ValueError(
+                f"timestamp {timestamp:.0f} is more than {self.max_future_seconds:g} s "
+                "in the future"
+            )
+        return timestamp
 
     def fail(self, path: Path, line: int, message: str) -> None:
         """Record (or raise, under `fail`) a malformed row."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
 from attune.data.importers.builder import DatasetBuilder, check_id, parse_timestamp
 from attune.data.importers.progress import numbered_lines
 from attune.data.importers.recbole import _age_band
+from attune.data.vocab import Vocabulary
 
 _GENRES_100K = (
     "unknown",
@@ -54,7 +56,9 @@ def _ratings(path: Path, sep: str, b: DatasetBuilder) -> None:
         b.report.rows_read += 1
         try:
             user, item = check_id(p[0], "user id"), check_id(p[1], "item id")
-            value, ts = float(p[2]), parse_timestamp(p[3])
+            value, ts = float(p[2]), b.checked_time(parse_timestamp(p[3]))
+            if not math.isfinite(value):
+                raise ValueError(f"bad rating {p[2]!r}")
         except ValueError as exc:
             b.fail(path, lineno, str(exc))
             continue
@@ -64,8 +68,10 @@ def _ratings(path: Path, sep: str, b: DatasetBuilder) -> None:
 def read_movielens_100k(folder: Path, b: DatasetBuilder) -> None:
     _ratings(folder / "u.data", "\t", b)
     if (folder / "u.item").exists():
-        for _, p in _rows(folder / "u.item", "|", 5 + len(_GENRES_100K), b):
-            idx = b.items.add(p[0].strip())
+        for lineno, p in _rows(folder / "u.item", "|", 5 + len(_GENRES_100K), b):
+            idx = _entity(b, b.items, folder / "u.item", lineno, p[0], "item id")
+            if idx is None:
+                continue
             title, year = _split_title(p[1])
             b.item_titles[idx] = title
             flags = p[5 : 5 + len(_GENRES_100K)]
@@ -79,8 +85,10 @@ def read_movielens_100k(folder: Path, b: DatasetBuilder) -> None:
                 tokens.append(f"year={year or date[-4:]}")
             b.item_attrs[idx] = tokens
     if (folder / "u.user").exists():
-        for _, p in _rows(folder / "u.user", "|", 5, b):
-            idx = b.users.add(p[0].strip())
+        for lineno, p in _rows(folder / "u.user", "|", 5, b):
+            idx = _entity(b, b.users, folder / "u.user", lineno, p[0], "user id")
+            if idx is None:
+                continue
             b.user_attrs[idx] = [
                 f"age_band={_age_band(p[1])}",
                 f"gender={p[2]}",
@@ -91,8 +99,10 @@ def read_movielens_100k(folder: Path, b: DatasetBuilder) -> None:
 def read_movielens_1m(folder: Path, b: DatasetBuilder) -> None:
     _ratings(folder / "ratings.dat", "::", b)
     if (folder / "movies.dat").exists():
-        for _, p in _rows(folder / "movies.dat", "::", 3, b):
-            idx = b.items.add(p[0].strip())
+        for lineno, p in _rows(folder / "movies.dat", "::", 3, b):
+            idx = _entity(b, b.items, folder / "movies.dat", lineno, p[0], "item id")
+            if idx is None:
+                continue
             title, year = _split_title(p[1])
             b.item_titles[idx] = title
             tokens = [f"genre={g}" for g in p[2].split("|") if g]
@@ -100,13 +110,26 @@ def read_movielens_1m(folder: Path, b: DatasetBuilder) -> None:
                 tokens.append(f"year={year}")
             b.item_attrs[idx] = tokens
     if (folder / "users.dat").exists():
-        for _, p in _rows(folder / "users.dat", "::", 5, b):
-            idx = b.users.add(p[0].strip())
+        for lineno, p in _rows(folder / "users.dat", "::", 5, b):
+            idx = _entity(b, b.users, folder / "users.dat", lineno, p[0], "user id")
+            if idx is None:
+                continue
             b.user_attrs[idx] = [
                 f"gender={p[1]}",
                 f"age_band={_age_band(p[2])}",
                 f"occupation={p[3]}",
             ]
+
+
+def _entity(
+    b: DatasetBuilder, vocab: Vocabulary, path: Path, lineno: int, raw: str, what: str
+) -> int | None:
+    """The index of a catalogue row's id, or None (the row reported) if the id is bad."""
+    try:
+        return vocab.add(check_id(raw, what))
+    except ValueError as exc:
+        b.fail(path, lineno, str(exc))
+        return None
 
 
 def _split_title(raw: str) -> tuple[str, str]:

@@ -77,7 +77,7 @@ def _read_inter(path: Path, b: DatasetBuilder) -> None:
             try:
                 user = check_id(parts[ui], "user_id")
                 item = check_id(parts[ii], "item_id")
-                ts = parse_timestamp(parts[ti]) if ti is not None else float(lineno)
+                ts = b.checked_time(parse_timestamp(parts[ti])) if ti is not None else float(lineno)
                 value = float(parts[vi]) if vi is not None else math.nan
                 if vi is not None and not math.isfinite(value):
                     raise ValueError(f"bad {columns[vi][0]} {parts[vi]!r}")

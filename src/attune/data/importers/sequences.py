@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from attune.data.importers.builder import DatasetBuilder, check_id
+from attune.data.importers.builder import DatasetBuilder, check_id, loads_json
 from attune.data.importers.errors import DataFormatError
 from attune.data.importers.progress import numbered_lines
 
@@ -38,12 +38,18 @@ def read_sequences(path: Path, builder: DatasetBuilder, attributes: Path | None 
 
 def _read_attributes(path: Path, b: DatasetBuilder) -> None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataFormatError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    except ValueError as exc:  # NaN, Infinity, 1e999
+        raise DataFormatError(path, None, f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise DataFormatError(path, 1, "expected an object mapping item id -> attribute ids")
-    for item, values in data.items():
+    for raw, values in data.items():
+        try:
+            item = check_id(raw, "item id")
+        except ValueError as exc:
+            raise DataFormatError(path, None, str(exc)) from None
         if not isinstance(values, list):
             raise DataFormatError(path, None, f"item {item!r}: attributes must be a list")
         # Attribute ids mix brand and categories without saying which; keep them as one field.

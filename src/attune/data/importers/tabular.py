@@ -15,6 +15,7 @@ from attune.data.importers.builder import (
     DatasetBuilder,
     check_event_id,
     check_id,
+    loads_json,
     parse_timestamp,
 )
 from attune.data.importers.errors import DataFormatError
@@ -66,9 +67,12 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = loads_json(line)
                 except json.JSONDecodeError as exc:
                     yield lineno, f"invalid JSON: {exc.msg}"
+                    continue
+                except ValueError as exc:  # NaN, Infinity, 1e999
+                    yield lineno, f"invalid JSON: {exc}"
                     continue
                 yield lineno, record if isinstance(record, dict) else "expected a JSON object"
     elif suffix == ".parquet":
@@ -94,7 +98,7 @@ def read_table(path: Path, b: DatasetBuilder, mapping: ColumnMapping) -> None:
             if mapping.timestamp is None:
                 ts = float(lineno)
             else:
-                ts = parse_timestamp(_field(record, mapping.timestamp))
+                ts = b.checked_time(parse_timestamp(_field(record, mapping.timestamp)))
             etype = mapping.default_event_type
             if mapping.event_type is not None:
                 etype = _field(record, mapping.event_type).strip()

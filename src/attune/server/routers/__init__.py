@@ -1,14 +1,8 @@
 """One router per resource: events, users, items, and the operational endpoints.
 
-Ids in paths use the `id` convertor: any characters, "/" and line breaks included (sent
-percent-encoded), so every id an event may carry can also be addressed, and erased.
+Ids in paths use the `id` convertor (`attune.server.paths`): any id the id rule accepts,
+`/` included when sent percent-encoded, is addressable, and erasable; a literal `/` never
+makes an id.
 """
 
-from starlette.convertors import StringConvertor, register_url_convertor
-
-
-class _AnyId(StringConvertor):
-    regex = r"[\s\S]*"
-
-
-register_url_convertor("id", _AnyId())
+from attune.server import paths as paths  # registers the `id` convertor

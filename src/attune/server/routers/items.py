@@ -11,9 +11,10 @@ from attune.schemas.catalogue import ItemBody, ItemsBody, Upserted
 from attune.schemas.recommendations import SimilarItem, SimilarItems
 from attune.schemas.request import MAX_K
 from attune.server.deps import CanIngest, CanRecommend, EngineDep, ItemId
+from attune.server.paths import IdRoute
 from attune.server.problems import InvalidInputError, problem_responses, validated
 
-router = APIRouter(prefix="/v1/items", tags=["items"])
+router = APIRouter(prefix="/v1/items", tags=["items"], route_class=IdRoute)
 
 _WRITE_ERRORS = problem_responses(400, 401, 403, 413, 422)
 

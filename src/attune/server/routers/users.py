@@ -13,10 +13,11 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import StringConstraints
 
-from attune.data.events import MAX_ID_LENGTH, UserUpdate
+from attune.data.events import UserUpdate
 from attune.ranking import FilterSpec
 from attune.schemas.catalogue import Erasure, Upserted, UserBody
 from attune.schemas.recommendations import Explanation, History, Recommendations, RecommendRequest
+from attune.schemas.records import ExternalId, is_valid_id
 from attune.schemas.request import MAX_K
 from attune.server import responses
 from attune.server.deps import (
@@ -37,7 +38,7 @@ from attune.server.security import ApiScope
 router = APIRouter(prefix="/v1/users", tags=["users"], route_class=FastRoute)
 
 FilterPair = Annotated[str, StringConstraints(pattern=r"^[^:=]+:.+$", max_length=256)]
-QueryItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+QueryItemId = ExternalId
 
 _READ_ERRORS = problem_responses(401, 403, 404, 422)
 
@@ -95,7 +96,7 @@ async def _fast_recommendations(route: APIRoute, request: Request) -> Response |
     if access is None or not authorized(request, ApiScope.RECOMMEND):
         return None
     user_id = request.scope["path_params"].get("user_id")
-    if not isinstance(user_id, str) or not 1 <= len(user_id) <= MAX_ID_LENGTH:
+    if not isinstance(user_id, str) or not is_valid_id(user_id):
         return None
     k, query = 10, request.scope["query_string"]
     if query:

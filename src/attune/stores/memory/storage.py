@@ -26,6 +26,7 @@ class MemoryKeyStore:
 
     def __init__(self) -> None:
         self._keys: list[KeyRecord] = []
+        self._required = False
         self._changes = 0
 
     def load(self) -> Sequence[KeyRecord]:
@@ -33,6 +34,14 @@ class MemoryKeyStore:
 
     def add(self, record: KeyRecord) -> None:
         self._keys.append(record)
+        self._required = True
+        self._changes += 1
+
+    def auth_required(self) -> bool:
+        return self._required
+
+    def set_auth_required(self, required: bool) -> None:
+        self._required = required
         self._changes += 1
 
     def remove(self, key_id: str) -> bool:
