@@ -1,0 +1,114 @@
+"""Shared time-decayed popularity: one sorted set every server counts into.
+
+As in `attune.ranking.popularity`, an event adds `weight * 2**((t - t_ref) / half_life)`
+(`ZINCRBY`), which ranks the same as decaying every count; `t_ref` is set once (`SET NX`) and
+moved forward by a script when the growth factor nears float64's range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import redis
+
+from attune.stores.redis.layout import global_key
+
+SCORES = global_key("popularity", "scores")
+REFERENCE = global_key("popularity", "ref")
+_RESCALE_EXPONENT = 500.0
+_PAGE = 256
+
+_RESCALE = """
+local ref = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
+local new_ref = tonumber(ARGV[1])
+if new_ref <= ref then return 0 end
+local factor = 2 ^ ((ref - new_ref) / tonumber(ARGV[2]))
+local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #rows, 2 do
+  redis.call('ZADD', KEYS[1], tonumber(rows[i + 1]) * factor, rows[i])
+end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+class RedisPopularity:
+    """`PopularityCounts` shared through Redis."""
+
+    def __init__(self, client: redis.Redis, n_items: int, half_life_seconds: float) -> None:
+        self._r = client
+        self.half_life = half_life_seconds
+        self._n = n_items
+        self._rescale = client.register_script(_RESCALE)
+
+    @property
+    def n_items(self) -> int:
+        return self._n
+
+    def ensure_size(self, n_items: int) -> None:
+        self._n = max(self._n, n_items)
+
+    def _reference(self, timestamp: float) -> float:
+        self._r.set(REFERENCE, repr(timestamp), nx=True)
+        return float(self._r.get(REFERENCE) or timestamp)
+
+    def add(self, item: int, timestamp: float, weight: float = 1.0) -> None:
+        if weight < 0 or not math.isfinite(weight):
+            raise ValueError("popularity weight must be finite and non-negative")
+        self.ensure_size(item + 1)
+        ref = self._reference(timestamp)
+        exponent = (timestamp - ref) / self.half_life
+        if exponent > _RESCALE_EXPONENT:
+            self._rescale(keys=[SCORES, REFERENCE], args=[repr(timestamp), self.half_life])
+            ref = float(self._r.get(REFERENCE) or timestamp)
+            exponent = (timestamp - ref) / self.half_life
+        self._r.zincrby(SCORES, weight * 2.0**exponent, str(item))
+
+    def _factor(self, now: float) -> float:
+        ref = self._r.get(REFERENCE)
+        return 0.0 if ref is None else 2.0 ** ((float(ref) - now) / self.half_life)
+
+    def scores(self, now: float, items: np.ndarray | None = None) -> np.ndarray:
+        ids = np.arange(self._n) if items is None else np.asarray(items, np.int64)
+        if len(ids) == 0:
+            return np.zeros(0)
+        raw = self._r.zmscore(SCORES, [str(int(i)) for i in ids])
+        values = np.array([0.0 if v is None else float(v) for v in raw])
+        return values * self._factor(now)
+
+    def top(
+        self,
+        k: int,
+        now: float,
+        *,
+        allowed: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Counted items by falling count, then (items never counted score 0) the remaining
+        allowed items by index, as `DecayedPopularity` does."""
+        if allowed is not None:
+            self.ensure_size(len(allowed))
+        excluded = set() if exclude is None else {int(x) for x in exclude}
+
+        def ok(i: int) -> bool:
+            in_range = i < self._n if allowed is None else i < len(allowed) and bool(allowed[i])
+            return in_range and i not in excluded
+
+        picked: list[int] = []
+        offset = 0
+        while len(picked) < k:
+            page = self._r.zrevrange(SCORES, offset, offset + _PAGE - 1)
+            picked += [i for i in (int(m) for m in page) if ok(i)][: k - len(picked)]
+            if len(page) < _PAGE:
+                break
+            offset += _PAGE
+        if len(picked) < k:
+            seen = set(picked)
+            rest = (i for i in range(self._n) if i not in seen and ok(i))
+            for i in rest:
+                picked.append(i)
+                if len(picked) == k:
+                    break
+        ids = np.asarray(picked, np.int64)
+        return ids, self.scores(now, ids)
