@@ -28,13 +28,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    """Run one Redis in `folder`; yields its URL (`redis://127.0.0.1:<port>/0`)."""
+def redis_server(folder: Path, port: int | None = None, *, kill: bool = False) -> Iterator[str]:
+    """Run one Redis in `folder` (on `port`, or a free one); yields its URL
+    (`redis://127.0.0.1:<port>/0`). `kill`: stop it with SIGKILL, as a crash would."""
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)
     import redis
 
-    port = _free_port()
+    port = port or _free_port()
     folder.mkdir(parents=True, exist_ok=True)
     args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
     args += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
@@ -54,7 +55,10 @@ def redis_server(folder: Path) -> Iterator[str]:
         yield url
     finally:
         client.close()
-        proc.terminate()
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
         proc.wait(timeout=10)
 
 

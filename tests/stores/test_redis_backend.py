@@ -21,7 +21,11 @@ from attune.ranking.popularity import DecayedPopularity, PopularityConfig
 from attune.stores import open_storage
 from attune.stores.memory import MemoryStorage
 from attune.stores.redis import RedisStorage
-from tests.stores.redis_server import redis_service, redis_url  # noqa: F401 (fixtures)
+from tests.stores.redis_server import (  # noqa: F401 (fixtures)
+    redis_server,
+    redis_service,
+    redis_url,
+)
 
 
 def _event(user: str, item: str, t: float, kind: str = "view", **kw: object) -> Interaction:
@@ -300,3 +304,19 @@ def test_import_export_and_erase(store: RedisStorage) -> None:
     assert store.erase_user("u1") == {"events": 1, "attributes": 0, "impressions": 0}
     assert "u1" not in store.users and store.events.count() == 1
     assert store.erase_user("u1") == {"events": 0, "attributes": 0, "impressions": 0}
+
+
+def test_redis_killed_and_restarted_keeps_every_acknowledged_event(tmp_path: Path) -> None:
+    """With the append-only file on (and no RDB snapshots), what `append_events` returned
+    survives a SIGKILL of Redis. (A killed process keeps what it wrote to the page cache, so
+    this does not tell `always` from `everysec`: only a power cut would.)"""
+    with redis_server(tmp_path, kill=True) as url:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        store = RedisStorage(url)
+        logged = store.events.append_events([_event(f"u{k}", "i", float(k)) for k in range(20)])
+        store.states.put(3, b"state")
+        store.close()
+    with redis_server(tmp_path, port) as url:
+        again = RedisStorage(url)
+        assert list(again.events.read_events()) == logged
+        assert again.states.get(3) == b"state" and len(again.users) == 20
