@@ -12,10 +12,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 
 REDIS_SERVER = shutil.which("redis-server")
 SKIP_REASON = "redis-server is not installed (make test installs it as root: apt-get)"
@@ -28,17 +30,21 @@ def _free_port() -> int:
 
 
 @contextmanager
-def redis_server(folder: Path, port: int | None = None, *, kill: bool = False) -> Iterator[str]:
+def redis_server(
+    folder: Path, port: int | None = None, *, kill: bool = False, cluster: bool = False
+) -> Iterator[str]:
     """Run one Redis in `folder` (on `port`, or a free one); yields its URL
-    (`redis://127.0.0.1:<port>/0`). `kill`: stop it with SIGKILL, as a crash would."""
+    (`redis://127.0.0.1:<port>/0`). `kill`: stop it with SIGKILL, as a crash would;
+    `cluster`: as a Redis Cluster node (no slots yet)."""
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)
-    import redis
 
     port = port or _free_port()
     folder.mkdir(parents=True, exist_ok=True)
     args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
     args += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    if cluster:
+        args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
@@ -62,6 +68,38 @@ def redis_server(folder: Path, port: int | None = None, *, kill: bool = False) -
         proc.wait(timeout=10)
 
 
+@contextmanager
+def redis_cluster(folder: Path, nodes: int = 3) -> Iterator[str]:
+    """Run a Redis Cluster of `nodes` primaries (no replicas), the slots split evenly; yields
+    a `redis+cluster://` URL naming its first node."""
+    if REDIS_SERVER is None:
+        pytest.skip(SKIP_REASON)
+
+    ports = [_free_port() for _ in range(nodes)]
+    with ExitStack() as stack:
+        for n, port in enumerate(ports):
+            node = folder / f"node{n}"
+            stack.enter_context(redis_server(node, port, cluster=True))
+        clients = [stack.enter_context(redis.Redis(port=p)) for p in ports]
+        step = 16384 // nodes
+        for n, client in enumerate(clients):
+            last = 16383 if n == nodes - 1 else (n + 1) * step - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", n * step, last)
+            if n:
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0])
+        deadline = time.monotonic() + 20
+        while not all(_cluster_ready(c, nodes) for c in clients):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not form")
+            time.sleep(0.05)
+        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+
+
+def _cluster_ready(client: Any, nodes: int) -> bool:
+    info = client.cluster("info")
+    return info.get("cluster_state") == "ok" and int(info.get("cluster_known_nodes", 0)) == nodes
+
+
 @pytest.fixture(scope="session")
 def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Redis for the session (starting one per test would cost more than the tests)."""
@@ -69,11 +107,24 @@ def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def redis_url(redis_service: str) -> str:
-    """The session's Redis, emptied for this test."""
-    import redis
+@pytest.fixture(scope="session")
+def redis_cluster_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One 3-node Redis Cluster for the session."""
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as url:
+        yield url
 
-    with redis.Redis.from_url(redis_service) as client:
-        client.flushall()
-    return redis_service
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis (one server, then a 3-node cluster), emptied for this test."""
+    from redis.cluster import RedisCluster
+
+    if request.param == "redis":
+        url = str(request.getfixturevalue("redis_service"))
+        with redis.Redis.from_url(url) as client:
+            client.flushall()
+        return url
+    url = str(request.getfixturevalue("redis_cluster_service"))
+    with RedisCluster.from_url(url.replace("redis+cluster://", "redis://")) as cluster:
+        cluster.flushall(target_nodes=RedisCluster.PRIMARIES)
+    return url

@@ -22,6 +22,7 @@ from attune.stores import open_storage
 from attune.stores.memory import MemoryStorage
 from attune.stores.redis import RedisStorage
 from tests.stores.redis_server import (  # noqa: F401 (fixtures)
+    redis_cluster_service,
     redis_server,
     redis_service,
     redis_url,

@@ -7,10 +7,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import redis
-
 from attune.data.events import ItemUpdate, UserUpdate
 from attune.ports import ItemWindow
+from attune.stores.redis.connection import Client
 from attune.stores.redis.layout import global_key
 from attune.stores.redis.vocab import RedisVocabulary
 
@@ -23,7 +22,7 @@ class RedisCatalogue:
     """`ItemCatalogue` in Redis: the item vocabulary grows first, then both hashes change in
     one MULTI (one slot)."""
 
-    def __init__(self, client: redis.Redis, items: RedisVocabulary) -> None:
+    def __init__(self, client: Client, items: RedisVocabulary) -> None:
         self._r, self.items = client, items
 
     def upsert_items(self, updates: Sequence[ItemUpdate]) -> None:
@@ -59,7 +58,7 @@ class RedisCatalogue:
 class RedisProfiles:
     """`UserProfiles` in Redis."""
 
-    def __init__(self, client: redis.Redis, users: RedisVocabulary) -> None:
+    def __init__(self, client: Client, users: RedisVocabulary) -> None:
         self._r, self.users = client, users
 
     def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
@@ -82,7 +81,7 @@ class RedisProfiles:
         return int(self._r.hdel(USER_ATTRS, str(user)))
 
 
-def _all(client: redis.Redis, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _all(client: Client, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
     rows = client.hgetall(key)
     return iter(sorted((int(k), dict(json.loads(v))) for k, v in rows.items()))
 

@@ -19,11 +19,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import redis
 
 from attune.data.events import EventTypes, Interaction
 from attune.log import get_logger
 from attune.ports import LoggedEvent, StorageError
+from attune.stores.redis.connection import Client, run_script
 from attune.stores.redis.layout import META, global_key, user_key, user_key_pattern, user_of_key
 from attune.stores.redis.vocab import RedisVocabulary
 
@@ -98,7 +98,7 @@ class RedisEventLog:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         users: RedisVocabulary,
         items: RedisVocabulary,
         *,
@@ -148,15 +148,15 @@ class RedisEventLog:
         for n, (u, _, _) in enumerate(parked):
             by_user.setdefault(u, []).append(n)
         now = str(time.time())
-        pipe = self._r.pipeline(transaction=False)
+        calls = []
         for u, rows in by_user.items():
             args: list[str] = [now, str(self.dedup_retention_s)]
             for n in rows:
                 args += [parked[n][1], event_ids[n], parked[n][2]]
-            keys = [user_key(u, "pending"), user_key(u, "seen")]
-            self._user_write(keys=keys, args=args, client=pipe)
+            calls.append(([user_key(u, "pending"), user_key(u, "seen")], args))
+        replies = run_script(self._r, self._user_write, calls)
         kept: set[int] = set()
-        for (_, rows), flags in zip(by_user.items(), pipe.execute(), strict=True):
+        for (_, rows), flags in zip(by_user.items(), replies, strict=True):
             kept.update(n for n, flag in zip(rows, flags, strict=True) if int(flag))
         return [row for n, row in enumerate(parked) if n in kept]
 
@@ -170,11 +170,10 @@ class RedisEventLog:
         by_user: dict[int, list[str]] = {}
         for (u, key, _), seq in zip(parked, seqs, strict=True):
             by_user.setdefault(u, []).extend([key, str(seq)])
-        pipe = self._r.pipeline(transaction=False)
-        for u, args_u in by_user.items():
-            keys = [user_key(u, "pending"), user_key(u, "seqs")]
-            self._commit(keys=keys, args=args_u, client=pipe)
-        pipe.execute()
+        calls = [
+            ([user_key(u, "pending"), user_key(u, "seqs")], args_u) for u, args_u in by_user.items()
+        ]
+        run_script(self._r, self._commit, calls)
         return [_logged(seq, p) for (_, _, p), seq in zip(parked, seqs, strict=True)]
 
     def repair(self) -> int:

@@ -7,10 +7,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis
-
 from attune.ports import FeedbackCounts, Impression, LoggedEvent, OutcomeRules
 from attune.stores.memory.impressions import feedback_report
+from attune.stores.redis.connection import Client
 from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.layout import global_key
 
@@ -42,7 +41,7 @@ return 1
 class RedisImpressions:
     """`ImpressionLog` in Redis, joined against a `RedisEventLog`."""
 
-    def __init__(self, client: redis.Redis, log: RedisEventLog) -> None:
+    def __init__(self, client: Client, log: RedisEventLog) -> None:
         self._r, self._log = client, log
         self._write = client.register_script(_WRITE)
 

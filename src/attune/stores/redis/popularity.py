@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import redis
 
+from attune.stores.redis.connection import Client
 from attune.stores.redis.layout import global_key
 
 SCORES = global_key("popularity", "scores")
@@ -36,7 +36,7 @@ return 1
 class RedisPopularity:
     """`PopularityCounts` shared through Redis."""
 
-    def __init__(self, client: redis.Redis, n_items: int, half_life_seconds: float) -> None:
+    def __init__(self, client: Client, n_items: int, half_life_seconds: float) -> None:
         self._r = client
         self.half_life = half_life_seconds
         self._n = n_items

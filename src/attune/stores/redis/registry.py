@@ -6,9 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import redis
-
 from attune.ports import KeyRecord
+from attune.stores.redis.connection import Client
 from attune.stores.redis.layout import global_key
 
 KEY_RECORDS = global_key("keys", "records")
@@ -28,7 +27,7 @@ return 1
 class RedisKeyStore:
     """`KeyStore` in one hash; every change bumps a counter in the same slot (MULTI)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Client) -> None:
         self._r = client
 
     def load(self) -> Sequence[KeyRecord]:
@@ -54,7 +53,7 @@ class RedisKeyStore:
 class RedisModelPointer:
     """`ModelPointer` of one registry: a JSON list of versions, the last one current."""
 
-    def __init__(self, client: redis.Redis, registry: Path) -> None:
+    def __init__(self, client: Client, registry: Path) -> None:
         self._r = client
         self._key = global_key(f"pointer:{registry}", "history")
         self._set_current = client.register_script(_SET_CURRENT)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import redis
-
+from attune.stores.redis.connection import Client
 from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.layout import global_key, user_key, user_key_pattern, user_of_key
 
@@ -23,7 +22,7 @@ class RedisUserStateStore:
     snapshot only records how far this server has folded the log (the highest position any
     server reported, kept in `attune:{log}:applied`)."""
 
-    def __init__(self, client: redis.Redis, log: RedisEventLog) -> None:
+    def __init__(self, client: Client, log: RedisEventLog) -> None:
         self._r, self._log = client, log
         self._raise = client.register_script(_RAISE)
 

@@ -1,4 +1,5 @@
-"""Every port of the Redis backend over one redis-py client (`redis://`, `rediss://`).
+"""Every port of the Redis backend over one redis-py client (`redis://`, `rediss://`, and
+`redis+cluster://` for Redis Cluster; see `connection`).
 
 Several processes open the same Redis as one deployment (`single_process` is False); the key
 layout and the write protocol are in docs/scaling.md.
@@ -12,12 +13,14 @@ from typing import Any
 
 import numpy as np
 import redis
+from redis.exceptions import RedisClusterException
 
 from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
 from attune.ports import StorageError, StoreCounts
 from attune.stores.assemble import assemble_dataset, attribute_table, tokens_to_attributes
 from attune.stores.redis.catalogue import RedisCatalogue, RedisProfiles
+from attune.stores.redis.connection import connect
 from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.impressions import RedisImpressions
 from attune.stores.redis.layout import META
@@ -35,9 +38,9 @@ class RedisStorage:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            self.client = redis.Redis.from_url(url)
+            self.client = connect(url)
             self.client.ping()
-        except (redis.RedisError, ValueError) as err:
+        except (redis.RedisError, RedisClusterException, ValueError) as err:
             raise StorageError(f"{_safe(url)}: cannot reach Redis ({err})") from err
         r = self.client
         self.users, self.items = RedisVocabulary(r, "users"), RedisVocabulary(r, "items")

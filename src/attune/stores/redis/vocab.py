@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import redis
 
 from attune.data.vocab import Vocabulary
+from attune.stores.redis.connection import Client
 from attune.stores.redis.layout import global_key
 
 _GROW = """
@@ -43,7 +43,7 @@ return 1
 class RedisVocabulary:
     """`IdVocabulary` of one id space (`users` or `items`) in Redis."""
 
-    def __init__(self, client: redis.Redis, name: str) -> None:
+    def __init__(self, client: Client, name: str) -> None:
         self._r = client
         self._ids_key = global_key(f"vocab:{name}", "ids")
         self._idx_key = global_key(f"vocab:{name}", "idx")
