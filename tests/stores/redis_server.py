@@ -23,10 +23,13 @@ REDIS_SERVER = shutil.which("redis-server")
 SKIP_REASON = "redis-server is not installed (make test installs it as root: apt-get)"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    """`n` distinct ports free now (all held open together while choosing)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 @contextmanager
@@ -39,12 +42,17 @@ def redis_server(
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)
 
-    port = port or _free_port()
+    port = port or _free_ports(1)[0]
     folder.mkdir(parents=True, exist_ok=True)
     args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
     args += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
     if cluster:
+        # The cluster bus defaults to port + 10000, which may be taken or past 65535.
+        bus = _free_ports(1)[0]
         args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        args += ["--cluster-port", str(bus)]
+    log = folder / "redis.log"
+    args += ["--logfile", str(log)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
@@ -56,7 +64,8 @@ def redis_server(
                 break
             except redis.ConnectionError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"redis-server did not start:\n{tail}") from None
                 time.sleep(0.02)
         yield url
     finally:
@@ -75,7 +84,7 @@ def redis_cluster(folder: Path, nodes: int = 3) -> Iterator[str]:
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)
 
-    ports = [_free_port() for _ in range(nodes)]
+    ports = _free_ports(nodes)
     with ExitStack() as stack:
         for n, port in enumerate(ports):
             node = folder / f"node{n}"
@@ -86,7 +95,8 @@ def redis_cluster(folder: Path, nodes: int = 3) -> Iterator[str]:
             last = 16383 if n == nodes - 1 else (n + 1) * step - 1
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", n * step, last)
             if n:
-                client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0])
+                bus = clients[0].config_get("cluster-port")["cluster-port"]
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0], bus)
         deadline = time.monotonic() + 20
         while not all(_cluster_ready(c, nodes) for c in clients):
             if time.monotonic() > deadline:
