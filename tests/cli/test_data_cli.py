@@ -79,3 +79,57 @@ def test_bad_column_mapping_names_the_option(tmp_path: Path) -> None:
         ],
     )
     assert ok.exit_code == 0, ok.output
+
+
+def _import(src: Path, db: Path, *args: str) -> str:
+    result = runner.invoke(app, ["data", "import", str(src), "--db", str(db), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _events(db: Path) -> int:
+    from attune.stores import open_storage
+
+    with open_storage(db) as store:
+        return store.events.count()
+
+
+def test_importing_the_same_folder_twice_adds_nothing(recbole_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    assert "skipped" not in _import(recbole_dir, db)
+    again = _import(recbole_dir, db)
+    assert "imported 0 interactions" in again
+    assert "skipped 4 interactions already imported" in again
+    assert _events(db) == 4
+
+
+def test_identical_rows_stay_distinct_and_a_grown_file_adds_its_new_rows(tmp_path: Path) -> None:
+    # No event id column: ids come from each row's content and its occurrence number.
+    csv = tmp_path / "log.csv"
+    rows = ["user_id,item_id,timestamp", "u1,i1,100", "u1,i1,100", "u2,i1,100", "u1,i2,200"]
+    csv.write_text("\n".join(rows) + "\n")
+    db = tmp_path / "x.db"
+    assert "imported 4 interactions" in _import(csv, db)
+    csv.write_text("\n".join([*rows, "u1,i1,100", "u3,i3,300"]) + "\n")  # a third identical row
+    grown = _import(csv, db)
+    assert "imported 2 interactions" in grown and "skipped 4 interactions" in grown
+    assert _events(db) == 6
+
+
+def test_the_files_event_id_column_is_used(tmp_path: Path) -> None:
+    csv = tmp_path / "log.csv"
+    csv.write_text("user_id,item_id,timestamp,eid\nu1,i1,100,a\nu1,i2,200,b\nu1,i3,300,a\n")
+    db = tmp_path / "x.db"
+    assert "imported 2 interactions" in _import(csv, db, "--map", "event_id=eid")
+    # The same events with other content (a corrected time) are still the same events.
+    csv.write_text("user_id,item_id,timestamp,eid\nu1,i1,150,a\nu1,i2,250,b\n")
+    assert "skipped 2 interactions" in _import(csv, db, "--map", "event_id=eid")
+    assert _events(db) == 2
+    # By default a column named event_id is used where the file has one.
+    csv.write_text("user_id,item_id,timestamp,event_id\nu2,i1,100,a\nu2,i1,100,a\n")
+    assert "imported 1 interactions" in _import(csv, db)
+    # An explicitly mapped column must be there.
+    result = runner.invoke(
+        app, ["data", "import", str(csv), "--db", str(db), "--map", "event_id=nope"]
+    )
+    assert result.exit_code == 2 and "missing column 'nope'" in result.output

@@ -69,7 +69,8 @@ MAP = typer.Option(
     [],
     "--map",
     help="Column mapping for CSV/TSV/Parquet/JSONL, e.g. "
-    "--map user=uid --map item=sku --map timestamp=ts --map event_type=kind.",
+    "--map user=uid --map item=sku --map timestamp=ts --map event_type=kind "
+    "--map event_id=eid.",
 )
 
 
@@ -80,11 +81,17 @@ def import_(
     on_error: OnErrorChoice = ON_ERROR,
     map_: list[str] = MAP,
 ) -> None:
-    """Import a dataset into the embedded store."""
+    """Import a dataset into the embedded store.
+
+    Importing is idempotent: each event keeps the file's event id (column `event_id`, or the
+    one given with --map event_id=COLUMN), or gets one from its content; events whose id their
+    user already has are skipped, so importing the same file again adds nothing.
+    """
+    from attune.data.event_ids import with_event_ids
     from attune.stores import open_storage
 
     with user_errors():
-        dataset = _load(src, on_error, map_)
+        dataset = with_event_ids(_load(src, on_error, map_))
         with open_storage(db) as store:
             n = store.import_dataset(dataset)
             counts = store.counts()
@@ -92,6 +99,9 @@ def import_(
         f"imported {n:,} interactions into {db} "
         f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
     )
+    skipped = len(dataset.interactions) - n
+    if skipped:
+        typer.echo(f"skipped {skipped:,} interactions already imported")
 
 
 @data_app.command("inspect")

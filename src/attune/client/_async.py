@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +12,7 @@ import httpx
 
 from attune.client import _calls
 from attune.client._calls import EventLike, T
+from attune.client._retry import RETRY_ERRORS, RetryPolicy
 from attune.client._sync import headers
 from attune.schemas.catalogue import Erasure, Upserted
 from attune.schemas.directory import ItemList, UserList
@@ -25,20 +28,42 @@ class AsyncClient:
     """Every endpoint of an Attune server, with typed answers; errors raise `APIError`.
 
     `AsyncClient("http://127.0.0.1:8000", api_key=...)`; use with `async with` or `await close()`.
+
+    Events get event ids and failed requests are resent as by `Client`.
     """
 
     def __init__(
-        self, base_url: str, api_key: str | None = None, *, timeout: float = 10.0, **httpx_args: Any
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        **httpx_args: Any,
     ) -> None:
+        self._retry = RetryPolicy(retries, backoff)
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=headers(api_key), timeout=timeout, **httpx_args
         )
 
     async def _send(self, call: _calls.Call[T]) -> T:
-        r = await self._http.request(
-            call.method, call.path, params=call.params, content=call.content()
-        )
-        return _calls.parse(call, r.status_code, r.content)
+        """Send, and again (the same body) after a connection error or a 503, as the retry
+        policy allows."""
+        content = call.content()
+        for attempt in itertools.count():
+            try:
+                response = await self._http.request(
+                    call.method, call.path, params=call.params, content=content
+                )
+            except RETRY_ERRORS:
+                if (wait := self._retry.wait(attempt, None)) is None:
+                    raise
+            else:
+                if (wait := self._retry.wait(attempt, response)) is None:
+                    return _calls.parse(call, response.status_code, response.content)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
     async def ingest(self, events: EventLike | Sequence[EventLike]) -> IngestResponse:
         """Send one event or a batch (up to 1,000); rejected events are listed."""

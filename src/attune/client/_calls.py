@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,7 +70,12 @@ def _id(value: str) -> str:
 
 
 def _event(e: EventLike) -> Any:
-    return e.model_dump(mode="json") if isinstance(e, BaseModel) else dict(e)
+    """The event's JSON body, with a fresh event id if it has none: the id makes resending
+    it harmless (the server applies an id once per user)."""
+    body = e.model_dump(mode="json") if isinstance(e, BaseModel) else dict(e)
+    if body.get("event_id") is None:
+        body["event_id"] = uuid.uuid4().hex
+    return body
 
 
 def _rules(name: str, rules: Mapping[str, str | Sequence[str]] | None) -> list[tuple[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +12,7 @@ import httpx
 
 from attune.client import _calls
 from attune.client._calls import EventLike, T
+from attune.client._retry import RETRY_ERRORS, RetryPolicy
 from attune.schemas.catalogue import Erasure, Upserted
 from attune.schemas.directory import ItemList, UserList
 from attune.schemas.events import IngestResponse
@@ -28,18 +31,45 @@ class Client:
     """Every endpoint of an Attune server, with typed answers; errors raise `APIError`.
 
     `Client("http://127.0.0.1:8000", api_key=...)`; use as a context manager or `close()`.
+
+    Every event sent gets an `event_id` (a random one, unless it has one), and a request that
+    fails to connect, loses its answer or gets a 503 is sent again, up to `retries` more times
+    after waits growing from `backoff` seconds: the server applies an event id once per user,
+    so a resent batch does not count twice.
     """
 
     def __init__(
-        self, base_url: str, api_key: str | None = None, *, timeout: float = 10.0, **httpx_args: Any
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        **httpx_args: Any,
     ) -> None:
+        self._retry = RetryPolicy(retries, backoff)
         self._http = httpx.Client(
             base_url=base_url, headers=headers(api_key), timeout=timeout, **httpx_args
         )
 
     def _send(self, call: _calls.Call[T]) -> T:
-        r = self._http.request(call.method, call.path, params=call.params, content=call.content())
-        return _calls.parse(call, r.status_code, r.content)
+        """Send, and again (the same body) after a connection error or a 503, as the retry
+        policy allows."""
+        content = call.content()
+        for attempt in itertools.count():
+            try:
+                response = self._http.request(
+                    call.method, call.path, params=call.params, content=content
+                )
+            except RETRY_ERRORS:
+                if (wait := self._retry.wait(attempt, None)) is None:
+                    raise
+            else:
+                if (wait := self._retry.wait(attempt, response)) is None:
+                    return _calls.parse(call, response.status_code, response.content)
+            time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def ingest(self, events: EventLike | Sequence[EventLike]) -> IngestResponse:
         """Send one event or a batch (up to 1,000); rejected events are listed."""

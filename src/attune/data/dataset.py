@@ -28,11 +28,15 @@ class Interactions:
     """int16 code into `EventTypes.names`."""
     values: np.ndarray
     """float32 event value (e.g. rating); NaN where the event has none."""
+    event_ids: np.ndarray | None = None
+    """Object array of event ids (str, or None where a row has none), when the source gives
+    them or an import assigns them; None: no row has one."""
 
     def __post_init__(self) -> None:
         n = len(self.users)
-        for name in ("items", "timestamps", "event_types", "values"):
-            if len(getattr(self, name)) != n:
+        for name in ("items", "timestamps", "event_types", "values", "event_ids"):
+            column = getattr(self, name)
+            if column is not None and len(column) != n:
                 raise ValueError(f"interaction column {name!r} has a different length")
 
     def __len__(self) -> int:
@@ -46,6 +50,7 @@ class Interactions:
             timestamps=self.timestamps[mask_or_index],
             event_types=self.event_types[mask_or_index],
             values=self.values[mask_or_index],
+            event_ids=None if self.event_ids is None else self.event_ids[mask_or_index],
         )
 
     @staticmethod
@@ -55,6 +60,7 @@ class Interactions:
         timestamps: np.ndarray,
         event_types: np.ndarray | None = None,
         values: np.ndarray | None = None,
+        event_ids: np.ndarray | None = None,
     ) -> Interactions:
         """Build from unsorted columns; ties keep input order, which is the source's order."""
         n = len(users)
@@ -67,6 +73,7 @@ class Interactions:
             timestamps=np.asarray(timestamps, np.float64)[order],
             event_types=et[order],
             values=vals[order],
+            event_ids=None if event_ids is None else np.asarray(event_ids, object)[order],
         )
 
 

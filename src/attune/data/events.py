@@ -14,8 +14,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from attune.schemas.records import (
+    MAX_EVENT_ID_LENGTH,
     MAX_ID_LENGTH,
     AttributeValue,
+    EventId,
     ExternalId,
     Interaction,
     ItemUpdate,
@@ -25,8 +27,10 @@ from attune.schemas.records import (
 __all__ = [
     "DEFAULT_EVENT_TYPES",
     "HIDE_EVENT",
+    "MAX_EVENT_ID_LENGTH",
     "MAX_ID_LENGTH",
     "AttributeValue",
+    "EventId",
     "EventTypeSpec",
     "EventTypes",
     "ExternalId",

@@ -142,7 +142,9 @@ class Engine:
     def ingest(self, events: Sequence[Interaction | Mapping[str, Any]]) -> IngestResult:
         """Validate, log durably, update state and V_u of every user touched, in that order.
 
-        Bad events are rejected one by one (naming the field); the rest are accepted.
+        Bad events are rejected one by one (naming the field); the rest are accepted. An event
+        whose `event_id` its user already has in the log is acknowledged as a duplicate and not
+        applied again (clients retry safely).
         """
         return self._intake.ingest(events)
 

@@ -30,9 +30,13 @@ class IngestResult:
     """What `Engine.ingest` accepted and rejected."""
 
     accepted: int
+    """Events logged and applied (new ones)."""
     rejected: list[Rejection]
     last_seq: int
     """Log position of the last accepted event (0 if none)."""
+    duplicates: int = 0
+    """Valid events acknowledged but not applied: their event id was already logged for their
+    user (by an earlier call, or earlier in the batch)."""
 
 
 def validate_events(

@@ -76,22 +76,29 @@ class Intake:
         if not valid:
             return IngestResult(0, rejected, 0)
         logged = self._log([e for _, e in valid])
+        duplicates = len(valid) - len(logged)
+        if not logged:
+            return IngestResult(0, rejected, 0, duplicates)
         users = list(dict.fromkeys(e.user for e in logged))
         if len(users) <= ctx.config.sync_refresh_users:
             self.vectors.batcher.run(users)
         else:
             self.defer_refresh()
         self.persistence.snapshot_if_due()
-        return IngestResult(len(logged), rejected, logged[-1].seq)
+        return IngestResult(len(logged), rejected, logged[-1].seq, duplicates)
 
     def _log(self, events: list[Interaction]) -> list[LoggedEvent]:
-        """Append to the log and fold into state, popularity and feedback (V_u left pending)."""
+        """Append to the log and fold into state, popularity and feedback (V_u left pending).
+        Events the log already holds (by event id) come back from the log left out: they are
+        not applied again."""
         ctx = self.ctx
         with ctx.lock:
             n_items = ctx.n_items()
             logged = ctx.store.events.append_events(events, ctx.event_types)
             if ctx.n_items() > n_items:
                 ctx.items.reindex(ctx.items.grow())
+            if not logged:
+                return logged
             for e in logged:
                 self.popularity.count(e)
                 self.vectors.apply(e)

@@ -1,7 +1,8 @@
 """User state across restarts: the event log is the source of truth, the state file a
 snapshot of the states derived from it up to some log position.
 
-Opening restores the snapshot and replays every event after it; a snapshot is written every
+Opening restores the snapshot and replays only the events after it (the popularity counts
+have a snapshot of their own, taken at the same moment); a snapshot is written every
 `snapshot_every` events, on erasure and on close.
 """
 
@@ -32,17 +33,23 @@ class StatePersistence:
         """Log position of the last event folded into state."""
         self.since_snapshot = 0
         """Events folded since the last snapshot."""
+        self.popularity_stale = False
+        """Set by an erasure: the counts still hold the erased events, so no snapshot keeps
+        them and the next restore counts the log again."""
 
     def restore(self, count_popularity: Callable[[LoggedEvent], None]) -> None:
-        """State = snapshot (if any) + every logged event after it; popularity counts every
-        logged event."""
+        """State = snapshot (if any) + the logged events after it; popularity likewise from its
+        own snapshot (taken with the state's, so usually at the same position)."""
         ctx = self.ctx
         start = ctx.states.load_snapshot()
+        counted = ctx.items.popularity.load_snapshot()
+        ctx.items.popularity.ensure_size(ctx.n_items())
         t0, n = time.perf_counter(), 0
         # Replayed states stay unpacked until the end: one pack per user, not per event.
         replayed: dict[int, UserState] = {}
-        for event in ctx.store.events.read_events(after=0):
-            count_popularity(event)
+        for event in ctx.store.events.read_events(after=min(start, counted)):
+            if event.seq > counted:
+                count_popularity(event)
             if event.seq > start:
                 state = replayed.get(event.user)
                 if state is None:
@@ -59,6 +66,7 @@ class StatePersistence:
         _log.info(
             "engine restored",
             snapshot_seq=start,
+            popularity_seq=counted,
             replayed=n,
             refreshed=len(stale),
             seconds=round(time.perf_counter() - t0, 3),
@@ -81,6 +89,10 @@ class StatePersistence:
             # the backlog (or to the restore), not computed in the request that snapshots.
             self.vectors.store_pending()
             ctx.states.save_snapshot(self.applied_seq)
+            if self.popularity_stale:
+                ctx.items.popularity.discard_snapshot()
+            else:
+                ctx.items.popularity.save_snapshot(self.applied_seq)
             ctx.feedback.flush()
             self.since_snapshot = 0
 

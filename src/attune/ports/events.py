@@ -31,12 +31,21 @@ class EventLog(Protocol):
 
     Appending grows the id vocabularies (`Storage.users`, `Storage.items`) with the ids it has
     not seen, in the same atomic unit as the events.
+
+    Appending is idempotent by event id, per user: an event whose `event_id` its user already
+    has in the log (from an earlier append or earlier in the same batch) is not logged again.
+    The check and the append are one atomic unit, so two writers cannot both log an id. Events
+    without an id are always logged. Erasing a user forgets their event ids with their events.
     """
 
     def append_events(
         self, events: Sequence[Interaction], event_types: EventTypes | None = None
     ) -> list[LoggedEvent]:
-        """Append in one atomic unit; durable on return. Unknown ids are added."""
+        """Append in one atomic unit; durable on return. Unknown ids are added.
+
+        Returns the events that were new, in batch order: repeats of a logged event id are
+        left out (the caller acknowledges them without applying them again).
+        """
         ...
 
     def read_events(self, after: int = 0, *, user: int | None = None) -> Iterator[LoggedEvent]:

@@ -31,3 +31,18 @@ class PopularityCounts(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k most popular items (ids, decayed scores) that are allowed and not excluded."""
         ...
+
+    def save_snapshot(self, last_seq: int) -> None:
+        """Persist the counts and the log position they reflect (a no-op where every update
+        is already durable)."""
+        ...
+
+    def load_snapshot(self) -> int:
+        """Replace the counts with the last snapshot's; its log position (0: none, counts
+        empty)."""
+        ...
+
+    def discard_snapshot(self) -> None:
+        """Drop the snapshot, so that the next restore counts the whole log (after an
+        erasure, whose events the snapshot still counts)."""
+        ...

@@ -82,7 +82,9 @@ class Storage(Protocol):
         ...
 
     def import_dataset(self, dataset: Dataset, *, progress: bool = True) -> int:
-        """Bulk-load a dataset (ids, attributes, titles, events) in one atomic unit."""
+        """Bulk-load a dataset (ids, attributes, titles, events) in one atomic unit; returns
+        how many events were added. Rows with event ids are idempotent as in `EventLog`: one
+        whose id its user already has (logged, or earlier in the dataset) is skipped."""
         ...
 
     def to_dataset(self, *, events: bool = True) -> Dataset:

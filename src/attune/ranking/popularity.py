@@ -87,6 +87,17 @@ class DecayedPopularity:
         np.add.at(self._values, items, gains)
         self._rebuild_head()
 
+    def counts(self) -> tuple[float, np.ndarray]:
+        """(reference time, a copy of the per-item counts at it): everything `restore` needs."""
+        return self._t_ref, self._values.copy()
+
+    def restore(self, t_ref: float, values: np.ndarray) -> None:
+        """Replace the counts with ones taken by `counts` (from this config's half-life)."""
+        self._t_ref = float(t_ref)
+        self._values = np.asarray(values, np.float64).copy()
+        self._in_head = np.zeros(len(self._values), dtype=bool)
+        self._rebuild_head()
+
     def scores(self, now: float, items: np.ndarray | None = None) -> np.ndarray:
         """Decayed weight at `now` (events after `now` count at full weight times their lead)."""
         factor = 2.0 ** ((self._t_ref - now) / self.config.half_life_seconds)

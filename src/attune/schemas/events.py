@@ -49,3 +49,8 @@ class IngestResponse(BaseModel):
     accepted: int = Field(description="Events logged and applied to their users' state.")
     rejected: list[Rejected] = Field(description="Events not accepted, each with its reason.")
     last_seq: int = Field(description="Log position of the last accepted event (0 if none).")
+    duplicates: int = Field(
+        0,
+        description="Events acknowledged but not applied again: their `event_id` was already "
+        "logged for their user (an earlier call, or earlier in this batch).",
+    )

@@ -19,6 +19,13 @@ ExternalId = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True)
 ]
 
+MAX_EVENT_ID_LENGTH = 128
+"""Longest accepted client event id, in characters."""
+
+EventId = Annotated[ExternalId, StringConstraints(max_length=MAX_EVENT_ID_LENGTH)]
+"""A client's id for one event: the character rule of user and item ids, at most 128
+characters. Unique per user: an event whose id the user already has is not applied again."""
+
 AttributeValue = str | float | int | bool | list[str]
 """One attribute of an item or user: a category, a tag list, a text, a number or a flag."""
 
@@ -40,6 +47,11 @@ class Interaction(BaseModel):
         None, max_length=MAX_ID_LENGTH, description="Id of the served list this event reacts to."
     )
     context: dict[str, Any] = Field(default_factory=dict, description="Free-form context.")
+    event_id: EventId | None = Field(
+        None,
+        description="The client's id for this event, unique per user: an event whose id the "
+        "user already has is acknowledged and not applied again (safe retries).",
+    )
 
     @field_validator("timestamp")
     @classmethod

@@ -49,6 +49,11 @@ class Metrics:
         self.events_ingested = Counter(
             "attune_events_ingested", "Events accepted into the log.", registry=r
         )
+        self.events_duplicate = Counter(
+            "attune_events_duplicate",
+            "Events acknowledged without being applied: their event id was already logged.",
+            registry=r,
+        )
         self.events_rejected = Counter(
             "attune_events_rejected", "Events rejected, per field at fault.", ["field"], registry=r
         )

@@ -7,9 +7,10 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from attune.data.dataset import AttributeTable, Dataset, Interactions
-from attune.data.events import MAX_ID_LENGTH, EventTypes
+from attune.data.events import MAX_ID_LENGTH, EventId, EventTypes
 from attune.data.importers.errors import DataFormatError, ImportReport, OnError
 from attune.data.vocab import Vocabulary
 
@@ -46,6 +47,17 @@ def check_id(raw: str, what: str) -> str:
     return value
 
 
+_EVENT_ID: TypeAdapter[str] = TypeAdapter(EventId)
+
+
+def check_event_id(raw: str, what: str) -> str:
+    """An event id from a file, by the API's rule for `event_id`."""
+    try:
+        return _EVENT_ID.validate_python(raw)
+    except ValidationError as exc:
+        raise ValueError(f"{what}: {exc.errors()[0]['msg']}") from None
+
+
 class DatasetBuilder:
     """Collects interactions and attributes, then freezes them into a `Dataset`."""
 
@@ -66,6 +78,8 @@ class DatasetBuilder:
         self._t: list[float] = []
         self._e: list[int] = []
         self._v: list[float] = []
+        self._ids: list[str | None] = []
+        self._has_ids = False
         self._codes = {n: k for k, n in enumerate(self.event_types.names)}
         self.item_attrs: dict[int, list[str]] = {}
         self.user_attrs: dict[int, list[str]] = {}
@@ -83,7 +97,9 @@ class DatasetBuilder:
         timestamp: float,
         event_type: str = "view",
         value: float = math.nan,
+        event_id: str | None = None,
     ) -> None:
+        """One interaction; `event_id` is the source's id for it, if it has one."""
         code = self._codes.get(event_type)
         if code is None:
             raise ValueError(f"unknown event type {event_type!r}")
@@ -92,6 +108,8 @@ class DatasetBuilder:
         self._t.append(timestamp)
         self._e.append(code)
         self._v.append(value)
+        self._ids.append(event_id)
+        self._has_ids = self._has_ids or event_id is not None
         self.report.rows_accepted += 1
 
     def add_sequence(self, user: str, items: list[str], event_type: str = "view") -> None:
@@ -106,6 +124,7 @@ class DatasetBuilder:
             np.asarray(self._t, np.float64),
             np.asarray(self._e, np.int16),
             np.asarray(self._v, np.float32),
+            np.asarray(self._ids, object) if self._has_ids else None,
         )
         return Dataset(
             name=self.name,

@@ -11,7 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from attune.data.importers.builder import DatasetBuilder, check_id, parse_timestamp
+from attune.data.importers.builder import (
+    DatasetBuilder,
+    check_event_id,
+    check_id,
+    parse_timestamp,
+)
 from attune.data.importers.errors import DataFormatError
 from attune.data.importers.progress import numbered_lines
 
@@ -31,6 +36,11 @@ class ColumnMapping(BaseModel):
     event_type: str | None = Field(None, description="Column with the event type, if any.")
     value: str | None = Field(None, description="Column with a numeric value (e.g. rating).")
     default_event_type: str = Field("view", description="Event type when no column gives one.")
+    event_id: str | None = Field(
+        "event_id",
+        description="Column with the event's id, used where the file has it (required when "
+        "mapped explicitly); an import gives the other rows an id from their content.",
+    )
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -94,13 +104,27 @@ def read_table(path: Path, b: DatasetBuilder, mapping: ColumnMapping) -> None:
                 value = float(_field(record, mapping.value))
                 if not math.isfinite(value):
                     raise ValueError(f"{mapping.value} is not a finite number")
+            event_id = _event_id(record, mapping)
         except ValueError as exc:
             b.fail(path, lineno, str(exc))
             continue
-        b.add(user, item, ts, etype, value)
+        b.add(user, item, ts, etype, value, event_id)
 
 
 def _field(record: dict[str, Any], column: str) -> str:
     if column not in record or record[column] is None:
         raise ValueError(f"missing column {column!r}")
     return str(record[column])
+
+
+def _event_id(record: dict[str, Any], mapping: ColumnMapping) -> str | None:
+    """The row's event id: None where the file has no such column (or the cell is empty),
+    unless the column was mapped explicitly, which makes it required."""
+    column = mapping.event_id
+    if column is None:
+        return None
+    if "event_id" in mapping.model_fields_set:
+        raw = _field(record, column)
+    else:
+        raw = "" if record.get(column) is None else str(record[column])
+    return check_event_id(raw, column) if raw.strip() else None

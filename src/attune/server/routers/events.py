@@ -51,13 +51,20 @@ async def _ingest(access: EngineAccess, metrics: Metrics, body: Event | list[Eve
     result = await access.run(access.engine.ingest, events)
     metrics.events_ingested.inc(result.accepted)
     metrics.timeline.events(result.accepted)
+    if result.duplicates:
+        metrics.events_duplicate.inc(result.duplicates)
     for r in result.rejected:
         metrics.events_rejected.labels(r.field).inc()
     if not isinstance(body, list) and result.rejected:
         raise InvalidInputError.one(result.rejected[0].field, result.rejected[0].message)
     rejected = [{"index": r.index, "field": r.field, "message": r.message} for r in result.rejected]
     return FastJSON(
-        {"accepted": result.accepted, "rejected": rejected, "last_seq": result.last_seq}
+        {
+            "accepted": result.accepted,
+            "rejected": rejected,
+            "last_seq": result.last_seq,
+            "duplicates": result.duplicates,
+        }
     )
 
 
@@ -86,5 +93,9 @@ async def post_events(
     but cannot be taken (unknown event type, timestamp in the future, unknown item) are
     rejected one by one and listed; the rest are accepted. A single event that is rejected
     gets a 422.
+
+    Idempotent by `event_id`: an event whose id its user already has in the log (from an
+    earlier call, or earlier in the batch) is acknowledged, counted in `duplicates`, and not
+    applied again; so a client may resend a batch whose answer it did not get.
     """
     return await _ingest(access, metrics, body)

@@ -11,12 +11,13 @@ from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
 from attune.data.vocab import Vocabulary
 from attune.ports import KeyRecord, PopularityCounts, StoreCounts
-from attune.ranking.popularity import DecayedPopularity, PopularityConfig
+from attune.ranking.popularity import PopularityConfig
 from attune.stores.assemble import tokens_to_attributes
 from attune.stores.memory.catalogue import MemoryCatalogue, MemoryProfiles
 from attune.stores.memory.events import MemoryEventLog
 from attune.stores.memory.export import to_dataset
 from attune.stores.memory.impressions import MemoryImpressions
+from attune.stores.popularity import SnapshotPopularity
 from attune.stores.state import MemoryUserStateStore
 
 
@@ -95,7 +96,7 @@ class MemoryStorage:
         items = self.items.encode(dataset.items.ids)
         _copy_attributes(dataset, users, items, self.catalogue, self.profiles)
         inter = dataset.interactions
-        self.events.append_rows(
+        return self.events.append_rows(
             list(
                 zip(
                     users[inter.users].tolist(),
@@ -105,9 +106,9 @@ class MemoryStorage:
                     inter.values.astype(np.float64).tolist(),
                     strict=True,
                 )
-            )
+            ),
+            None if inter.event_ids is None else inter.event_ids.tolist(),
         )
-        return len(inter)
 
     def to_dataset(self, *, events: bool = True) -> Dataset:
         return to_dataset(self, self._meta, events=events)
@@ -132,7 +133,7 @@ class MemoryStorage:
         self, n_items: int, half_life_seconds: float, head_size: int
     ) -> PopularityCounts:
         config = PopularityConfig(half_life_seconds=half_life_seconds, head_size=head_size)
-        return DecayedPopularity(n_items, config)
+        return SnapshotPopularity(n_items, config, None)
 
     def model_pointer(self, registry: Path) -> MemoryModelPointer:
         return self._pointers.setdefault(Path(registry), MemoryModelPointer())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ _CHUNK = 50_000
 def import_dataset(
     d: Database, events: SQLiteEventLog, dataset: Dataset, *, progress: bool = True
 ) -> int:
-    """Bulk-load a dataset (ids, attributes, titles, events) in one transaction."""
+    """Bulk-load a dataset (ids, attributes, titles, events) in one transaction; returns how
+    many events were added (with event ids, one its user already has is skipped)."""
     inter = dataset.interactions
     with d.transaction() as db:
         events.ensure_event_types(dataset.event_types)
@@ -40,34 +42,51 @@ def import_dataset(
         item_map = d.items.encode(dataset.items.ids, grow=False)
         _write_attributes(d, "items", dataset.item_attributes, item_map, dataset.item_titles)
         _write_attributes(d, "users", dataset.user_attributes, user_map, {})
-        values = inter.values.astype(np.float64)
-        rows = zip(
-            user_map[inter.users].tolist(),
-            item_map[inter.items].tolist(),
-            inter.event_types.tolist(),
-            inter.timestamps.tolist(),
-            [None if math.isnan(v) else v for v in values.tolist()],
-            strict=True,
-        )
-        bar = tqdm(
-            total=len(inter), desc="import", unit="ev", disable=not progress, mininterval=1.0
-        )
-        while chunk := [r for _, r in zip(range(_CHUNK), rows, strict=False)]:
-            db.executemany(
-                "INSERT INTO events (user_idx, item_idx, event_type, ts, value) "
-                "VALUES (?, ?, ?, ?, ?)",
-                chunk,
-            )
-            bar.update(len(chunk))
-        bar.close()
+        added = _insert_events(db, dataset, user_map, item_map, progress)
     _log.info(
         "imported dataset",
         name=dataset.name,
-        events=len(inter),
+        events=added,
+        skipped=len(inter) - added,
         users=len(d.users),
         items=len(d.items),
     )
-    return len(inter)
+    return added
+
+
+def _insert_events(
+    db: sqlite3.Connection,
+    dataset: Dataset,
+    user_map: np.ndarray,
+    item_map: np.ndarray,
+    progress: bool,
+) -> int:
+    """Insert the interactions in chunks; with event ids, those a user already has are skipped
+    (the unique index on user and event id). Returns how many went in."""
+    inter = dataset.interactions
+    values = inter.values.astype(np.float64)
+    columns = [
+        user_map[inter.users].tolist(),
+        item_map[inter.items].tolist(),
+        inter.event_types.tolist(),
+        inter.timestamps.tolist(),
+        [None if math.isnan(v) else v for v in values.tolist()],
+    ]
+    sql = "INSERT INTO events (user_idx, item_idx, event_type, ts, value) VALUES (?, ?, ?, ?, ?)"
+    if inter.event_ids is not None:
+        columns.append(inter.event_ids.tolist())
+        sql = (
+            "INSERT OR IGNORE INTO events (user_idx, item_idx, event_type, ts, value, event_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        )
+    rows = zip(*columns, strict=True)
+    bar = tqdm(total=len(inter), desc="import", unit="ev", disable=not progress, mininterval=1.0)
+    added = 0
+    while chunk := [r for _, r in zip(range(_CHUNK), rows, strict=False)]:
+        added += db.executemany(sql, chunk).rowcount
+        bar.update(len(chunk))
+    bar.close()
+    return added
 
 
 def _write_attributes(

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from attune.data.events import EventTypes, Interaction
 from attune.ports import LoggedEvent, StorageError
 from attune.stores.sqlite.database import Database
+
+_COLUMNS = (
+    " INTO events (seq, user_idx, item_idx, event_type, ts, value, recommendation_id, context, "
+    "event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT = "INSERT" + _COLUMNS
+_INSERT_NEW = "INSERT OR IGNORE" + _COLUMNS
+"""Skips a row whose (user, event id) the log holds: the unique index `events_event_id`."""
 
 
 class SQLiteEventLog:
@@ -52,7 +62,8 @@ class SQLiteEventLog:
         self, events: Sequence[Interaction], event_types: EventTypes | None = None
     ) -> list[LoggedEvent]:
         """Append validated events in one transaction, growing the vocabularies; durable
-        (per the database's durability) once this returns."""
+        (per the database's durability) once this returns. Returns the events that were new:
+        one whose event id its user already has is left out (see `EventLog`)."""
         et = event_types or self._event_types
         codes = [et.code(e.event_type) for e in events]
         d = self._d
@@ -77,14 +88,13 @@ class SQLiteEventLog:
                 )
                 for n, (e, code) in enumerate(zip(events, codes, strict=True), start=1)
             ]
-            db.executemany(
-                "INSERT INTO events (seq, user_idx, item_idx, event_type, ts, value, "
-                "recommendation_id, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (*logged[:5], e.value, e.recommendation_id, _context(e))
-                    for logged, e in zip(out, events, strict=True)
-                ],
-            )
+            rows = [
+                (*logged[:5], e.value, e.recommendation_id, _context(e), e.event_id)
+                for logged, e in zip(out, events, strict=True)
+            ]
+            if any(e.event_id is not None for e in events):
+                return _insert_new(db, out, rows, first)
+            db.executemany(_INSERT, rows)
         return out
 
     def read_events(
@@ -124,6 +134,23 @@ class SQLiteEventLog:
     def erase_user(self, user: int) -> int:
         """Delete a user's events (inside the caller's transaction when there is one)."""
         return int(self._d.db.execute("DELETE FROM events WHERE user_idx=?", (user,)).rowcount)
+
+
+def _insert_new(
+    db: sqlite3.Connection, out: list[LoggedEvent], rows: list[tuple[Any, ...]], first: int
+) -> list[LoggedEvent]:
+    """Insert the rows but those repeating a logged (user, event id), earlier ones of the
+    batch included; returns the events that went in. Their positions are the batch's range
+    of seq the log now holds (a range read on the primary key)."""
+    if db.executemany(_INSERT_NEW, rows).rowcount == len(rows):
+        return out
+    kept = {
+        int(s)
+        for (s,) in db.execute(
+            "SELECT seq FROM events WHERE seq > ? AND seq <= ?", (first, first + len(rows))
+        )
+    }
+    return [logged for logged in out if logged.seq in kept]
 
 
 def _context(e: Interaction) -> str | None:

@@ -55,4 +55,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_recommendation ON events (recommendation_id)
         WHERE recommendation_id IS NOT NULL;
     """,
+    # 4: client event ids, unique per user: a repeated id is not logged again (idempotent
+    # ingest). Events without an id stay out of the index.
+    """
+    ALTER TABLE events ADD COLUMN event_id TEXT;
+    CREATE UNIQUE INDEX events_event_id ON events (user_idx, event_id)
+        WHERE event_id IS NOT NULL;
+    """,
 )

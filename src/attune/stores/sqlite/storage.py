@@ -2,6 +2,7 @@
 
     <db>            event log, vocabularies, catalogue, user attributes, impressions, metadata
     <db>.state      snapshot of the user states (the log position it reflects inside)
+    <db>.popularity snapshot of the popularity counts (likewise)
     <db>.keys.json  API keys (hashes and scopes)
 
 It needs no server and survives a killed process once a commit returns; one process owns it
@@ -15,9 +16,10 @@ from pathlib import Path
 from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
 from attune.ports import Durability, PopularityCounts, StoreCounts
-from attune.ranking.popularity import DecayedPopularity, PopularityConfig
+from attune.ranking.popularity import PopularityConfig
 from attune.stores.keyfile import FileKeyStore
 from attune.stores.pointer import FileModelPointer
+from attune.stores.popularity import SnapshotPopularity
 from attune.stores.sqlite import dataset
 from attune.stores.sqlite.catalogue import SQLiteCatalogue, SQLiteProfiles
 from attune.stores.sqlite.database import Checkpointer, Database
@@ -96,7 +98,7 @@ class SQLiteStorage:
         self, n_items: int, half_life_seconds: float, head_size: int
     ) -> PopularityCounts:
         config = PopularityConfig(half_life_seconds=half_life_seconds, head_size=head_size)
-        return DecayedPopularity(n_items, config)
+        return SnapshotPopularity(n_items, config, Path(str(self.path) + ".popularity"))
 
     def model_pointer(self, registry: Path) -> FileModelPointer:
         return FileModelPointer(registry)
