@@ -124,12 +124,17 @@ def redis_cluster_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield url
 
 
-@pytest.fixture(params=["redis", "redis-cluster"])
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """A Redis (one server, then a 3-node cluster), emptied for this test."""
+REDIS_KINDS = ("redis", "redis-cluster")
+"""One Redis and a 3-node Redis Cluster: the Redis backend's params in a backend list."""
+
+
+def fresh_redis_url(request: pytest.FixtureRequest, kind: str) -> str:
+    """The session's Redis of `kind` (one of `REDIS_KINDS`), emptied; for a test or fixture
+    whose params name backends (the module must import `redis_service` and
+    `redis_cluster_service`)."""
     from redis.cluster import RedisCluster
 
-    if request.param == "redis":
+    if kind == "redis":
         url = str(request.getfixturevalue("redis_service"))
         with redis.Redis.from_url(url) as client:
             client.flushall()
@@ -138,3 +143,9 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     with RedisCluster.from_url(url.replace("redis+cluster://", "redis://")) as cluster:
         cluster.flushall(target_nodes=RedisCluster.PRIMARIES)
     return url
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis (one server, then a 3-node cluster), emptied for this test."""
+    return fresh_redis_url(request, request.param)

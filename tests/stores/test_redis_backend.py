@@ -171,8 +171,9 @@ def test_user_states_and_snapshot_position(store: RedisStorage) -> None:
     assert list(store.states.users()) == [1, 3] and store.states.nbytes() > 0
     assert store.states.delete(3) and not store.states.delete(3)
     store.events.append_events([_event("u1", "i1", 1.0), _event("u1", "i2", 2.0)])
+    assert store.states.load_snapshot() == 0  # nothing reported: replay the whole log
     store.states.save_snapshot(1)
-    assert store.states.load_snapshot() == 2  # every logged event is in a stored state
+    assert store.states.load_snapshot() == 1
     store.states.save_snapshot(5)
     store.states.save_snapshot(4)  # positions never move back
     assert store.states.load_snapshot() == 5
@@ -229,6 +230,22 @@ def test_popularity_is_shared_and_ranks_as_in_process(store: RedisStorage, redis
     assert ids.tolist() == [4, 0, 1]  # item 1 never counted: it scores 0 and still qualifies
     with pytest.raises(ValueError):
         a.add(1, now, -1.0)
+
+
+def test_popularity_snapshot_follows_the_shared_counts(store: RedisStorage) -> None:
+    pop = store.popularity(3, 100.0, 10)
+    store.events.append_events([_event("u", "i0", 1.0), _event("u", "i1", 2.0)])
+    pop.add(0, 1.0)
+    assert pop.load_snapshot() == 0  # never reported complete: empty, count the whole log
+    assert pop.scores(2.0).tolist() == [0.0, 0.0, 0.0]
+    pop.add(0, 1.0)
+    pop.add(1, 2.0)
+    pop.save_snapshot(2)
+    store.events.append_events([_event("u", "i1", 3.0)])
+    pop.add(1, 3.0)  # counted as logged, by whichever server logged it
+    assert pop.load_snapshot() == 3 and pop.scores(3.0)[1] > pop.scores(3.0)[0] > 0
+    pop.discard_snapshot()
+    assert pop.load_snapshot() == 0 and pop.top(1, 3.0)[1].tolist() == [0.0]
 
 
 def test_popularity_rescales_far_in_the_future(store: RedisStorage) -> None:

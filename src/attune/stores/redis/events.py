@@ -35,7 +35,7 @@ _READ_PAGE = 10_000
 
 _USER_WRITE = """
 local now, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
+if keep > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep) end
 local out = {}
 for i = 3, #ARGV, 3 do
   local key, id = ARGV[i], ARGV[i + 1]
@@ -102,11 +102,14 @@ class RedisEventLog:
         users: RedisVocabulary,
         items: RedisVocabulary,
         *,
-        dedup_retention_s: float = 7 * 86_400.0,
+        dedup_retention_s: float = 0.0,
         marker_ttl_s: int = 86_400,
     ) -> None:
         self._r, self.users, self.items = client, users, items
-        self.dedup_retention_s, self.marker_ttl_s = dedup_retention_s, marker_ttl_s
+        self.dedup_retention_s = dedup_retention_s
+        """Forget a user's event ids this long after they were seen; 0: keep them until the
+        user is erased (the `EventLog` contract; a window bounds memory instead)."""
+        self.marker_ttl_s = marker_ttl_s
         self._user_write = client.register_script(_USER_WRITE)
         self._log_append = client.register_script(_LOG_APPEND)
         self._commit = client.register_script(_COMMIT)
@@ -136,7 +139,7 @@ class RedisEventLog:
             ts = e.timestamp.timestamp()
             payload = _payload(u, i, code, ts, value, e.recommendation_id, e.context)
             parked.append((u, uuid.uuid4().hex, payload))
-        ids = [str(getattr(e, "event_id", None) or "") for e in events]
+        ids = [e.event_id or "" for e in events]
         accepted = self.write_pending(parked, ids)
         return self.publish(accepted)
 
@@ -189,19 +192,24 @@ class RedisEventLog:
             _log.warning("redis event log repaired", events=len(parked))
         return len(parked)
 
-    def append_rows(self, rows: list[tuple[int, int, int, float, float]]) -> None:
-        """Bulk rows (user, item, event type, time, value) in internal indices (imports)."""
+    def append_rows(
+        self,
+        rows: list[tuple[int, int, int, float, float]],
+        event_ids: Sequence[str | None] | None = None,
+    ) -> int:
+        """Bulk rows (user, item, event type, time, value) in internal indices (imports), with
+        their event ids if they have them, through the same three steps as `append_events`;
+        returns how many were new."""
+        ids = [x or "" for x in event_ids] if event_ids is not None else [""] * len(rows)
+        added = 0
         for start in range(0, len(rows), 5_000):
             chunk = rows[start : start + 5_000]
             parked = [
                 (u, uuid.uuid4().hex, _payload(u, i, t, ts, v, None, {}))
                 for u, i, t, ts, v in chunk
             ]
-            pipe = self._r.pipeline(transaction=False)
-            for u, key, p in parked:
-                pipe.hset(user_key(u, "pending"), key, p)
-            pipe.execute()
-            self.publish(parked)
+            added += len(self.publish(self.write_pending(parked, ids[start : start + 5_000])))
+        return added
 
     def read_events(self, after: int = 0, *, user: int | None = None) -> Iterator[LoggedEvent]:
         if user is not None:

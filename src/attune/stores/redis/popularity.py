@@ -12,10 +12,14 @@ import math
 import numpy as np
 
 from attune.stores.redis.connection import Client
+from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.layout import global_key
 
 SCORES = global_key("popularity", "scores")
 REFERENCE = global_key("popularity", "ref")
+COUNTED = global_key("popularity", "counted")
+"""Log position a server reported the counts complete at; absent: never counted, or
+discarded (an erasure), and the next restore recounts the log."""
 _RESCALE_EXPONENT = 500.0
 _PAGE = 256
 
@@ -36,8 +40,10 @@ return 1
 class RedisPopularity:
     """`PopularityCounts` shared through Redis."""
 
-    def __init__(self, client: Client, n_items: int, half_life_seconds: float) -> None:
-        self._r = client
+    def __init__(
+        self, client: Client, n_items: int, half_life_seconds: float, log: RedisEventLog
+    ) -> None:
+        self._r, self._log = client, log
         self.half_life = half_life_seconds
         self._n = n_items
         self._rescale = client.register_script(_RESCALE)
@@ -64,6 +70,23 @@ class RedisPopularity:
             ref = float(self._r.get(REFERENCE) or timestamp)
             exponent = (timestamp - ref) / self.half_life
         self._r.zincrby(SCORES, weight * 2.0**exponent, str(item))
+
+    def save_snapshot(self, last_seq: int) -> None:
+        """The counts are in Redis already; record that they are complete up to `last_seq`."""
+        self._r.set(COUNTED, str(max(last_seq, int(self._r.get(COUNTED) or 0))))
+
+    def load_snapshot(self) -> int:
+        """Every server counts the events it logs as it logs them, so once counted the counts
+        follow the whole log: the log's end. Never counted (or discarded): start from empty,
+        and the restore counts the whole log. (Events imported into a deployment that has
+        counted are not counted until the next discard.)"""
+        if self._r.get(COUNTED) is None:
+            self._r.delete(SCORES, REFERENCE)
+            return 0
+        return self._log.last_seq()
+
+    def discard_snapshot(self) -> None:
+        self._r.delete(COUNTED)
 
     def _factor(self, now: float) -> float:
         ref = self._r.get(REFERENCE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from attune.stores.redis.connection import Client
-from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.layout import global_key, user_key, user_key_pattern, user_of_key
 
 APPLIED = global_key("log", "applied")
@@ -22,8 +21,8 @@ class RedisUserStateStore:
     snapshot only records how far this server has folded the log (the highest position any
     server reported, kept in `attune:{log}:applied`)."""
 
-    def __init__(self, client: Client, log: RedisEventLog) -> None:
-        self._r, self._log = client, log
+    def __init__(self, client: Client) -> None:
+        self._r = client
         self._raise = client.register_script(_RAISE)
 
     def get(self, user: int) -> bytes | None:
@@ -60,8 +59,8 @@ class RedisUserStateStore:
         return int(self._r.get(APPLIED) or 0)
 
     def load_snapshot(self) -> int:
-        """The states are already in Redis; what is left to replay is what follows both the
-        reported position and the log's end. Each server puts a user's state right after
-        appending its events, so every logged event is taken as folded (a server that died
-        between the two leaves that user one event behind until the user's next event)."""
-        return max(self.applied(), self._log.last_seq())
+        """The states are already in Redis: what is left to replay is what follows the
+        highest position a server reported. Replaying more is harmless (a state skips an event
+        it has folded), and it is what repairs a state left behind by a server that died
+        between logging an event and storing the state."""
+        return self.applied()

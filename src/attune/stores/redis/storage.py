@@ -48,7 +48,7 @@ class RedisStorage:
         self.catalogue = RedisCatalogue(r, self.items)
         self.profiles = RedisProfiles(r, self.users)
         self.impressions = RedisImpressions(r, self.events)
-        self.states = RedisUserStateStore(r, self.events)
+        self.states = RedisUserStateStore(r)
         self.keys = RedisKeyStore(r)
         self.events.repair()  # finish what a process killed mid-append started
 
@@ -78,8 +78,8 @@ class RedisStorage:
             inter.values.astype(np.float64).tolist(),
             strict=True,
         )
-        self.events.append_rows(list(rows))
-        return len(inter)
+        ids = None if inter.event_ids is None else inter.event_ids.tolist()
+        return self.events.append_rows(list(rows), ids)
 
     def _copy_attributes(self, dataset: Dataset, users: np.ndarray, items: np.ndarray) -> None:
         item_rows: dict[int, dict[str, Any]] = {}
@@ -139,7 +139,7 @@ class RedisStorage:
 
     def popularity(self, n_items: int, half_life_seconds: float, head_size: int) -> RedisPopularity:
         """Counts shared by every server (`head_size` is not needed: Redis keeps them sorted)."""
-        return RedisPopularity(self.client, n_items, half_life_seconds)
+        return RedisPopularity(self.client, n_items, half_life_seconds, self.events)
 
     def model_pointer(self, registry: Path) -> RedisModelPointer:
         return RedisModelPointer(self.client, Path(registry).resolve())
