@@ -2,7 +2,7 @@
 
 As in `attune.ranking.popularity`, an event adds `weight * 2**((t - t_ref) / half_life)`
 (`ZINCRBY`), which ranks the same as decaying every count; `t_ref` is set once (`SET NX`) and
-moved forward by a script when the growth factor nears float64's range.
+moved forward when the growth factor nears float64's range, all in one script per event.
 """
 
 from __future__ import annotations
@@ -23,18 +23,24 @@ discarded (an erasure), and the next restore recounts the log."""
 _RESCALE_EXPONENT = 500.0
 _PAGE = 256
 
-_RESCALE = """
-local ref = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
-local new_ref = tonumber(ARGV[1])
-if new_ref <= ref then return 0 end
-local factor = 2 ^ ((ref - new_ref) / tonumber(ARGV[2]))
-local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #rows, 2 do
-  redis.call('ZADD', KEYS[1], tonumber(rows[i + 1]) * factor, rows[i])
+_ADD = """
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+local ref = tonumber(redis.call('GET', KEYS[2]))
+local t, hl = tonumber(ARGV[2]), tonumber(ARGV[4])
+local exponent = (t - ref) / hl
+if exponent > tonumber(ARGV[5]) then
+  local factor = 2 ^ ((ref - t) / hl)
+  local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 1, #rows, 2 do
+    redis.call('ZADD', KEYS[1], tonumber(rows[i + 1]) * factor, rows[i])
+  end
+  redis.call('SET', KEYS[2], ARGV[2])
+  exponent = 0
 end
-redis.call('SET', KEYS[2], ARGV[1])
-return 1
+return redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[3]) * 2 ^ exponent, ARGV[1])
 """
+"""One event in one round trip: the reference time set once, the set rescaled to a new one when
+the growth factor would pass 2**500 (float64 overflows past 2**1023), the weight added."""
 
 
 class RedisPopularity:
@@ -46,7 +52,7 @@ class RedisPopularity:
         self._r, self._log = client, log
         self.half_life = half_life_seconds
         self._n = n_items
-        self._rescale = client.register_script(_RESCALE)
+        self._add = client.register_script(_ADD)
 
     @property
     def n_items(self) -> int:
@@ -55,21 +61,12 @@ class RedisPopularity:
     def ensure_size(self, n_items: int) -> None:
         self._n = max(self._n, n_items)
 
-    def _reference(self, timestamp: float) -> float:
-        self._r.set(REFERENCE, repr(timestamp), nx=True)
-        return float(self._r.get(REFERENCE) or timestamp)
-
     def add(self, item: int, timestamp: float, weight: float = 1.0) -> None:
         if weight < 0 or not math.isfinite(weight):
             raise ValueError("popularity weight must be finite and non-negative")
         self.ensure_size(item + 1)
-        ref = self._reference(timestamp)
-        exponent = (timestamp - ref) / self.half_life
-        if exponent > _RESCALE_EXPONENT:
-            self._rescale(keys=[SCORES, REFERENCE], args=[repr(timestamp), self.half_life])
-            ref = float(self._r.get(REFERENCE) or timestamp)
-            exponent = (timestamp - ref) / self.half_life
-        self._r.zincrby(SCORES, weight * 2.0**exponent, str(item))
+        args = [str(item), repr(float(timestamp)), repr(float(weight)), repr(self.half_life)]
+        self._add(keys=[SCORES, REFERENCE], args=[*args, repr(_RESCALE_EXPONENT)])
 
     def save_snapshot(self, last_seq: int) -> None:
         """The counts are in Redis already; record that they are complete up to `last_seq`."""
