@@ -8,6 +8,7 @@ fresh Redis counts the whole log into popularity at one round trip per event."""
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from attune.data.dataset import Dataset
 from attune.data.events import Interaction
 from attune.stores import open_storage
 from tests.engine.test_engine import (
+    _clusters,
     _open,
     test_recommendations_follow_history_then_shift_with_new_events,  # noqa: F401 (run here)
 )
@@ -63,3 +65,26 @@ def test_restart_on_redis_gives_identical_vectors(engine_files: tuple[str, Path]
         assert np.array_equal(rebuilt.user_vector(user), vec), user
     assert rebuilt.recommend("u5", k=5).items == top
     rebuilt.close()
+
+
+def test_an_event_sent_to_one_server_changes_the_next_list_of_another(
+    engine_files: tuple[str, Path],
+) -> None:
+    """Two engines over one Redis (two server processes' worth of state): events ingested by A
+    shift the list B serves next, and B's popularity was not counted a second time."""
+    a = _open(engine_files)  # type: ignore[arg-type]
+    b = _open(engine_files)  # type: ignore[arg-type]
+    before = b.recommend("u1", k=8)
+    assert _clusters(before).most_common(1)[0][0] == 1
+    now = time.time()
+    events = [
+        Interaction(user_id="u1", item_id=f"c3-{j}", event_type="purchase", timestamp=now - 60 + j)
+        for j in range(5)
+    ]
+    assert a.ingest(events).accepted == 5
+    after = b.recommend("u1", k=8)
+    assert _clusters(after).most_common(1)[0][0] == 3
+    assert np.array_equal(b.user_vector("u1"), a.user_vector("u1"))
+    assert a.store.events.count() == b.store.events.count()
+    a.close()
+    b.close()

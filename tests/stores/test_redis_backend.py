@@ -236,8 +236,9 @@ def test_popularity_snapshot_follows_the_shared_counts(store: RedisStorage) -> N
     pop = store.popularity(3, 100.0, 10)
     store.events.append_events([_event("u", "i0", 1.0), _event("u", "i1", 2.0)])
     pop.add(0, 1.0)
-    assert pop.load_snapshot() == 0  # never reported complete: empty, count the whole log
+    assert pop.load_snapshot() == 0  # never counted: empty, and this server counts the log
     assert pop.scores(2.0).tolist() == [0.0, 0.0, 0.0]
+    assert pop.load_snapshot() == 2  # another server meanwhile: counted up to the log's end
     pop.add(0, 1.0)
     pop.add(1, 2.0)
     pop.save_snapshot(2)

@@ -43,6 +43,15 @@ return redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[3]) * 2 ^ exponent, ARGV[1])
 the growth factor would pass 2**500 (float64 overflows past 2**1023), the weight added."""
 
 
+_CLAIM = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], ARGV[1])
+return 1
+"""
+"""Claim the recount of a never-counted (or discarded) set: one server empties it and counts."""
+
+
 class RedisPopularity:
     """`PopularityCounts` shared through Redis."""
 
@@ -53,6 +62,7 @@ class RedisPopularity:
         self.half_life = half_life_seconds
         self._n = n_items
         self._add = client.register_script(_ADD)
+        self._claim = client.register_script(_CLAIM)
 
     @property
     def n_items(self) -> int:
@@ -74,13 +84,13 @@ class RedisPopularity:
 
     def load_snapshot(self) -> int:
         """Every server counts the events it logs as it logs them, so once counted the counts
-        follow the whole log: the log's end. Never counted (or discarded): start from empty,
-        and the restore counts the whole log. (Events imported into a deployment that has
-        counted are not counted until the next discard.)"""
-        if self._r.get(COUNTED) is None:
-            self._r.delete(SCORES, REFERENCE)
-            return 0
-        return self._log.last_seq()
+        follow the whole log: the log's end. Never counted (or discarded): the first server to
+        ask empties the counts and gets 0, and its restore counts the log; a server asking
+        meanwhile is told the log's end, so no event is counted twice. (Events imported into a
+        deployment that has counted are not counted until the next discard.)"""
+        last = self._log.last_seq()
+        claimed = self._claim(keys=[SCORES, REFERENCE, COUNTED], args=[str(last)])
+        return 0 if int(claimed) else last
 
     def discard_snapshot(self) -> None:
         self._r.delete(COUNTED)
