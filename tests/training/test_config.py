@@ -230,3 +230,16 @@ def test_derived_batch_size(windows: int, batch: int) -> None:
 def test_batch_size_is_derived_only_when_unset() -> None:
     assert TrainConfig().train.batch_size is None
     assert apply_overrides(TrainConfig(), ["train.batch_size=100"]).train.batch_size == 100
+
+
+def test_environment_variables_sit_between_the_file_and_set(tmp_path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[train]\nlr = 0.5\nbatch_size = 16\n[model]\ndim = 32\n")
+    env = {"ATTUNE_TRAIN__LR": "0.25", "ATTUNE_MODEL__N_HEADS": "4", "ATTUNE_PORT": "1"}
+    config = load_config(path, ["train.batch_size=8"], environ=env)
+    assert config.train.lr == 0.25  # the variable beats the file
+    assert config.model.n_heads == 4 and config.model.dim == 32
+    assert config.train.batch_size == 8  # --set beats both
+    assert load_config(path, ["train.lr=0.125"], environ=env).train.lr == 0.125
+    with pytest.raises(ConfigError, match=r"train\.lrr"):
+        load_config(None, environ={"ATTUNE_TRAIN__LRR": "1"})

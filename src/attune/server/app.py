@@ -29,6 +29,7 @@ from attune.server.metrics import Metrics, RequestTimer
 from attune.server.model_watch import ModelWatcher
 from attune.server.offload import ThreadPool
 from attune.server.problems import CrashGuard, install_problem_handlers
+from attune.server.rate_limits import RateLimit, open_buckets
 from attune.server.routers import (
     directory,
     events,
@@ -42,6 +43,7 @@ from attune.server.routers import (
 )
 from attune.server.security import open_key_ring
 from attune.server.settings import ServerSettings
+from attune.server.timeouts import RequestTimeout
 
 _log = get_logger(__name__)
 
@@ -134,12 +136,24 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (directory, stats, keys):  # what the console reads beyond the core API
         app.include_router(module.router)
     console.install(app)
-    app.add_middleware(JsonLimits, limits=settings.input_limits)  # inside BodyLimit: bounded
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(CrashGuard)  # an exception anywhere inside: one line, a 500 problem
-    app.add_middleware(RequestTimer, metrics=app.state.metrics)  # outermost: times everything
+    _install_middleware(app, settings)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _install_middleware(app: FastAPI, settings: ServerSettings) -> None:
+    """The middleware around the routes; the last added runs first."""
+    metrics: Metrics = app.state.metrics
+    app.add_middleware(JsonLimits, limits=settings.input_limits)  # inside BodyLimit: bounded
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    limited = settings.rate_limits.classes
+    if limited:  # before any body is read; none configured: not even the lookup
+        buckets = open_buckets(settings.rate_limits)
+        app.add_middleware(RateLimit, buckets=buckets, limited=set(limited), metrics=metrics)
+    if settings.request_timeout_s is not None:  # outside the limit: a slow shared store counts
+        app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s, metrics=metrics)
+    app.add_middleware(CrashGuard)  # an exception anywhere inside: one line, a 500 problem
+    app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times everything
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -31,6 +31,10 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Recommend and single-event ingest take about a millisecond; batches and cold paths longer.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
+_RATE_LIMITED = "Requests refused with 429 because the caller's bucket was empty, per route class."
+_BY_CLASS = ("route_class",)
+_TIMED_OUT = "Requests answered 503 because no response had started within request_timeout_s."
+
 
 class Metrics:
     """The server's counters, histograms and gauges."""
@@ -88,6 +92,8 @@ class Metrics:
             "(after bulk ingests; reads refresh such a user on the spot).",
             registry=r,
         )
+        self.rate_limited = Counter("attune_rate_limited", _RATE_LIMITED, _BY_CLASS, registry=r)
+        self.request_timeouts = Counter("attune_request_timeouts", _TIMED_OUT, registry=r)
         self.feedback = FeedbackCollector()
         r.register(self.feedback)
         self.timeline = Timeline()

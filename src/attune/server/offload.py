@@ -3,8 +3,8 @@
 `anyio.to_thread.run_sync` (Starlette's `run_in_threadpool`) is general: a capacity limiter,
 cancel scopes, a context copy and a thread per idle worker lookup, a visible share of a
 recommendation's CPU; this pool is a queue and one `call_soon_threadsafe` per call. Work
-already started is not interrupted when its awaiting request is cancelled (a client that
-disconnects), as with anyio.
+already started is not interrupted when its awaiting request is cancelled (a request timeout),
+as with anyio; work still queued then is skipped.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ class ThreadPool:
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             loop, future, fn = job
+            if future.cancelled():  # its request timed out while queued: nobody awaits it
+                continue
             try:
                 result, error = fn(), None
             except BaseException as exc:  # handed to the awaiting coroutine

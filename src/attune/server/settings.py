@@ -9,11 +9,12 @@ The TOML file is named by `config` (or `ATTUNE_CONFIG`); its keys are the field 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +24,67 @@ from pydantic_settings import (
 
 from attune.engine.config import EngineConfig
 from attune.server.input_limits import InputLimits
+
+
+class RouteRate(BaseModel):
+    """One route class's token bucket, per caller: `rate` requests per second sustained, up to
+    `burst` at once after an idle spell."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    rate: float = Field(gt=0.0, le=1e6)
+    """Sustained requests per second: a number, or `N/second`, `N/minute`, `N/hour`,
+    `N/day`, `N per 10 seconds` (the `limits` library's notation)."""
+    burst: int | None = Field(None, ge=1, le=10_000_000)
+    """Size of the bucket: how many requests a caller may send at once. None = one second's
+    worth of `rate` (at least 1). With a low `rate` (`10000/day`), a `burst` as large makes
+    a quota that may be spent at once and comes back gradually."""
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _per_second(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        from limits import parse  # 0.2 s to import: only for settings that use the notation
+
+        try:
+            item = parse(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate such as '100/second' or '6000/minute'"
+            ) from None
+        return item.amount / item.get_expiry()
+
+    @property
+    def capacity(self) -> int:
+        """The bucket's size: `burst`, else one second's worth."""
+        return self.burst if self.burst is not None else max(1, math.ceil(self.rate))
+
+
+class RateLimits(BaseModel):
+    """Token buckets per caller (the key id of a valid API key, else the client address) and
+    per route class. A class left unset is not limited; by default none is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    storage: str = Field("memory://", pattern=r"^[a-z][a-z0-9+]*://")
+    """Where the buckets live. `memory://`: in this process, exact token buckets, about a
+    microsecond a request. Any other `limits` storage URI (`redis://host:6379`,
+    `redis+sentinel://...`, `memcached://...`) shares them between servers, as sliding
+    windows (see docs/security.md); its client library must be installed."""
+    ingest: RouteRate | None = None
+    """`POST /v1/events`, `PUT /v1/items[/{id}]`, `PUT /v1/users/{id}`."""
+    recommend: RouteRate | None = None
+    """Recommendations (GET and POST), explanations, history, similar items."""
+    admin: RouteRate | None = None
+    """Everything else under `/v1` (erasure, models, keys, directory, stats). Health,
+    metrics, docs and the console are never limited."""
+
+    @property
+    def classes(self) -> dict[str, RouteRate]:
+        """The limited route classes and their buckets."""
+        given = {"ingest": self.ingest, "recommend": self.recommend, "admin": self.admin}
+        return {name: rate for name, rate in given.items() if rate is not None}
 
 
 class ServerSettings(BaseSettings):
@@ -75,6 +137,13 @@ class ServerSettings(BaseSettings):
     them, e.g. `bench/results`): the console's dashboard shows the newest. None = no report."""
     graceful_shutdown_s: float = Field(10.0, ge=0.0)
     """Seconds given to in-flight requests on shutdown before connections are closed."""
+    request_timeout_s: float | None = Field(30.0, gt=0.0, le=3600.0)
+    """A request not answered within this many seconds gets a 503 with `Retry-After` (an
+    engine call under way still finishes in its worker thread: for a write, the outcome is
+    then unknown to the caller). None = no limit. Streaming a response is not timed."""
+    rate_limits: RateLimits = RateLimits()
+    """Per-caller token buckets per route class (ingest, recommend, admin); 429 with
+    `Retry-After` once a bucket is empty. Off by default."""
     input_limits: InputLimits = InputLimits()
     """Shape limits of JSON bodies (nesting, keys, strings; stricter in `context` and
     `attributes`), checked before parsing: a body over one gets a 422 naming the field."""

@@ -22,7 +22,8 @@ these sections and for the engine, fine-tuning and server settings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from attune.model.encoder import EncoderConfig
 from attune.training.config_loader import (
     ConfigError,
     describe_errors,
+    env_overrides,
     read_toml,
     validate,
     with_overrides,
@@ -227,11 +229,17 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     return config.model_dump()
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> TrainConfig:
-    """The config of a TOML file (None: the defaults) with `--set` overrides applied; keys
-    neither sets keep their defaults."""
+def load_config(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> TrainConfig:
+    """The config of a TOML file (None: the defaults), then `ATTUNE_MODEL__*` and
+    `ATTUNE_TRAIN__*` variables of `environ` (None: the process environment), then `--set`
+    overrides; keys none of them sets keep their defaults."""
     data = read_toml(path) if path is not None else {}
-    return config_from_dict(with_overrides(data, overrides))
+    env = env_overrides(("model", "train"), os.environ if environ is None else environ)
+    return config_from_dict(with_overrides(data, [*env, *overrides]))
 
 
 def apply_overrides(config: TrainConfig, overrides: Iterable[str]) -> TrainConfig:

@@ -1,4 +1,5 @@
-"""The one config loader: TOML files, `--set section.key=value` overrides and validation of
+"""The one config loader: TOML files, `ATTUNE_<SECTION>__<KEY>` environment variables,
+`--set section.key=value` overrides (in that order of precedence, last wins) and validation of
 pydantic models (or dataclasses) with errors that name the key as TOML writes it.
 
 `attune train` (`training.config.load_config`), `attune serve` (whose pydantic-settings
@@ -11,7 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -125,6 +126,20 @@ def _parse_value(raw: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+
+
+def env_overrides(sections: Iterable[str], environ: Mapping[str, str]) -> list[str]:
+    """`ATTUNE_<SECTION>__<KEY>=value` variables of the given sections as `section.key=value`
+    overrides (`ATTUNE_TRAIN__LR=1e-3` -> `train.lr=1e-3`; nested tables with more `__`), in
+    the same naming the server's settings read from the environment."""
+    out = []
+    for section in sections:
+        prefix = f"ATTUNE_{section.upper()}__"
+        for name in sorted(environ):
+            if name.startswith(prefix) and len(name) > len(prefix):
+                key = name[len(prefix) :].lower().replace("__", ".")
+                out.append(f"{section}.{key}={environ[name]}")
+    return out
 
 
 def with_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
