@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean browser
+.PHONY: install test lint demo bench clean browser redis
 
 # The web console's chart library, from the npm registry at the version ui/package-lock.json
 # pins, copied into the package (git-ignored): every file the console uses is served locally.
 VENDOR := src/attune/server/console/static/vendor
 VENDOR_STAMP := $(VENDOR)/.built
 CHROMIUM := /usr/bin/chromium
+REDIS_SERVER := /usr/bin/redis-server
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 
 install: $(STAMP) $(VENDOR_STAMP)
@@ -41,8 +42,15 @@ browser:
 	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends chromium; } || \
 	  echo "make: $(CHROMIUM) is missing and cannot be installed here: browser tests will skip" >&2
 
+# Debian's redis-server for the Redis backend's tests (each test starts its own server on a
+# free port in a temporary folder). Installed like Chromium; otherwise those tests skip and say why.
+redis:
+	@test -x $(REDIS_SERVER) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends redis-server; } || \
+	  echo "make: $(REDIS_SERVER) is missing and cannot be installed here: Redis tests will skip" >&2
+
 # lint-imports checks the layer contracts of pyproject.toml ([tool.importlinter]) first.
-test: install browser
+test: install browser redis
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 

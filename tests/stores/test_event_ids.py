@@ -14,6 +14,12 @@ from attune.data.importers.builder import DatasetBuilder
 from attune.ports import Storage
 from attune.stores import open_storage
 from attune.stores.sqlite.migrations import MIGRATIONS
+from tests.stores.redis_server import (  # noqa: F401 (fixtures)
+    REDIS_KINDS,
+    fresh_redis_url,
+    redis_cluster_service,
+    redis_service,
+)
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -22,9 +28,13 @@ def ev(user: str, item: str, event_id: str | None = None) -> Interaction:
     return Interaction(user_id=user, item_id=item, timestamp=T, event_id=event_id)
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", *REDIS_KINDS])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    with open_storage(tmp_path / "s.db" if request.param == "sqlite" else "memory://") as s:
+    if request.param in REDIS_KINDS:
+        url = fresh_redis_url(request, request.param)
+    else:
+        url = str(tmp_path / "s.db") if request.param == "sqlite" else "memory://"
+    with open_storage(url) as s:
         yield s
 
 

@@ -2,6 +2,8 @@
 
 sqlite:///abs/path.db, sqlite://rel/path.db, or a plain path   the embedded default
 memory://                                                       in memory (tests, trials)
+redis://host:port/db, rediss://host:port/db                     Redis, shared by many servers
+redis+cluster://host:port, rediss+cluster://host:port           Redis Cluster (any one node)
 """
 
 from __future__ import annotations
@@ -34,10 +36,15 @@ def open_storage(
         from attune.stores.memory import MemoryStorage
 
         return MemoryStorage()
+    if text.startswith(("redis://", "rediss://", "redis+cluster://", "rediss+cluster://")):
+        from attune.stores.redis import RedisStorage
+
+        return RedisStorage(text)
     path = storage_path(text)
     if path is None:
         scheme = text.split("://", 1)[0]
-        raise StorageError(f"{text}: unknown storage scheme {scheme!r} (sqlite://, memory://)")
+        known = "sqlite://, memory://, redis://, rediss://, redis+cluster://"
+        raise StorageError(f"{text}: unknown storage scheme {scheme!r} ({known})")
     from attune.stores.sqlite import SQLiteStorage
 
     return SQLiteStorage(path, durability=durability, keys=keys)

@@ -7,7 +7,7 @@ can hold the two to the same counts.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -63,38 +63,49 @@ class MemoryImpressions:
         return None if self._definition is None else dict(self._definition)
 
     def report(self, rules: OutcomeRules) -> FeedbackCounts:
-        out = FeedbackCounts()
-        for i in self.stored.values():
-            out.lists[i.model_version] = out.lists.get(i.model_version, 0) + 1
-            for reason in i.reasons:
-                key = (i.model_version, reason)
-                out.shown[key] = out.shown.get(key, 0) + 1
-        reacted: dict[tuple[str, int], tuple[tuple[int, str], bool, bool]] = {}
-        for e in self._log.read_events():
-            if e.recommendation_id is None:
-                continue
-            joined = self._joins(e, rules)
-            if not joined:
-                out.unattributed += 1
-            for key, position in joined:
-                click, conversion = _is(e, rules.clicks, rules), _is(e, rules.conversions, rules)
-                _, c0, v0 = reacted.get((e.recommendation_id, position), (key, False, False))
-                reacted[(e.recommendation_id, position)] = (key, c0 or click, v0 or conversion)
-        for key, click, conversion in reacted.values():
-            clicks, conversions = out.reacted.get(key, (0, 0))
-            out.reacted[key] = (clicks + click, conversions + conversion)
-        return out
+        return feedback_report(self.stored, self._log.read_events(), rules)
 
-    def _joins(self, e: LoggedEvent, rules: OutcomeRules) -> list[tuple[tuple[int, str], int]]:
-        """((version, reason), position) of every shown item the event joins."""
-        i = self.stored.get(e.recommendation_id or "")
-        if i is None or (i.user is not None and i.user != e.user):
-            return []
-        if e.timestamp > i.ts + rules.window_s:
-            return []
-        return [
-            ((i.model_version, i.reasons[p]), p) for p, item in enumerate(i.items) if item == e.item
-        ]
+
+def feedback_report(
+    stored: Mapping[str, Impression], events: Iterable[LoggedEvent], rules: OutcomeRules
+) -> FeedbackCounts:
+    """Impressions joined to the logged events that name them, counted (the SQL report's
+    rules, spelled out; the Redis backend runs the same join)."""
+    out = FeedbackCounts()
+    for i in stored.values():
+        out.lists[i.model_version] = out.lists.get(i.model_version, 0) + 1
+        for reason in i.reasons:
+            key = (i.model_version, reason)
+            out.shown[key] = out.shown.get(key, 0) + 1
+    reacted: dict[tuple[str, int], tuple[tuple[int, str], bool, bool]] = {}
+    for e in events:
+        if e.recommendation_id is None:
+            continue
+        joined = _joins(stored, e, rules)
+        if not joined:
+            out.unattributed += 1
+        for key, position in joined:
+            click, conversion = _is(e, rules.clicks, rules), _is(e, rules.conversions, rules)
+            _, c0, v0 = reacted.get((e.recommendation_id, position), (key, False, False))
+            reacted[(e.recommendation_id, position)] = (key, c0 or click, v0 or conversion)
+    for key, click, conversion in reacted.values():
+        clicks, conversions = out.reacted.get(key, (0, 0))
+        out.reacted[key] = (clicks + click, conversions + conversion)
+    return out
+
+
+def _joins(
+    stored: Mapping[str, Impression], e: LoggedEvent, rules: OutcomeRules
+) -> list[tuple[tuple[int, str], int]]:
+    """((version, reason), position) of every shown item the event joins."""
+    i = stored.get(e.recommendation_id or "")
+    if i is None or (i.user is not None and i.user != e.user):
+        return []
+    if e.timestamp > i.ts + rules.window_s:
+        return []
+    return [
+        ((i.model_version, i.reasons[p]), p) for p, item in enumerate(i.items) if item == e.item
+    ]
 
 
 def _is(e: LoggedEvent, codes: frozenset[int], rules: OutcomeRules) -> bool:

@@ -1,0 +1,90 @@
+"""Item and user attributes as JSON in hashes by index (one slot each)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from attune.data.events import ItemUpdate, UserUpdate
+from attune.ports import ItemWindow
+from attune.stores.redis.connection import Client
+from attune.stores.redis.layout import global_key
+from attune.stores.redis.vocab import RedisVocabulary
+
+ITEM_ATTRS = global_key("catalogue", "attrs")
+ITEM_WINDOWS = global_key("catalogue", "windows")
+USER_ATTRS = global_key("profiles", "attrs")
+
+
+class RedisCatalogue:
+    """`ItemCatalogue` in Redis: the item vocabulary grows first, then both hashes change in
+    one MULTI (one slot)."""
+
+    def __init__(self, client: Client, items: RedisVocabulary) -> None:
+        self._r, self.items = client, items
+
+    def upsert_items(self, updates: Sequence[ItemUpdate]) -> None:
+        indices = self.items.add_many([u.item_id for u in updates])
+        pipe = self._r.pipeline(transaction=True)
+        for u, idx in zip(updates, indices, strict=True):
+            pipe.hset(ITEM_ATTRS, str(idx), json.dumps(u.attributes))
+            window = [_ts(u.available_from), _ts(u.available_until), _ts(u.created), u.blocked]
+            if window != [None, None, None, False]:
+                pipe.hset(ITEM_WINDOWS, str(idx), json.dumps(window))
+            else:
+                pipe.hdel(ITEM_WINDOWS, str(idx))
+        pipe.execute()
+
+    def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
+        """Bulk attributes by index (imports)."""
+        if rows:
+            self._r.hset(ITEM_ATTRS, mapping={str(i): json.dumps(a) for i, a in rows.items()})
+
+    def item_attributes(self, item_id: str) -> dict[str, Any] | None:
+        idx = self.items.get(item_id)
+        raw = self._r.hget(ITEM_ATTRS, str(idx)) if idx >= 0 else None
+        return None if raw is None else dict(json.loads(raw))
+
+    def all_item_attributes(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        return _all(self._r, ITEM_ATTRS)
+
+    def item_windows(self) -> Iterator[ItemWindow]:
+        rows = self._r.hgetall(ITEM_WINDOWS)
+        return iter(sorted(ItemWindow(int(k), *json.loads(v)) for k, v in rows.items()))
+
+
+class RedisProfiles:
+    """`UserProfiles` in Redis."""
+
+    def __init__(self, client: Client, users: RedisVocabulary) -> None:
+        self._r, self.users = client, users
+
+    def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
+        indices = self.users.add_many([u.user_id for u in updates])
+        self.set_attributes({i: dict(u.attributes) for u, i in zip(updates, indices, strict=True)})
+
+    def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
+        if rows:
+            self._r.hset(USER_ATTRS, mapping={str(i): json.dumps(a) for i, a in rows.items()})
+
+    def user_attributes(self, user_id: str) -> dict[str, Any] | None:
+        idx = self.users.get(user_id)
+        raw = self._r.hget(USER_ATTRS, str(idx)) if idx >= 0 else None
+        return None if raw is None else dict(json.loads(raw))
+
+    def all_user_attributes(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        return _all(self._r, USER_ATTRS)
+
+    def erase_user_attributes(self, user: int) -> int:
+        return int(self._r.hdel(USER_ATTRS, str(user)))
+
+
+def _all(client: Client, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    rows = client.hgetall(key)
+    return iter(sorted((int(k), dict(json.loads(v))) for k, v in rows.items()))
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return None if dt is None else dt.timestamp()

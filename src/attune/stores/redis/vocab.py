@@ -1,0 +1,124 @@
+"""Id vocabularies shared through Redis, with a local read-through cache.
+
+The list `…:ids` holds index -> id and the hash `…:idx` id -> index, both in the slot of the
+vocabulary's tag. One Lua script grows them, so two servers adding the same or different ids at
+once never give one index twice or one id two indices. Indices are append-only, which is what
+lets every process cache them: an unknown id or index is read through to Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from attune.data.vocab import Vocabulary
+from attune.stores.redis.connection import Client
+from attune.stores.redis.layout import global_key
+
+_GROW = """
+local out = {}
+for i, id in ipairs(ARGV) do
+  local idx = redis.call('HGET', KEYS[2], id)
+  if not idx then
+    idx = redis.call('RPUSH', KEYS[1], id) - 1
+    redis.call('HSET', KEYS[2], id, idx)
+  end
+  out[i] = tonumber(idx)
+end
+return out
+"""
+
+_RENAME = """
+local old = redis.call('LINDEX', KEYS[1], ARGV[1])
+if not old then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return -1 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[2], old)
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+
+class RedisVocabulary:
+    """`IdVocabulary` of one id space (`users` or `items`) in Redis."""
+
+    def __init__(self, client: Client, name: str) -> None:
+        self._r = client
+        self._ids_key = global_key(f"vocab:{name}", "ids")
+        self._idx_key = global_key(f"vocab:{name}", "idx")
+        self._grow = client.register_script(_GROW)
+        self._rename = client.register_script(_RENAME)
+        self._cache = Vocabulary()
+
+    def sync(self) -> int:
+        """Pull the ids other processes added since the last look; returns the size."""
+        size = int(self._r.llen(self._ids_key))
+        if size > len(self._cache):
+            tail = self._r.lrange(self._ids_key, len(self._cache), size - 1)
+            self._cache.extend(x.decode() for x in tail)
+        return len(self._cache)
+
+    def add_many(self, external_ids: Sequence[str]) -> list[int]:
+        """Indices of `external_ids`, adding the unknown ones (atomically, in Redis)."""
+        missing = sorted({x for x in external_ids if x not in self._cache})
+        if missing:
+            self._grow(keys=[self._ids_key, self._idx_key], args=missing)
+            self.sync()
+        return [self._cache.index(x) for x in external_ids]
+
+    def add(self, external_id: str) -> int:
+        return self.add_many([external_id])[0]
+
+    def rename(self, index: int, new_id: str) -> None:
+        """Give an index a new id (an erased user's tombstone), in Redis and in the cache."""
+        done = self._rename(keys=[self._ids_key, self._idx_key], args=[index, new_id])
+        if int(done) < 0:
+            raise ValueError(f"id {new_id!r} already exists")
+        self.sync()
+        if index < len(self._cache) and self._cache.external(index) != new_id:
+            self._cache.rename(index, new_id)
+
+    def __len__(self) -> int:
+        return self.sync()
+
+    @property
+    def ids(self) -> Sequence[str]:
+        self.sync()
+        return self._cache.ids
+
+    def __contains__(self, external_id: object) -> bool:
+        return isinstance(external_id, str) and self.get(external_id) >= 0
+
+    def get(self, external_id: str, default: int = -1) -> int:
+        idx = self._cache.get(external_id)
+        if idx >= 0:
+            return idx
+        if self._r.hexists(self._idx_key, external_id):
+            self.sync()
+            return self._cache.get(external_id, default)
+        return default
+
+    def index(self, external_id: str) -> int:
+        idx = self.get(external_id)
+        if idx < 0:
+            raise KeyError(f"unknown id {external_id!r}")
+        return idx
+
+    def external(self, index: int) -> str:
+        if index >= len(self._cache):
+            self.sync()
+        return self._cache.external(index)
+
+    def encode(self, external_ids: Iterable[str], grow: bool = True) -> np.ndarray:
+        ids = list(external_ids)
+        if grow:
+            return np.asarray(self.add_many(ids), dtype=np.int64)
+        return np.fromiter((self.get(x) for x in ids), dtype=np.int64, count=len(ids))
+
+    def decode(self, indices: Iterable[int]) -> list[str]:
+        return [self.external(int(i)) for i in indices]
+
+    def as_vocabulary(self) -> Vocabulary:
+        """A fresh in-process copy of every id (for a `Dataset`)."""
+        return Vocabulary(self.ids)
