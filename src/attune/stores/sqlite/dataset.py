@@ -41,7 +41,9 @@ def import_dataset(
         _write_attributes(d, "items", dataset.item_attributes, item_map, dataset.item_titles)
         _write_attributes(d, "users", dataset.user_attributes, user_map, {})
         values = inter.values.astype(np.float64)
+        first = events.next_seq()  # after every position given, erased ones too
         rows = zip(
+            range(first, first + len(inter)),
             user_map[inter.users].tolist(),
             item_map[inter.items].tolist(),
             inter.event_types.tolist(),
@@ -54,8 +56,8 @@ def import_dataset(
         )
         while chunk := [r for _, r in zip(range(_CHUNK), rows, strict=False)]:
             db.executemany(
-                "INSERT INTO events (user_idx, item_idx, event_type, ts, value) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO events (seq, user_idx, item_idx, event_type, ts, value) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 chunk,
             )
             bar.update(len(chunk))
