@@ -72,7 +72,9 @@ class MemoryUserStateStore:
 
     def load_snapshot(self) -> int:
         if self.snapshot_path is None:
-            seq, states = self._kept or (0, [])
+            if self._kept is None:
+                return 0  # as with no snapshot file: nothing to load, the states stay
+            seq, states = self._kept
             self._states = list(states)
             self._count = sum(s is not None for s in states)
             return seq

@@ -6,6 +6,7 @@ can hold the two to the same counts.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -21,7 +22,8 @@ class MemoryImpressions:
     def __init__(self, log: MemoryEventLog) -> None:
         self._log = log
         self.stored: dict[str, Impression] = {}
-        self._definition: dict[str, Any] | None = None
+        self._definition: str | None = None
+        """JSON text, as the SQLite backend keeps it: what is read back is a fresh copy."""
 
     def write(self, impressions: Sequence[Impression], adopted: Mapping[str, int]) -> None:
         for i in impressions:
@@ -57,10 +59,10 @@ class MemoryImpressions:
         return len(doomed)
 
     def save_definition(self, definition: Mapping[str, Any]) -> None:
-        self._definition = dict(definition)
+        self._definition = json.dumps(dict(definition), sort_keys=True)
 
     def definition(self) -> dict[str, Any] | None:
-        return None if self._definition is None else dict(self._definition)
+        return None if self._definition is None else dict(json.loads(self._definition))
 
     def report(self, rules: OutcomeRules) -> FeedbackCounts:
         return feedback_report(self.stored, self._log.read_events(), rules)

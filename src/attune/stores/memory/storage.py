@@ -172,12 +172,10 @@ def _copy_attributes(
         attrs = dict(tokens_to_attributes([ids[t] for t in dataset.item_attributes.row(r)]))
         if r in dataset.item_titles:
             attrs["title"] = dataset.item_titles[r]
-        if attrs:
-            catalogue.attributes[int(items[r])] = attrs
+        catalogue.attributes[int(items[r])] = attrs  # {} for a row without any, as SQLite
     for r, title in dataset.item_titles.items():
         catalogue.attributes.setdefault(int(items[r]), {"title": title})
     ids = dataset.user_attributes.tokens.ids
     for r in range(dataset.user_attributes.n_rows):
         attrs = dict(tokens_to_attributes([ids[t] for t in dataset.user_attributes.row(r)]))
-        if attrs:
-            profiles.attributes[int(users[r])] = attrs
+        profiles.attributes[int(users[r])] = attrs

@@ -12,6 +12,8 @@ from attune.stores.redis.layout import global_key
 
 KEY_RECORDS = global_key("keys", "records")
 KEY_VERSION = global_key("keys", "version")
+KEY_AUTH = global_key("keys", "auth")
+"""1 while requests need a key (set with the first key; cleared only explicitly)."""
 
 _SET_CURRENT = """
 local raw = redis.call('GET', KEYS[1])
@@ -38,8 +40,16 @@ class RedisKeyStore:
 
     def add(self, record: KeyRecord) -> None:
         pipe = self._r.pipeline(transaction=True)
-        pipe.hset(KEY_RECORDS, record.id, record.model_dump_json()).incr(KEY_VERSION)
-        pipe.execute()
+        pipe.hset(KEY_RECORDS, record.id, record.model_dump_json()).set(KEY_AUTH, 1)
+        pipe.incr(KEY_VERSION).execute()
+
+    def auth_required(self) -> bool:
+        flag = self._r.get(KEY_AUTH)
+        return bool(self._r.hlen(KEY_RECORDS)) if flag is None else flag in (b"1", "1")
+
+    def set_auth_required(self, required: bool) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.set(KEY_AUTH, int(required)).incr(KEY_VERSION).execute()
 
     def remove(self, key_id: str) -> bool:
         pipe = self._r.pipeline(transaction=True)

@@ -42,7 +42,8 @@ def import_dataset(
         item_map = d.items.encode(dataset.items.ids, grow=False)
         _write_attributes(d, "items", dataset.item_attributes, item_map, dataset.item_titles)
         _write_attributes(d, "users", dataset.user_attributes, user_map, {})
-        added = _insert_events(db, dataset, user_map, item_map, progress)
+        # after every position given, erased ones too
+        added = _insert_events(db, dataset, user_map, item_map, progress, events.next_seq())
     _log.info(
         "imported dataset",
         name=dataset.name,
@@ -60,24 +61,30 @@ def _insert_events(
     user_map: np.ndarray,
     item_map: np.ndarray,
     progress: bool,
+    first: int,
 ) -> int:
-    """Insert the interactions in chunks; with event ids, those a user already has are skipped
-    (the unique index on user and event id). Returns how many went in."""
+    """Insert the interactions in chunks at positions from `first` on; with event ids, those
+    a user already has are skipped (the unique index on user and event id). Returns how many
+    went in."""
     inter = dataset.interactions
     values = inter.values.astype(np.float64)
     columns = [
+        list(range(first, first + len(inter))),
         user_map[inter.users].tolist(),
         item_map[inter.items].tolist(),
         inter.event_types.tolist(),
         inter.timestamps.tolist(),
         [None if math.isnan(v) else v for v in values.tolist()],
     ]
-    sql = "INSERT INTO events (user_idx, item_idx, event_type, ts, value) VALUES (?, ?, ?, ?, ?)"
+    sql = (
+        "INSERT INTO events (seq, user_idx, item_idx, event_type, ts, value) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
     if inter.event_ids is not None:
         columns.append(inter.event_ids.tolist())
         sql = (
-            "INSERT OR IGNORE INTO events (user_idx, item_idx, event_type, ts, value, event_id) "
-            "VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT OR IGNORE INTO events (seq, user_idx, item_idx, event_type, ts, value, "
+            "event_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
     rows = zip(*columns, strict=True)
     bar = tqdm(total=len(inter), desc="import", unit="ev", disable=not progress, mininterval=1.0)

@@ -21,6 +21,8 @@ _COLUMNS = (
 _INSERT = "INSERT" + _COLUMNS
 _INSERT_NEW = "INSERT OR IGNORE" + _COLUMNS
 """Skips a row whose (user, event id) the log holds: the unique index `events_event_id`."""
+_ERASED_SEQ_KEY = "erased_seq"
+"""Meta key: the newest position of any erased event (0: none)."""
 
 
 class SQLiteEventLog:
@@ -30,6 +32,7 @@ class SQLiteEventLog:
         self._d = database
         self._event_types = self.stored_event_types() or EventTypes()
         self._event_types_stored = self.stored_event_types() is not None
+        self._erased_seq = int(self._d.get_meta(_ERASED_SEQ_KEY, "0") or 0)
 
     def stored_event_types(self) -> EventTypes | None:
         raw = self._d.get_meta("event_types")
@@ -74,7 +77,7 @@ class SQLiteEventLog:
             # The positions SQLite would give the rows one by one (MAX(seq) + 1, ...), set
             # explicitly so that the whole batch is one executemany. This process owns the
             # database (BEGIN IMMEDIATE holds the write lock): no one takes a position between.
-            first = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+            first = self.next_seq() - 1
             user_index, item_index = d.users.index, d.items.index
             out = [
                 LoggedEvent(
@@ -131,9 +134,23 @@ class SQLiteEventLog:
     def count(self) -> int:
         return int(self._d.db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
+    def next_seq(self) -> int:
+        """The position the next appended event takes: past every event ever logged, erased
+        ones included, so that no position is given twice (a snapshot or a trained model
+        names the position it reflects)."""
+        row = self._d.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        return max(int(row[0]), self._erased_seq) + 1
+
     def erase_user(self, user: int) -> int:
         """Delete a user's events (inside the caller's transaction when there is one)."""
-        return int(self._d.db.execute("DELETE FROM events WHERE user_idx=?", (user,)).rowcount)
+        db = self._d.db
+        (newest,) = db.execute("SELECT MAX(seq) FROM events WHERE user_idx=?", (user,)).fetchone()
+        if newest is not None and int(newest) > self._erased_seq:
+            # Remembered only when the erased events were the newest: rare, and then the
+            # log alone no longer knows how far it has counted.
+            self._erased_seq = int(newest)
+            self._d.set_meta(_ERASED_SEQ_KEY, str(newest))
+        return int(db.execute("DELETE FROM events WHERE user_idx=?", (user,)).rowcount)
 
 
 def _insert_new(

@@ -45,7 +45,7 @@ class SQLiteStorage:
         keys: Path | None = None,
     ) -> None:
         self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        self.url = f"sqlite://{self.path}"  # sqlite:///abs/a.db or sqlite://rel/a.db
         self.database = Database(self.path, durability)
         self.users, self.items = self.database.users, self.database.items
         self.events = SQLiteEventLog(self.database)
