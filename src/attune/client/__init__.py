@@ -2,9 +2,12 @@
 
 Answers are the API's own pydantic models (`attune.schemas`), re-exported here. Importing
 this package loads httpx, orjson and pydantic only: no engine, array library or web framework.
+`AsyncClient` (and with it asyncio) is loaded when first named, so a blocking program never
+pays for it.
 """
 
-from attune.client._async import AsyncClient
+from typing import TYPE_CHECKING, Any
+
 from attune.client._calls import APIError
 from attune.client._sync import Client
 from attune.schemas.catalogue import Erasure, Upserted
@@ -22,6 +25,18 @@ from attune.schemas.recommendations import (
     SimilarItems,
 )
 from attune.schemas.records import Interaction, ItemUpdate, UserUpdate
+
+if TYPE_CHECKING:
+    from attune.client._async import AsyncClient
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AsyncClient":
+        from attune.client._async import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "APIError",
