@@ -77,27 +77,38 @@ class _FieldLimitError(Exception):
         self.message = message
 
 
+PARSED_BODY = "attune.parsed_body"
+"""Key in the ASGI scope's `state` under which a body orjson parsed for the check is kept,
+so that the route's fast path does not parse it again."""
+
+
 def check_json(raw: bytes, limits: InputLimits) -> tuple[str, str] | None:
     """`(field, message)` of the first limit `raw` breaks, else None (also None for bytes that
     are not JSON at all: the route reports those as before)."""
+    return parse_checked(raw, limits)[0]
+
+
+def parse_checked(raw: bytes, limits: InputLimits) -> tuple[tuple[str, str] | None, Any]:
+    """`check_json`'s answer, and the document when orjson parsed it (else `None`)."""
     if raw.count(b",") >= limits.max_values:
-        return "body", f"more than {limits.max_values} values"
+        return ("body", f"more than {limits.max_values} values"), None
+    parsed = None
     try:
-        doc = orjson.loads(raw)
+        doc = parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc) or "recursion" in str(exc).lower():
-            return "body", f"nested deeper than {limits.max_depth} levels"
+            return ("body", f"nested deeper than {limits.max_depth} levels"), None
         try:  # what the route's own parser (json.loads) would read: NaN, Infinity, 1e999
             doc = json.loads(raw)
         except RecursionError:
-            return "body", f"nested deeper than {limits.max_depth} levels"
+            return ("body", f"nested deeper than {limits.max_depth} levels"), None
         except ValueError:
-            return None
+            return None, None
     try:
         _check_document(doc, *_Bounds.of(limits))
     except _FieldLimitError as exc:
-        return exc.field, exc.message
-    return None
+        return (exc.field, exc.message), None
+    return None, parsed
 
 
 def _check_document(doc: Any, limits: _Bounds, maps: _Bounds) -> None:

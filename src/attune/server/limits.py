@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attune.log import get_logger
-from attune.server.input_limits import InputLimits, check_json
+from attune.server.input_limits import PARSED_BODY, InputLimits, parse_checked
 from attune.server.problems import field_problem, loggable_path, problem_response
 
 _log = get_logger(__name__)
@@ -87,7 +87,7 @@ class JsonLimits:
         if raw is None:
             return  # the client left before sending its body: nobody to answer
         start = time.perf_counter()
-        refused = check_json(raw, self.limits)
+        refused, parsed = parse_checked(raw, self.limits)
         if refused is not None:
             field, message = refused
             _log.warning(
@@ -102,6 +102,8 @@ class JsonLimits:
             )
             await field_problem(422, field, message)(scope, receive, send)
             return
+        if parsed is not None:
+            scope.setdefault("state", {})[PARSED_BODY] = parsed
         await self.app(scope, _replay(raw, receive), send)
 
 

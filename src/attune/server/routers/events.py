@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from attune.schemas.events import Event, EventsBody, IngestResponse
 from attune.server.deps import CanIngest, EngineAccess, EngineDep, MetricsDep
 from attune.server.fastpath import FastRoute, authorized, fast_path, json_content
+from attune.server.input_limits import PARSED_BODY
 from attune.server.metrics import Metrics
 from attune.server.problems import InvalidInputError, problem_responses
 from attune.server.responses import FastJSON
@@ -30,14 +31,16 @@ async def _fast_events(route: APIRoute, request: Request) -> Response | None:
         or not json_content(request)
     ):
         return None
-    try:
-        raw = await request.body()
-    except Exception:  # the reference path reports it (413, or 400)
-        return None
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None  # json.loads may read it (NaN, huge integers) or name the error
+    data = request.scope.get("state", {}).get(PARSED_BODY)  # parsed by the input-limit check
+    if data is None:
+        try:
+            raw = await request.body()
+        except Exception:  # the reference path reports it (413, or 400)
+            return None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None  # json.loads may read it (NaN, huge integers) or name the error
     if data is None:
         return None
     body, errors = route.body_field.validate(data, {}, loc=("body",))

@@ -30,8 +30,9 @@ class SQLiteEventLog:
 
     def __init__(self, database: Database) -> None:
         self._d = database
-        self._event_types = self.stored_event_types() or EventTypes()
-        self._event_types_stored = self.stored_event_types() is not None
+        stored = self.stored_event_types()
+        self._event_types = stored or EventTypes()
+        self._event_types_stored = stored is not None
         self._erased_seq = int(self._d.get_meta(_ERASED_SEQ_KEY, "0") or 0)
 
     def stored_event_types(self) -> EventTypes | None:
