@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from attune.log import get_logger
 from attune.ports import ModelPointer, StorageError
-from attune.stores import FileModelPointer
+from attune.stores import FileModelPointer, version_dir
 from attune.training.checkpoint import (
     TRAINER_STATE,
     CheckpointError,
@@ -139,7 +139,7 @@ class ModelRegistry:
             return self.pointer.history()
 
     def path(self, version: int) -> Path:
-        return self.root / "versions" / str(version)
+        return version_dir(self.root, version)
 
     def info(self, version: int) -> VersionInfo:
         path = self.path(version) / VERSION_FILE

@@ -6,7 +6,7 @@ everything in the process (`attune.stores.memory`).
 
 from attune.ports import Durability, StorageError, StoreCounts
 from attune.stores.factory import open_key_store, open_storage, storage_path
-from attune.stores.pointer import FileModelPointer, resolve_model
+from attune.stores.pointer import FileModelPointer, resolve_model, version_dir
 
 __all__ = [
     "Durability",
@@ -17,4 +17,5 @@ __all__ = [
     "open_storage",
     "resolve_model",
     "storage_path",
+    "version_dir",
 ]

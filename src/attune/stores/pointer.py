@@ -75,6 +75,11 @@ class FileModelPointer:
         os.replace(tmp, self.path)
 
 
+def version_dir(root: Path, version: int) -> Path:
+    """Where a registry keeps a version's checkpoint (`<root>/versions/<n>`)."""
+    return root / "versions" / str(version)
+
+
 def resolve_model(path: str | Path) -> tuple[Path, int | None]:
     """(checkpoint directory, version) for a model path: a registry's current version, or a
     plain checkpoint directory, which has no version of its own (None)."""
@@ -85,4 +90,4 @@ def resolve_model(path: str | Path) -> tuple[Path, int | None]:
     current = pointer.current()
     if current is None:
         raise StorageError(f"registry {path} has no current version")
-    return path / "versions" / str(current), current
+    return version_dir(path, current), current
