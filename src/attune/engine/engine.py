@@ -151,7 +151,7 @@ class Engine:
     @property
     def refresh_backlog(self) -> int:
         """Users whose state changed and whose V_u is not recomputed yet."""
-        return len(self._vectors.pending)
+        return len(self._vectors.waiting)
 
     def wait_backlog(self, timeout: float | None = None) -> bool:
         """Block until every pending V_u is refreshed; False on timeout."""

@@ -111,7 +111,7 @@ class Intake:
     def defer_refresh(self) -> None:
         """Leave the V_u of the pending users to the backlog worker; past
         `max_refresh_backlog` users, refresh the oldest here first."""
-        pending = self.vectors.pending
+        pending = self.vectors.waiting
         with self.ctx.lock:
             while len(pending) > self.ctx.config.max_refresh_backlog:
                 self.vectors.refresh(list(itertools.islice(pending, BACKLOG_CHUNK)))
@@ -125,7 +125,7 @@ class Intake:
     def _work_backlog(self) -> None:
         """Refresh the pending users, oldest first, in small chunks: each holds the lock for a
         few milliseconds, so requests interleave with the work."""
-        pending = self.vectors.pending
+        pending = self.vectors.waiting
         while not self.ctx.closed:
             with self.ctx.lock:
                 if not pending:
@@ -137,7 +137,7 @@ class Intake:
 
     def wait_backlog(self, timeout: float | None = None) -> bool:
         """Block until every pending V_u is refreshed; False on timeout."""
-        pending = self.vectors.pending
+        pending = self.vectors.waiting
         with self.ctx.lock:
             return self.backlog.wait_for(lambda: not pending, timeout)
 

@@ -146,7 +146,7 @@ class Recommender:
         if (
             idx >= 0
             and len(state.items)
-            and (state.model_version != ctx.model.version or idx in self.vectors.pending)
+            and (state.model_version != ctx.model.version or self.vectors.is_pending(idx, state))
         ):
             # Called under the lock: refresh directly. Waiting on the micro-batcher here could
             # deadlock with a combining thread that waits for the lock we hold.

@@ -43,14 +43,17 @@ class StatePersistence:
         ctx = self.ctx
         start = ctx.states.load_snapshot()
         counted = ctx.items.popularity.load_snapshot()
+        # Shared states are complete by construction (packed + tail, written with the event):
+        # nothing is replayed into them, only the users with a tail are folded below.
+        replay = self.vectors.shared is None
         ctx.items.popularity.ensure_size(ctx.n_items())
         t0, n = time.perf_counter(), 0
         # Replayed states stay unpacked until the end: one pack per user, not per event.
         replayed: dict[int, UserState] = {}
-        for event in ctx.store.events.read_events(after=min(start, counted)):
+        for event in ctx.store.events.read_events(after=min(start, counted) if replay else counted):
             if event.seq > counted:
                 count_popularity(event)
-            if event.seq > start:
+            if replay and event.seq > start:
                 state = replayed.get(event.user)
                 if state is None:
                     state = replayed[event.user] = self.vectors.state(event.user)
@@ -59,7 +62,10 @@ class StatePersistence:
         for user, state in replayed.items():
             ctx.states.put(user, state.pack())
         self.applied_seq = ctx.store.events.last_seq()
-        stale = [u for u in ctx.states.users() if self.vectors.needs_vector(u)]
+        users = list(ctx.states.users())
+        if self.vectors.shared is not None:
+            users = sorted({*users, *self.vectors.shared.unfolded_users()})
+        stale = self.vectors.stale(users)
         for chunk in range(0, len(stale), _RESTORE_CHUNK):
             self.vectors.refresh(stale[chunk : chunk + _RESTORE_CHUNK])
         self.vectors.rebuild_profiles()

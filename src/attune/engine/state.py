@@ -51,6 +51,9 @@ class UserState:
     """Model version `vector` was computed with; 0 when there is none."""
     last_seq: int = 0
     """Log position of the last event applied: replaying older events is a no-op."""
+    unfolded: int = 0
+    """Events of a shared store's tail folded into this object since it was read, not stored
+    with it yet (never packed: 0 in every unpacked state)."""
 
     def apply(
         self,

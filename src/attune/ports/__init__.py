@@ -12,7 +12,7 @@ from attune.ports.impressions import FeedbackCounts, Impression, ImpressionLog, 
 from attune.ports.keys import KeyRecord, KeyStore
 from attune.ports.pointer import ModelPointer
 from attune.ports.popularity import PopularityCounts
-from attune.ports.state import UserStateStore
+from attune.ports.state import SharedUserStates, StateRead, UserStateStore
 from attune.ports.storage import Durability, Storage, StorageError, StoreCounts
 from attune.ports.vocab import IdVocabulary
 
@@ -31,6 +31,8 @@ __all__ = [
     "ModelPointer",
     "OutcomeRules",
     "PopularityCounts",
+    "SharedUserStates",
+    "StateRead",
     "Storage",
     "StorageError",
     "StoreCounts",

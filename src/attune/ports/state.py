@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from attune.ports.events import LoggedEvent
 
 
 class UserStateStore(Protocol):
@@ -30,4 +32,36 @@ class UserStateStore(Protocol):
 
     def load_snapshot(self) -> int:
         """Replace the contents with the last snapshot; returns its log position (0: none)."""
+        ...
+
+
+class StateRead(NamedTuple):
+    """One user's state as a shared store holds it: the packed state and the acknowledged
+    events not folded into it yet."""
+
+    packed: bytes | None
+    tail: list[LoggedEvent]
+    """In the order they were acknowledged; seq 0 for one not in the log yet."""
+    token: bytes
+    """What `SharedUserStates.write` checks: the last tail entry read (empty: none)."""
+
+
+@runtime_checkable
+class SharedUserStates(Protocol):
+    """User states that several processes fold into at once (a store that is not
+    `single_process`): appending an event puts it in its user's tail in the same atomic unit,
+    and a fold is written back only if nobody else folded meanwhile (compare-and-set)."""
+
+    def read(self, users: Sequence[int]) -> dict[int, StateRead]:
+        """Each user's packed state and tail, each read atomically."""
+        ...
+
+    def write(self, writes: Sequence[tuple[int, StateRead, bytes]]) -> list[bool]:
+        """For each (user, what was read, new packed state): store the state and drop the
+        tail entries that were read, unless the state or the tail's front changed since the
+        read (False: read again and fold again)."""
+        ...
+
+    def unfolded_users(self) -> Iterator[int]:
+        """Users whose tail holds events (imports wait there until a server folds them)."""
         ...

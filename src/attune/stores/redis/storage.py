@@ -20,7 +20,7 @@ from attune.data.events import EventTypes
 from attune.ports import StorageError, StoreCounts
 from attune.stores.assemble import assemble_dataset, attribute_table, tokens_to_attributes
 from attune.stores.redis.catalogue import RedisCatalogue, RedisProfiles
-from attune.stores.redis.connection import connect
+from attune.stores.redis.connection import connect, log_partitions
 from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.impressions import RedisImpressions
 from attune.stores.redis.layout import META
@@ -38,13 +38,14 @@ class RedisStorage:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            self.client = connect(url)
+            plain, partitions = log_partitions(url)
+            self.client = connect(plain)
             self.client.ping()
         except (redis.RedisError, RedisClusterException, ValueError) as err:
             raise StorageError(f"{_safe(url)}: cannot reach Redis ({err})") from err
         r = self.client
         self.users, self.items = RedisVocabulary(r, "users"), RedisVocabulary(r, "items")
-        self.events = RedisEventLog(r, self.users, self.items)
+        self.events = RedisEventLog(r, self.users, self.items, partitions=partitions)
         self.catalogue = RedisCatalogue(r, self.items)
         self.profiles = RedisProfiles(r, self.users)
         self.impressions = RedisImpressions(r, self.events)
