@@ -162,6 +162,8 @@ class RedisEventLog:
     def write_pending(self, parked: list[Parked], event_ids: list[str]) -> list[Parked]:
         """The intents, then each user's script (the acknowledgement): the events that were
         new (seen event ids dropped), in batch order."""
+        if not parked:
+            return []
         self._intend(parked)
         by_user: dict[int, list[int]] = {}
         for n, (u, _, _) in enumerate(parked):
