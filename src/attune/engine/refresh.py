@@ -221,10 +221,12 @@ class UserVectors:
         return out
 
     def _note_kv_bases(self, states: Mapping[int, UserState], lost: set[int]) -> None:
-        """Remember which stored state each new cached forward belongs to."""
+        """Remember which stored state each new cached forward belongs to; forget those
+        computed for a fold that was not stored."""
         for u, s in states.items():
             if u in lost:
                 self.kv.pop(u, None)
+                self.explanations.pop(u, None)
             elif u in self.kv:
                 self.kv_base[u] = s.last_seq
         if len(self.kv_base) > 2 * max(1, len(self.kv)):
