@@ -281,3 +281,15 @@ def test_sqlite_refuses_more_than_one_worker(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "workers = 2 needs a shared store" in result.output
+
+
+def test_keys_live_in_the_store(deployment: Deployment) -> None:
+    """`attune keys --store` keeps the keys in Redis (another database number here, so the
+    deployment's servers stay without keys)."""
+    store = deployment.store.removesuffix("/0") + "/1"
+    out = _cli("keys", "create", "--store", store, "--scope", "ingest", "--name", "lb")
+    key = out.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    assert key_id in _cli("keys", "list", "--store", store)
+    assert f"revoked {key_id}" in _cli("keys", "revoke", key_id, "--store", store)
+    assert key_id not in _cli("keys", "list", "--store", store)

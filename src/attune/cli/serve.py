@@ -66,8 +66,9 @@ def serve(
     """
     from attune.server.lock import DatabaseInUseError, DatabaseLock
     from attune.server.security import open_key_ring
-    from attune.stores import StorageError, storage_path
+    from attune.stores import StorageError, storage_path, unavailable_errors
 
+    refused: tuple[type[Exception], ...] = (DatabaseInUseError, StorageError, *unavailable_errors())
     given = {
         "db": db, "store": store, "model": model, "host": host, "port": port,
         "workers": workers, "config": config, "keys_file": keys_file,
@@ -84,7 +85,7 @@ def serve(
         path = storage_path(settings.storage_url)
         if path is not None:
             DatabaseLock(path).check()  # a clear message before loading anything
-    except (DatabaseInUseError, StorageError) as exc:
+    except refused as exc:
         raise fail(str(exc)) from None
     _run(settings, given)
 

@@ -52,4 +52,5 @@ class StoreFollower:
                 idx = store.users.index(u.user_id)
                 self.ctx.user_tokens[idx] = attribute_tokens(u.attributes)
         self.positions = StorePositions(items_at, users_at)
-        return len(added) + len(items) + len(users)
+        changed = set(added.tolist()) | {store.items.index(u.item_id) for u in items}
+        return len(changed) + len({u.user_id for u in users})
