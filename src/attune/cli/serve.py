@@ -80,7 +80,8 @@ def serve(
             raise fail(
                 f"refusing to bind {settings.host}: authentication is off in "
                 f"{settings.keys_location} (no key was created, or it was turned off). Create a "
-                "key with `attune keys create --db ... --scope ...`, or bind 127.0.0.1."
+                "key with `attune keys create --db ... (or --store ...) --scope ...`, or bind "
+                "127.0.0.1."
             )
         path = storage_path(settings.storage_url)
         if path is not None:
