@@ -28,7 +28,8 @@ _RUNNING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
 class Server:
     """One `attune serve` subprocess; `url` is set once it listens."""
 
-    db: Path
+    db: Path | str
+    """A database path (`--db`), or a storage URL (`--store redis://...`)."""
     model: Path
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -42,7 +43,7 @@ class Server:
         """Run the server until it listens (or, with `check=False`, until it listens or exits)."""
         cmd = [
             sys.executable, "-c", self.code, "--log-level", "info",
-            "serve", "--db", str(self.db), "--model", str(self.model), "--port", "0", *self.args,
+            "serve", *self.source, "--model", str(self.model), "--port", "0", *self.args,
         ]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **self.env}
         self.proc = subprocess.Popen(
@@ -55,6 +56,10 @@ class Server:
             self.stop(signal.SIGKILL)
             raise RuntimeError("server did not start:\n" + "".join(self.log[-30:]))
         return self
+
+    @property
+    def source(self) -> list[str]:
+        return ["--store", self.db] if isinstance(self.db, str) else ["--db", str(self.db)]
 
     def _read(self, ready: threading.Event) -> None:
         assert self.proc is not None and self.proc.stderr is not None

@@ -86,7 +86,12 @@ MAP = typer.Option(
 @data_app.command("import")
 def import_(
     src: Path = typer.Argument(..., help="Dataset folder or file."),
-    db: Path = typer.Option(..., "--db", help="SQLite database to import into (created)."),
+    db: str = typer.Option(
+        ...,
+        "--db",
+        "--store",
+        help="SQLite database to import into (created), or a storage URL (redis://...).",
+    ),
     on_error: OnErrorChoice = ON_ERROR,
     map_: list[str] = MAP,
     max_future_seconds: float = typer.Option(
@@ -105,7 +110,7 @@ def import_(
     user already has are skipped, so importing the same file again adds nothing.
     """
     from attune.data.event_ids import with_event_ids
-    from attune.stores import open_storage
+    from attune.stores import open_storage, redacted
 
     with user_errors():
         dataset = with_event_ids(_load(src, on_error, map_, max_future_seconds))
@@ -113,7 +118,7 @@ def import_(
             n = store.import_dataset(dataset)
             counts = store.counts()
     typer.echo(
-        f"imported {n:,} interactions into {db} "
+        f"imported {n:,} interactions into {redacted(db)} "
         f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
     )
     skipped = len(dataset.interactions) - n
@@ -124,19 +129,22 @@ def import_(
 @data_app.command("inspect")
 def inspect(
     src: Path | None = typer.Argument(None, help="Dataset folder or file."),
-    db: Path | None = typer.Option(None, "--db", help="Inspect an Attune database instead."),
+    db: str | None = typer.Option(
+        None, "--db", "--store", help="Inspect an Attune database (or storage URL) instead."
+    ),
     on_error: OnErrorChoice = ON_ERROR,
     map_: list[str] = MAP,
 ) -> None:
     """Print users, items, interactions, density, lengths, time span, event types, fields."""
     from attune.data.stats import describe
-    from attune.stores import open_storage
+    from attune.stores import open_storage, storage_path
 
     if (src is None) == (db is None):
         raise typer.BadParameter("give a dataset SRC or --db PATH (one of them)")
     with user_errors():
         if db is not None:
-            if not db.exists():
+            path = storage_path(db)
+            if path is not None and not path.exists():
                 raise FileNotFoundError(f"{db}: no such database")
             with open_storage(db) as store:
                 dataset = store.to_dataset()

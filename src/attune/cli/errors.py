@@ -14,8 +14,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from attune.data.importers import DataFormatError
     from attune.data.importers.fetch import FetchError
     from attune.ports import StorageError
+    from attune.stores import unavailable_errors
 
-    return (DataFormatError, FetchError, StorageError, FileNotFoundError)
+    return (DataFormatError, FetchError, StorageError, FileNotFoundError, *unavailable_errors())
 
 
 @contextmanager

@@ -22,6 +22,12 @@ models_app = typer.Typer(
 )
 
 REGISTRY = typer.Option(..., "--registry", help="Model registry directory.")
+STORE = typer.Option(
+    None,
+    "--store",
+    help="The deployment's storage URL when it keeps the current version (redis://...: "
+    "every server follows it); default: the registry's own registry.json.",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -38,32 +44,41 @@ def _registry_errors() -> Iterator[None]:
         yield
 
 
-def _registry(path: Path) -> ModelRegistry:
+def _registry(path: Path, store: str | None = None) -> ModelRegistry:
+    """The registry at `path`; with a shared `store`, its current version is the store's."""
     from attune.learning.registry import ModelRegistry, RegistryError
+    from attune.stores import open_model_pointer, shared_storage
 
     try:
-        return ModelRegistry(path)
+        registry = ModelRegistry(path)
     except RegistryError as err:
         raise fail(f"{err}; create one with `attune models init`") from None
+    if store is None or not shared_storage(store):
+        return registry
+    with user_errors(), _registry_errors():
+        return ModelRegistry.shared(path, open_model_pointer(store, path))
 
 
-def _db(path: Path) -> Storage:
-    from attune.stores import open_storage
+def _db(url: str) -> Storage:
+    """The storage at `url`: a database path (which must exist) or a storage URL."""
+    from attune.stores import open_storage, storage_path
 
-    if not path.is_file():
+    path = storage_path(url)
+    if path is not None and not path.is_file():
         raise fail(f"database {path} does not exist")
-    return open_storage(path)
+    return open_storage(url)
 
 
 @models_app.command("init")
 def init(
     registry: Path = REGISTRY,
     checkpoint: Path = typer.Option(..., "--from", help="Checkpoint from `attune train`."),
-    db: Path | None = typer.Option(
+    db: str | None = typer.Option(
         None,
         "--db",
-        help="Database the checkpoint was trained on: its events so far count as learned, so "
-        "`attune learn` starts after them.",
+        "--store",
+        help="Database or storage URL the checkpoint was trained on: its events so far count "
+        "as learned, so `attune learn` starts after them.",
     ),
 ) -> None:
     """Create a registry whose version 1 (current) is a copy of a trained checkpoint."""
@@ -80,9 +95,9 @@ def init(
 
 
 @models_app.command("list")
-def list_(registry: Path = REGISTRY) -> None:
+def list_(registry: Path = REGISTRY, store: str | None = STORE) -> None:
     """Versions, oldest first: status, parent, data window, metrics; `*` marks the current one."""
-    reg = _registry(registry)
+    reg = _registry(registry, store)
     with _registry_errors():
         current, versions = reg.current(), reg.versions()
     for v in versions:
@@ -98,20 +113,22 @@ def list_(registry: Path = REGISTRY) -> None:
 
 @models_app.command("promote")
 def promote(
-    version: int = typer.Argument(..., help="Version to make current."), registry: Path = REGISTRY
+    version: int = typer.Argument(..., help="Version to make current."),
+    registry: Path = REGISTRY,
+    store: str | None = STORE,
 ) -> None:
     """Make a version current (after checking it loads); serving processes follow within
     their poll interval."""
     with _registry_errors():
-        _registry(registry).promote(version)
+        _registry(registry, store).promote(version)
     typer.echo(f"version {version} is current")
 
 
 @models_app.command("rollback")
-def rollback(registry: Path = REGISTRY) -> None:
+def rollback(registry: Path = REGISTRY, store: str | None = STORE) -> None:
     """Make the previously current version current again."""
     with _registry_errors():
-        version = _registry(registry).rollback()
+        version = _registry(registry, store).rollback()
     typer.echo(f"rolled back: version {version} is current")
 
 
@@ -125,10 +142,11 @@ KEEP_HELP = (
 def prune(
     registry: Path = REGISTRY,
     keep: int = typer.Option(..., "--keep", min=1, help=KEEP_HELP),
+    store: str | None = STORE,
 ) -> None:
     """Delete old model versions."""
     with _registry_errors():
-        deleted = _registry(registry).prune(keep)
+        deleted = _registry(registry, store).prune(keep)
     typer.echo(f"deleted {_versions(deleted) or 'nothing'}")
 
 
@@ -139,7 +157,13 @@ def _versions(numbers: list[int]) -> str:
 # The defaults of --min-events, --epochs, --lr and --tolerance are `FineTuneConfig`'s, written
 # out because its module loads torch (tests/cli checks they agree).
 def learn(
-    db: Path = typer.Option(..., "--db", help="Database whose event log to learn from."),
+    db: str = typer.Option(
+        ...,
+        "--db",
+        "--store",
+        help="Database or storage URL (redis://...) whose event log to learn from; on a "
+        "shared store the version it publishes becomes current for every server.",
+    ),
     registry: Path = REGISTRY,
     watch: bool = typer.Option(
         False, "--watch", help="Keep going: a round whenever enough new events are logged."
@@ -176,7 +200,7 @@ def learn(
     options = {"min_events": min_events, "epochs": epochs, "lr": lr, "tolerance": tolerance}
     with user_errors(ConfigError):
         config = validate(FineTuneConfig, options, "learn")
-    reg = _registry(registry)
+    reg = _registry(registry, db)
     while True:
         with _registry_errors(), _db(db) as store:
             outcome = fine_tune(store, reg, config, promote=not no_promote)

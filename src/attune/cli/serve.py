@@ -40,36 +40,61 @@ def _settings(**given: Any) -> ServerSettings:
 
 def serve(
     db: Path | None = typer.Option(None, "--db", help="Database to serve [env ATTUNE_DB]."),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Storage URL instead of --db: redis://host:6379/0, rediss://..., "
+        "redis+cluster://host:port [env ATTUNE_STORE].",
+    ),
     model: Path | None = typer.Option(None, "--model", help="Model directory [env ATTUNE_MODEL]."),
     host: str | None = typer.Option(None, "--host", help="Address to bind (127.0.0.1)."),
     port: int | None = typer.Option(None, "--port", help="Port to bind (8000)."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Server processes on the port (1; more need --store redis://)."
+    ),
     config: Path | None = typer.Option(
         None, "--config", help="TOML settings file [env ATTUNE_CONFIG]."
     ),
     keys_file: Path | None = typer.Option(
-        None, "--keys-file", help="API keys file (default <db>.keys.json)."
+        None, "--keys-file", help="API keys file (default <db>.keys.json; on Redis: the store)."
     ),
 ) -> None:
-    """Serve the HTTP API (one process: it owns the database's user state).
+    """Serve the HTTP API. On SQLite one process owns the database; on Redis (--store) any
+    number of servers and --workers share it.
 
     Settings come from these options, then ATTUNE_* variables, then the TOML file.
     """
     from attune.server.lock import DatabaseInUseError, DatabaseLock
     from attune.server.security import open_key_ring
+    from attune.stores import StorageError, storage_path, unavailable_errors
 
-    settings = _settings(
-        db=db, model=model, host=host, port=port, config=config, keys_file=keys_file
-    )
-    if not settings.loopback and not open_key_ring(settings.db, settings.keys_file).enabled:
-        raise fail(
-            f"refusing to bind {settings.host}: authentication is off in "
-            f"{settings.keys_path} (no key was created, or it was turned off). Create a key "
-            "with `attune keys create --db ... --scope ...`, or bind 127.0.0.1."
-        )
+    refused: tuple[type[Exception], ...] = (DatabaseInUseError, StorageError, *unavailable_errors())
+    given = {
+        "db": db, "store": store, "model": model, "host": host, "port": port,
+        "workers": workers, "config": config, "keys_file": keys_file,
+    }  # fmt: skip
+    settings = _settings(**given)
     try:
-        DatabaseLock(settings.db).check()  # a clear message before loading anything
-    except DatabaseInUseError as exc:
+        keys = open_key_ring(settings.storage_url, settings.keys_file)
+        if not settings.loopback and not keys.enabled:
+            raise fail(
+                f"refusing to bind {settings.host}: authentication is off in "
+                f"{settings.keys_location} (no key was created, or it was turned off). Create a "
+                "key with `attune keys create --db ... (or --store ...) --scope ...`, or bind "
+                "127.0.0.1."
+            )
+        path = storage_path(settings.storage_url)
+        if path is not None:
+            DatabaseLock(path).check()  # a clear message before loading anything
+    except refused as exc:
         raise fail(str(exc)) from None
+    _run(settings, given)
+
+
+def _run(settings: ServerSettings, given: dict[str, Any]) -> None:
+    """Run uvicorn: the app itself with one worker; with more, each worker process builds its
+    own from the same settings (passed on as ATTUNE_* variables)."""
+    import os
 
     from attune.log import configure
 
@@ -79,13 +104,21 @@ def serve(
 
     from attune.server.app import create_app
 
+    app: Any = "attune.server.app:create_app"
+    if settings.workers == 1:
+        app = create_app(settings)
+    else:
+        for name, value in given.items():
+            if value is not None and name != "workers":
+                os.environ[f"ATTUNE_{name.upper()}"] = str(value)
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=settings.workers > 1,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        workers=1,  # one process owns the user state
+        workers=settings.workers,
         access_log=settings.access_log,
         log_config=None,  # uvicorn's own lines go through `configure`'s format and redaction
         log_level=settings.log_level,
@@ -94,15 +127,23 @@ def serve(
     )
 
 
-def _ring(db: Path | None, keys_file: Path | None) -> KeyRing:
+def _ring(db: str | None, keys_file: Path | None) -> KeyRing:
+    from attune.cli.errors import user_errors
     from attune.server.security import open_key_ring
 
     if keys_file is None and db is None:
-        raise fail("give --db (keys live in <db>.keys.json) or --keys-file")
-    return open_key_ring(db or "", keys_file)
+        raise fail("give --db (keys live in <db>.keys.json), --store or --keys-file")
+    with user_errors():
+        return open_key_ring(db or "", keys_file)
 
 
-DB = typer.Option(None, "--db", help="Database whose keys file (<db>.keys.json) to use.")
+DB = typer.Option(
+    None,
+    "--db",
+    "--store",
+    help="Database whose keys file (<db>.keys.json) to use, or a storage URL (redis://...) "
+    "that keeps the keys.",
+)
 KEYS_FILE = typer.Option(None, "--keys-file", help="Keys file to use instead.")
 
 
@@ -110,7 +151,7 @@ KEYS_FILE = typer.Option(None, "--keys-file", help="Keys file to use instead.")
 def create(
     scope: list[ApiScope] = typer.Option(..., "--scope", help="ingest, recommend or admin."),
     name: str = typer.Option("", "--name", help="What the key is for."),
-    db: Path | None = DB,
+    db: str | None = DB,
     keys_file: Path | None = KEYS_FILE,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
@@ -124,7 +165,7 @@ def create(
 
 
 @keys_app.command("list")
-def list_(db: Path | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
+def list_(db: str | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
     """List keys: id, scopes, name, creation time (never the keys)."""
     for k in _ring(db, keys_file).records():
         typer.echo(f"{k.id}\t{','.join(sorted(k.scopes))}\t{k.name}\t{k.created:%Y-%m-%d %H:%M}")
@@ -133,7 +174,7 @@ def list_(db: Path | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
 @keys_app.command("revoke")
 def revoke(
     key_id: str = typer.Argument(..., help="Id of the key (see `attune keys list`)."),
-    db: Path | None = DB,
+    db: str | None = DB,
     keys_file: Path | None = KEYS_FILE,
 ) -> None:
     """Revoke a key; a running server stops accepting it within a second."""
@@ -151,7 +192,7 @@ def revoke(
 
 
 @keys_app.command("disable-auth")
-def disable_auth(db: Path | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
+def disable_auth(db: str | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
     """Turn authentication off: the server then serves without keys, on loopback only.
     Only with no key left; creating a key turns it on again."""
     try:

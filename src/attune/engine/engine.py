@@ -25,6 +25,7 @@ from attune.engine.config import EngineConfig
 from attune.engine.context import UnknownItemError, UnknownUserError, build_context
 from attune.engine.erasure import UserErasure
 from attune.engine.explain import Reason, Reasoner
+from attune.engine.follow import StoreFollower, StorePositions
 from attune.engine.ingest import IngestResult
 from attune.engine.intake import Intake, PopularityCounter
 from attune.engine.interest import Explanation, InterestModel
@@ -56,7 +57,9 @@ class Engine:
         model: InterestModel,
         config: EngineConfig | None = None,
     ) -> None:
+        positions = StorePositions.now(store)  # before the catalogue is read: nothing missed
         self._ctx = ctx = build_context(store, model, config or EngineConfig())
+        self._follower = StoreFollower(ctx, positions)
         self._vectors = UserVectors(ctx)
         self._persistence = StatePersistence(ctx, self._vectors)
         popularity = PopularityCounter(ctx)
@@ -162,6 +165,12 @@ class Engine:
 
     def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
         self._intake.upsert_users(updates)
+
+    def follow_store(self) -> int:
+        """Apply the catalogue and user-attribute changes other servers stored on a shared
+        store since the last call (a server calls it every `store_poll_s`); how many items
+        and users changed."""
+        return self._follower.follow()
 
     def forget_user(self, user_id: str) -> dict[str, int]:
         """Erase a user's events, state and attributes; returns what was removed."""

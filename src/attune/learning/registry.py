@@ -92,6 +92,20 @@ class ModelRegistry:
         self.pointer: ModelPointer = pointer or FileModelPointer(self.root)
         """Which version is current: `registry.json` here, or a deployment's shared pointer."""
 
+    @classmethod
+    def shared(cls, root: str | Path, pointer: ModelPointer) -> ModelRegistry:
+        """The registry at `root` whose current version is kept by a deployment's `pointer`
+        (a Redis key that every server polls). A pointer that has never been set starts from
+        the history in `registry.json`, so a registry made with `attune models init` serves
+        its version 1 on Redis without a promotion."""
+        registry = cls(root, pointer)
+        with _pointer_errors():
+            if not pointer.history():
+                history = FileModelPointer(registry.root).history()
+                if history:
+                    pointer.set_history(history)
+        return registry
+
     # -- creation ----------------------------------------------------------------------------
 
     @staticmethod

@@ -37,6 +37,13 @@ class ItemCatalogue(Protocol):
         """The availability of every item that sets any of it."""
         ...
 
+    def changes(self, after: str | None) -> tuple[str, list[ItemUpdate]]:
+        """(position, updates): the item updates other processes stored after the position
+        `after`, oldest first, and the position to ask from next; `after` None gives the
+        current position and no updates. How servers sharing a store learn of each other's
+        catalogue changes; a backend owned by one process has none to report."""
+        ...
+
 
 class UserProfiles(Protocol):
     """User attributes (the cold-start profile's input)."""
@@ -51,4 +58,8 @@ class UserProfiles(Protocol):
 
     def erase_user_attributes(self, user: int) -> int:
         """Drop a user's attributes; 1 when there were any."""
+        ...
+
+    def changes(self, after: str | None) -> tuple[str, list[UserUpdate]]:
+        """User updates other processes stored after `after`, as `ItemCatalogue.changes`."""
         ...

@@ -17,15 +17,12 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from attune import __version__
-from attune.engine.engine import Engine
-from attune.learning.registry import ModelRegistry
-from attune.log import get_logger
+from attune.log import configure, get_logger
 from attune.schemas.problems import Problem
 from attune.server import console
 from attune.server.deps import EngineAccess
 from attune.server.gate import AuthFirst
 from attune.server.limits import BodyLimit, JsonLimits
-from attune.server.lock import DatabaseLock
 from attune.server.metrics import Metrics, RequestTimer
 from attune.server.model_watch import ModelWatcher
 from attune.server.offload import ThreadPool
@@ -43,8 +40,11 @@ from attune.server.routers import (
     users,
 )
 from attune.server.security import open_key_ring
+from attune.server.serving import Serving, open_serving
 from attune.server.settings import ServerSettings
+from attune.server.store_watch import StoreWatcher
 from attune.server.timeouts import RequestTimeout
+from attune.stores import redacted
 
 _log = get_logger(__name__)
 
@@ -58,64 +58,71 @@ Errors are `application/problem+json` documents naming the fields at fault."""
 
 
 def _lifespan(settings: ServerSettings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the engine opened (under the database lock) before the first
-    request, the model watcher started, and all of it closed at shutdown."""
+    """The app's lifespan: the engine opened (under the database lock, on a store owned by one
+    process) before the first request, the watchers started, and all of it closed at
+    shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        lock = DatabaseLock(settings.db)
-        lock.acquire()  # before anything reads the state: a second server stops here
+        serving = await run_in_threadpool(open_serving, settings)
+        engine = serving.engine
+        # What the engine loaded (vocabularies, states, the model) lives as long as the
+        # process: moved out of the collector's sight, the full collections that request
+        # garbage triggers stop walking it (faster event parsing, a shorter p99).
+        gc.collect()
+        gc.freeze()
+        app.state.metrics.bind(engine)
+        app.state.engine = engine
+        pool = ThreadPool(settings.engine_threads)
+        app.state.engine_access = EngineAccess(engine, pool)
+        tasks = _watchers(app, settings, serving)
+        _log.info(
+            "serving",
+            store=redacted(settings.storage_url),
+            model=str(settings.model),
+            model_version=engine.model.version,
+            users=len(engine.store.users),
+            items=len(engine.store.items),
+            auth=app.state.keys.enabled,
+        )
         try:
-            engine = await run_in_threadpool(
-                Engine.open, settings.db, settings.model, settings.engine
-            )
-            # What the engine loaded (vocabularies, states, the model) lives as long as the
-            # process: moved out of the collector's sight, the full collections that request
-            # garbage triggers stop walking it (faster event parsing, a shorter p99).
-            gc.collect()
-            gc.freeze()
-            app.state.metrics.bind(engine)
-            app.state.engine = engine
-            pool = ThreadPool(settings.engine_threads)
-            app.state.engine_access = EngineAccess(engine, pool)
-            watch: asyncio.Task[None] | None = None
-            if ModelRegistry.is_registry(settings.model):
-                app.state.registry = ModelRegistry(settings.model)
-                watcher = ModelWatcher(
-                    engine,
-                    app.state.registry,
-                    settings.model_poll_s,
-                    on_failure=lambda v, _: app.state.metrics.model_load_failures.inc(),
-                )
-                watch = asyncio.create_task(watcher.run(), name="attune-model-watch")
-            _log.info(
-                "serving",
-                db=str(settings.db),
-                model=str(settings.model),
-                model_version=engine.model.version,
-                users=len(engine.store.users),
-                items=len(engine.store.items),
-                auth=app.state.keys.enabled,
-            )
-            try:
-                yield
-            finally:
-                if watch is not None:
-                    watch.cancel()
-                app.state.engine = app.state.engine_access = None
-                await run_in_threadpool(pool.close)  # the calls in flight finish first
-                await run_in_threadpool(engine.close)  # writes the state snapshot
-                _log.info("stopped", db=str(settings.db))
+            yield
         finally:
-            lock.release()
+            for task in tasks:
+                task.cancel()
+            app.state.engine = app.state.engine_access = None
+            await run_in_threadpool(pool.close)  # the calls in flight finish first
+            await run_in_threadpool(serving.close)  # writes the state snapshot, unlocks
+            _log.info("stopped", store=redacted(settings.storage_url))
 
     return lifespan
+
+
+def _watchers(app: FastAPI, settings: ServerSettings, serving: Serving) -> list[asyncio.Task[None]]:
+    """Background polls: the model registry's current version (when serving a registry) and,
+    on a shared store, the catalogue and user changes other servers stored."""
+    tasks: list[asyncio.Task[None]] = []
+    app.state.registry = serving.registry
+    if serving.registry is not None:
+        watcher = ModelWatcher(
+            serving.engine,
+            serving.registry,
+            settings.model_poll_s,
+            on_failure=lambda v, _: app.state.metrics.model_load_failures.inc(),
+        )
+        tasks.append(asyncio.create_task(watcher.run(), name="attune-model-watch"))
+    if not serving.engine.store.single_process:
+        follower = StoreWatcher(serving.engine, settings.store_poll_s)
+        tasks.append(asyncio.create_task(follower.run(), name="attune-store-watch"))
+    return tasks
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """The API over the database and model named in `settings` (default: from the
     environment and `ATTUNE_CONFIG`)."""
-    settings = settings or ServerSettings()  # filled from ATTUNE_* and the TOML file
+    if settings is None:  # a worker process of `attune serve --workers N`, or uvicorn --factory
+        settings = ServerSettings()  # filled from ATTUNE_* and the TOML file
+        configure(settings.log_level, fmt=settings.log_format)
 
     app = FastAPI(
         title="Attune",
@@ -126,7 +133,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.keys = open_key_ring(settings.db, settings.keys_file)
+    app.state.keys = open_key_ring(settings.storage_url, settings.keys_file)
     app.state.metrics = Metrics()
     app.state.engine = app.state.engine_access = None
     app.state.registry = None

@@ -1,9 +1,10 @@
 """Follows a model registry while serving: when another process promotes or rolls back a
 version, the engine hot-swaps to it.
 
-Polling a small JSON file every few seconds is simpler and more robust than a notification
-channel between `attune models promote` and the server, and a few seconds of delay is fine
-for a model change. A version that fails to load is logged and counted, the current model
+Polling the registry's pointer every few seconds (a small JSON file, or on a shared store its
+key there, which every server polls) is simpler and more robust than a notification channel
+between `attune models promote` and the servers, and a few seconds of delay is fine for a
+model change. A version that fails to load is logged and counted, the current model
 keeps serving, and the same version is not retried until the registry points elsewhere.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 
 from attune.engine.engine import Engine, load_model
-from attune.learning.registry import ModelRegistry, RegistryError
+from attune.learning.registry import ModelRegistry
 from attune.log import get_logger
 
 _log = get_logger(__name__)
@@ -41,7 +42,7 @@ class ModelWatcher:
         """One poll; True when the engine swapped to another version."""
         try:
             current = await run_in_threadpool(self.registry.current)
-        except RegistryError as err:
+        except Exception as err:  # a registry or shared store unreadable now: poll again later
             _log.error("model registry unreadable; keeping the current model", error=str(err))
             return False
         if current is None or current == self.engine.model.version or current == self._failed:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from attune.engine.engine import UnknownItemError, UnknownUserError
 from attune.log import REDACTED, REPORTED, erasing, exception_fields, get_logger
 from attune.schemas.problems import FieldError, Problem
+from attune.server.unavailable import unavailable_response
 
 _log = get_logger(__name__)
 
@@ -131,7 +132,11 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 
 def crash_response(scope: Scope, exc: BaseException) -> Response:
-    """Log `exc` as one line with a new error id and answer a 500 problem naming that id."""
+    """Log `exc` as one line with a new error id and answer a 500 problem naming that id
+    (a store that cannot be reached for now: a 503, see `unavailable`)."""
+    unavailable = unavailable_response(scope, exc)
+    if unavailable is not None:
+        return unavailable
     error_id = secrets.token_hex(8)
     _log.error(
         "request failed",

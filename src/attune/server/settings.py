@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from attune.engine.config import EngineConfig
 from attune.server.input_limits import InputLimits
+from attune.stores import shared_storage, storage_path
 
 
 class RouteRate(BaseModel):
@@ -98,8 +99,20 @@ class ServerSettings(BaseSettings):
         frozen=True,
     )
 
-    db: Path
-    """SQLite database holding events, catalogue and users (see `attune data import`)."""
+    db: Path | None = None
+    """SQLite database holding events, catalogue and users (see `attune data import`); give
+    this or `store`."""
+    store: str | None = Field(None, pattern=r"^[a-z][a-z0-9+]*://")
+    """Storage URL instead of `db`: `redis://host:6379/0`, `rediss://` (TLS),
+    `redis+cluster://host:port` (Redis Cluster, any one node), or `sqlite:///path.db`. On
+    Redis any number of servers (and `workers`) share the users, items and events."""
+    workers: int = Field(1, ge=1, le=256)
+    """Server processes on the one port (uvicorn workers), each with its own engine over the
+    shared store; more than one needs a shared store (Redis): SQLite is owned by one process."""
+    store_poll_s: float = Field(1.0, gt=0.0, le=3600.0)
+    """On a shared store: how often the server reads the catalogue and user-attribute changes
+    other servers stored (they reach this server's item index within this many seconds, plus
+    the time to embed the changed items)."""
     model: Path
     """A model registry (see `attune models`; the server follows its current version) or a
     single checkpoint directory from `attune train`."""
@@ -113,8 +126,9 @@ class ServerSettings(BaseSettings):
     """TCP port to bind (0 = any free port)."""
     keys_file: Path | None = None
     """API keys file (hashes, scopes, and whether authentication is on); None =
-    `<db>.keys.json`. Authentication is off until the first key is created (and after
-    `attune keys disable-auth`); off, the server only binds to loopback."""
+    `<db>.keys.json`, or the keys kept in the store (Redis). Authentication is off until the
+    first key is created (and after `attune keys disable-auth`); off, the server only binds
+    to loopback."""
     max_body_bytes: int = Field(4 * 2**20, ge=1024)
     """Largest accepted request body; larger ones get 413."""
     access_log: bool = False
@@ -170,17 +184,34 @@ class ServerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _paths_exist(self) -> ServerSettings:
-        if not self.db.is_file():
+        if (self.db is None) == (self.store is None):
+            raise ValueError("give the database (db) or a storage URL (store), one of them")
+        path = storage_path(self.storage_url) if self.db is None else self.db
+        if path is not None and not path.is_file():
             raise ValueError(
-                f"database {self.db} does not exist (create it with `attune data import`)"
+                f"database {path} does not exist (create it with `attune data import`)"
+            )
+        if self.workers > 1 and not shared_storage(self.storage_url):
+            raise ValueError(
+                f"workers = {self.workers} needs a shared store (redis://...): "
+                f"{self.storage_url} is owned by one process; serve it with one worker"
             )
         if not self.model.is_dir():
             raise ValueError(f"model directory {self.model} does not exist")
         return self
 
     @property
-    def keys_path(self) -> Path:
-        return self.keys_file or Path(str(self.db) + ".keys.json")
+    def storage_url(self) -> str:
+        """What to open: `store`, else the database path."""
+        return self.store if self.store is not None else str(self.db)
+
+    @property
+    def keys_location(self) -> str:
+        """Where the API keys live, in words (messages)."""
+        if self.keys_file is not None:
+            return str(self.keys_file)
+        path = storage_path(self.storage_url)
+        return str(path) + ".keys.json" if path is not None else "the store"
 
     @property
     def loopback(self) -> bool:

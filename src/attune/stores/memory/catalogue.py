@@ -42,6 +42,10 @@ class MemoryCatalogue:
     def item_windows(self) -> Iterator[ItemWindow]:
         return iter(sorted(self.windows.values()))
 
+    def changes(self, after: str | None) -> tuple[str, list[ItemUpdate]]:
+        """No other process writes here (memory is one process's): nothing to report."""
+        return after or "", []
+
 
 class MemoryProfiles:
     """`UserProfiles` in memory."""
@@ -60,6 +64,10 @@ class MemoryProfiles:
 
     def all_user_attributes(self) -> Iterator[tuple[int, dict[str, Any]]]:
         return iter(sorted((i, dict(a)) for i, a in self.attributes.items()))
+
+    def changes(self, after: str | None) -> tuple[str, list[UserUpdate]]:
+        """No other process writes here (memory is one process's): nothing to report."""
+        return after or "", []
 
     def erase_user_attributes(self, user: int) -> int:
         return int(self.attributes.pop(user, None) is not None)

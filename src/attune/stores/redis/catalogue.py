@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from attune.data.events import ItemUpdate, UserUpdate
 from attune.ports import ItemWindow
+from attune.stores.redis.changes import ChangeFeed
 from attune.stores.redis.connection import Client
 from attune.stores.redis.layout import global_key
 from attune.stores.redis.vocab import RedisVocabulary
@@ -16,6 +17,8 @@ from attune.stores.redis.vocab import RedisVocabulary
 ITEM_ATTRS = global_key("catalogue", "attrs")
 ITEM_WINDOWS = global_key("catalogue", "windows")
 USER_ATTRS = global_key("profiles", "attrs")
+ITEM_CHANGES = global_key("catalogue", "changes")
+USER_CHANGES = global_key("profiles", "changes")
 
 
 class RedisCatalogue:
@@ -24,6 +27,7 @@ class RedisCatalogue:
 
     def __init__(self, client: Client, items: RedisVocabulary) -> None:
         self._r, self.items = client, items
+        self._changes = ChangeFeed(client, ITEM_CHANGES)
 
     def upsert_items(self, updates: Sequence[ItemUpdate]) -> None:
         indices = self.items.add_many([u.item_id for u in updates])
@@ -35,7 +39,11 @@ class RedisCatalogue:
                 pipe.hset(ITEM_WINDOWS, str(idx), json.dumps(window))
             else:
                 pipe.hdel(ITEM_WINDOWS, str(idx))
+        self._changes.add(pipe, [u.model_dump_json() for u in updates])
         pipe.execute()
+
+    def changes(self, after: str | None) -> tuple[str, list[ItemUpdate]]:
+        return _updates(self._changes.after(after), ItemUpdate)
 
     def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
         """Bulk attributes by index (imports)."""
@@ -60,10 +68,18 @@ class RedisProfiles:
 
     def __init__(self, client: Client, users: RedisVocabulary) -> None:
         self._r, self.users = client, users
+        self._changes = ChangeFeed(client, USER_CHANGES)
 
     def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
         indices = self.users.add_many([u.user_id for u in updates])
-        self.set_attributes({i: dict(u.attributes) for u, i in zip(updates, indices, strict=True)})
+        pipe = self._r.pipeline(transaction=True)
+        for u, idx in zip(updates, indices, strict=True):
+            pipe.hset(USER_ATTRS, str(idx), json.dumps(dict(u.attributes)))
+        self._changes.add(pipe, [u.model_dump_json() for u in updates])
+        pipe.execute()
+
+    def changes(self, after: str | None) -> tuple[str, list[UserUpdate]]:
+        return _updates(self._changes.after(after), UserUpdate)
 
     def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
         if rows:
@@ -79,6 +95,13 @@ class RedisProfiles:
 
     def erase_user_attributes(self, user: int) -> int:
         return int(self._r.hdel(USER_ATTRS, str(user)))
+
+
+_U = TypeVar("_U", ItemUpdate, UserUpdate)
+
+
+def _updates(read: tuple[str, list[str]], kind: type[_U]) -> tuple[str, list[_U]]:
+    return read[0], [kind.model_validate_json(p) for p in read[1]]
 
 
 def _all(client: Client, key: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -52,6 +52,10 @@ class SQLiteCatalogue:
         ):
             yield ItemWindow(int(idx), av_from, av_until, created, bool(blocked))
 
+    def changes(self, after: str | None) -> tuple[str, list[ItemUpdate]]:
+        """No other process writes here (one process serves the database): nothing to report."""
+        return after or "", []
+
 
 class SQLiteProfiles:
     """`UserProfiles`: user attributes."""
@@ -72,6 +76,10 @@ class SQLiteProfiles:
 
     def all_user_attributes(self) -> Iterator[tuple[int, dict[str, Any]]]:
         return _all_attributes(self._d, "users")
+
+    def changes(self, after: str | None) -> tuple[str, list[UserUpdate]]:
+        """No other process writes here (one process serves the database): nothing to report."""
+        return after or "", []
 
     def erase_user_attributes(self, user: int) -> int:
         return int(
