@@ -2,6 +2,7 @@
 `bench/results/hardening.json`, each part recording its own command, commit and date.
 
     python bench/hardening.py --parts restart,hostile
+    python bench/hardening.py --parts crash --trials 1000     # resumes where it stopped
 
 - restart: 1,000,000 logged events (MovieLens 100K imported ten times under new user ids),
   the default model; seconds from process start to `/readyz` answering 200 after a clean
@@ -11,7 +12,14 @@
   and a wrong key, each sent 20 times with a known admin key; p99 latency, 5xx answers, and
   how often the key's secret or an erased id shows up anywhere in the server's log.
 
-Parts not built yet (crash, fuzz, rate) are not listed in the results.
+- crash (bench/hardening_crash.py): SIGKILL trials across batch ingest, erasure and model
+  promotion, the client resending with the same event ids; each trial is appended to
+  bench/results/hardening_crash_trials.jsonl as it finishes, and a rerun resumes until
+  `--trials` are recorded.
+- rate (bench/hardening_rate.py): rate limits on, one client at twice the rate for
+  `--rate-seconds`.
+
+Parts not built yet (fuzz) are not listed in the results.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _models import cached_model
 from _report import RESULTS, SHARED, command_line, commit, machine, markdown_table, now
+from hardening_crash import run_crash
+from hardening_rate import run_rate
 from http_load import ServerProc, start_server
 
 NAME = "hardening"
@@ -229,10 +240,17 @@ def run_hostile(repeats: int = 20) -> tuple[dict[str, float], list[list[Any]]]:
 
 # -- results ------------------------------------------------------------------------------------
 
-PARTS = {"restart": run_restart, "hostile": run_hostile}
+PARTS: dict[str, Callable[..., tuple[dict[str, float], list[list[Any]]]]] = {
+    "restart": run_restart,
+    "hostile": run_hostile,
+    "crash": run_crash,
+    "rate": run_rate,
+}
 HEADERS = {
     "restart": ["measure", "result", "goal"],
     "hostile": ["request (20 times each)", "statuses", "p99 ms"],
+    "crash": ["measure", "result", "goal"],
+    "rate": ["measure", "result", "goal"],
 }
 
 
@@ -278,10 +296,13 @@ def main() -> None:
     parser.add_argument(
         "--parts", default="restart,hostile", help=f"comma-separated: {', '.join(PARTS)}"
     )
+    parser.add_argument("--trials", type=int, default=1000, help="crash: SIGKILL trials in all")
+    parser.add_argument("--rate-seconds", type=float, default=60.0, help="rate: seconds")
     args = parser.parse_args()
     os.environ.setdefault("ATTUNE_LOG_FORMAT", "json")
+    options = {"crash": {"trials": args.trials}, "rate": {"seconds": args.rate_seconds}}
     for part in args.parts.split(","):
-        metrics, rows = PARTS[part]()
+        metrics, rows = PARTS[part](**options.get(part, {}))
         write(merge(part, metrics, rows))
 
 

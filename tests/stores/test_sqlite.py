@@ -152,6 +152,62 @@ def test_an_erased_user_leaves_no_bytes_in_the_files(tmp_path: Path) -> None:
         assert storage.counts().events == 1
 
 
+def _files_holding(folder: Path, secret: bytes) -> list[str]:
+    return sorted(f.name for f in folder.iterdir() if secret in f.read_bytes())
+
+
+def test_an_erasure_leaves_the_wal_once_a_reader_holding_it_lets_go(tmp_path: Path) -> None:
+    """A second connection in a read transaction keeps its snapshot from before the erasure
+    readable, so the erased rows stay on disk (in the WAL, and the database file's old pages)
+    while it reads; they are gone within a bounded time of its end, and the erasure neither
+    waited for the reader nor claimed the files were clean."""
+    path = tmp_path / "a.db"
+    with SQLiteStorage(path) as storage:
+        storage.events.append_events([event("wal-secret-person", "i") for _ in range(3)])
+        storage.profiles.upsert_users(
+            [UserUpdate(user_id="wal-secret-person", attributes={"city": "Lemuria"})]
+        )
+        storage.database.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in the main file
+        storage.events.append_events([event("wal-secret-person", "j"), event("other", "i")])
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 5
+        start = time.perf_counter()
+        removed = storage.erase_user("wal-secret-person")
+        assert time.perf_counter() - start < 2.0  # not waiting out the reader
+        assert removed["events"] == 4 and removed["files_cleared"] == 0
+        assert storage.wal.pending
+        for secret in (b"wal-secret-person", b"Lemuria"):  # the reader can still read it
+            assert _files_holding(tmp_path, secret), secret
+        storage.events.append_events([event("other", "k")])  # the writer goes on meanwhile
+        reader.execute("COMMIT")
+        reader.close()
+        assert storage.wal.wait(timeout=5.0)
+        for secret in (b"wal-secret-person", b"Lemuria"):
+            assert _files_holding(tmp_path, secret) == [], secret
+        assert storage.counts().events == 2
+        assert storage.erase_user("other")["files_cleared"] == 1  # no reader: at once
+
+
+def test_a_wal_left_behind_is_cleared_at_the_next_open(tmp_path: Path) -> None:
+    """Closed while a reader still held an erasure up (or killed), the store leaves the WAL
+    with erased data in it; opening the database again empties it once readers allow."""
+    path = tmp_path / "a.db"
+    reader = sqlite3.connect(path, isolation_level=None)
+    with SQLiteStorage(path) as storage:
+        storage.events.append_events([event("left-secret", "i"), event("other", "i")])
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM events").fetchone()
+        assert storage.erase_user("left-secret")["files_cleared"] == 0
+    assert _files_holding(tmp_path, b"left-secret")  # nobody is retrying any more
+    reader.execute("COMMIT")
+    with SQLiteStorage(path) as storage:
+        assert storage.wal.wait(timeout=5.0)
+        assert _files_holding(tmp_path, b"left-secret") == []
+        assert storage.counts().events == 1
+    reader.close()
+
+
 def test_positions_of_erased_events_are_not_given_again_after_reopening(
     recbole_dir: Path, tmp_path: Path
 ) -> None:

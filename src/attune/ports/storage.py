@@ -100,7 +100,9 @@ class Storage(Protocol):
 
     def erase_user(self, user_id: str) -> dict[str, int]:
         """Erase a user's events, impressions and attributes in one atomic unit; the id
-        becomes a tombstone. Returns the counts removed."""
+        becomes a tombstone. Returns the counts removed (`events`, `attributes`,
+        `impressions`), and, from a backend with files that may still hold the erased data
+        for a while, `files_cleared` (1: they no longer do; 0: not yet)."""
         ...
 
     def popularity(

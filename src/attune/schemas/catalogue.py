@@ -79,3 +79,9 @@ class Erasure(BaseModel):
     attributes: int = Field(description="Attribute records deleted (0 or 1).")
     state: int = Field(description="Interest states deleted (0 or 1).")
     impressions: int = Field(0, description="Logged lists served to the user deleted.")
+    files_cleared: bool | None = Field(
+        None,
+        description="SQLite: whether the erased data is already gone from the database's files "
+        "(false while another connection still reads a snapshot from before the erasure; it is "
+        "then cleared as soon as that read ends). Null where the backend does not say.",
+    )

@@ -113,7 +113,7 @@ def test_erase_user_everywhere(storage: Storage) -> None:
         ],
         {},
     )
-    assert storage.erase_user("gone") == {"events": 2, "attributes": 1, "impressions": 1}
+    assert _counts(storage.erase_user("gone")) == {"events": 2, "attributes": 1, "impressions": 1}
     assert "gone" not in storage.users and storage.users.external(gone) != "gone"
     assert [e.user for e in storage.events.read_events()] == [kept]
     assert storage.profiles.user_attributes("gone") is None
@@ -121,8 +121,12 @@ def test_erase_user_everywhere(storage: Storage) -> None:
     assert storage.impressions.get("R1") is None and storage.impressions.count() == 1
     assert storage.counts() == StoreCounts(users=2, items=2, events=1)
     assert gone not in storage.to_dataset().interactions.users.tolist()
-    assert storage.erase_user("gone") == {"events": 0, "attributes": 0, "impressions": 0}
-    assert storage.erase_user("never-there") == {"events": 0, "attributes": 0, "impressions": 0}
+    assert _counts(storage.erase_user("gone")) == {"events": 0, "attributes": 0, "impressions": 0}
+    assert _counts(storage.erase_user("never-there")) == {
+        "events": 0,
+        "attributes": 0,
+        "impressions": 0,
+    }
 
 
 def test_open_and_close(backend: Backend) -> None:
@@ -132,3 +136,9 @@ def test_open_and_close(backend: Backend) -> None:
         storage.start_maintenance()  # a second start changes nothing
         storage.events.append_events([event("u", "x")])
         assert storage.events.count() == 1
+
+
+def _counts(removed: dict[str, int]) -> dict[str, int]:
+    """What an erasure removed, without SQLite's `files_cleared` (whether the WAL was emptied
+    yet, a fact of that backend's files)."""
+    return {k: v for k, v in removed.items() if k != "files_cleared"}

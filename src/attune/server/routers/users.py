@@ -259,4 +259,5 @@ async def delete_user(user_id: UserId, access: EngineDep) -> Erasure:
         attributes=removed.get("attributes", 0),
         state=removed.get("state", 0),
         impressions=removed.get("impressions", 0),
+        files_cleared=None if "files_cleared" not in removed else bool(removed["files_cleared"]),
     )

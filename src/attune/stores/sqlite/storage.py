@@ -25,6 +25,7 @@ from attune.stores.sqlite.catalogue import SQLiteCatalogue, SQLiteProfiles
 from attune.stores.sqlite.database import Checkpointer, Database
 from attune.stores.sqlite.events import SQLiteEventLog
 from attune.stores.sqlite.impressions import SQLiteImpressions
+from attune.stores.sqlite.wal import WalClearer
 from attune.stores.state import MemoryUserStateStore
 
 _FALLBACK_CHECKPOINT_PAGES = 25_000
@@ -55,6 +56,11 @@ class SQLiteStorage:
         self.states = MemoryUserStateStore(Path(str(self.path) + ".state"))
         self.keys = FileKeyStore(keys or Path(str(self.path) + ".keys.json"))
         self._checkpointer: Checkpointer | None = None
+        self.wal = WalClearer(self.path)
+        if _wal_bytes(self.path) > 0:
+            # Left by a crash, or by a close while a reader held an erasure up: what it holds
+            # may include erased data, so it is emptied as soon as readers allow.
+            self.wal.clear_later()
 
     def event_types(self) -> EventTypes:
         return self.events.event_types()
@@ -77,11 +83,13 @@ class SQLiteStorage:
         """Delete a user's events, impressions and attributes; the id becomes a tombstone.
 
         The internal index stays allocated (indices are never reused), but nothing links it
-        to the person any more.
+        to the person any more. `files_cleared` is 1 when the erased data is gone from the
+        files too, 0 while a reader's older snapshot keeps it in the WAL (cleared as soon as
+        that reader finishes; `wal.pending` says whether that is still to come).
         """
         idx = self.users.get(user_id)
         if idx < 0:
-            return {"events": 0, "attributes": 0, "impressions": 0}
+            return {"events": 0, "attributes": 0, "impressions": 0, "files_cleared": 1}
         tombstone = f"\x00erased:{idx}"
         with self.database.transaction() as db:
             n_events = self.events.erase_user(idx)
@@ -89,10 +97,15 @@ class SQLiteStorage:
             n_attrs = self.profiles.erase_user_attributes(idx)
             db.execute("UPDATE users SET ext_id=? WHERE idx=?", (tombstone, idx))
         self.users.rename(idx, tombstone)
-        # Copy the erasure into the main file and empty the WAL, where old pages still held
-        # the deleted rows.
-        self.database.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"events": n_events, "attributes": n_attrs, "impressions": n_shown}
+        # The old pages are still in the WAL's earlier frames and in the database file until
+        # a checkpoint copies the new ones in and empties the WAL.
+        cleared = self.wal.clear_now()
+        return {
+            "events": n_events,
+            "attributes": n_attrs,
+            "impressions": n_shown,
+            "files_cleared": int(cleared),
+        }
 
     def popularity(
         self, n_items: int, half_life_seconds: float, head_size: int
@@ -114,6 +127,7 @@ class SQLiteStorage:
         self._checkpointer.start()
 
     def close(self) -> None:
+        self.wal.stop()
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -124,3 +138,10 @@ class SQLiteStorage:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _wal_bytes(path: Path) -> int:
+    try:
+        return Path(str(path) + "-wal").stat().st_size
+    except FileNotFoundError:
+        return 0
