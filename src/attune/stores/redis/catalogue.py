@@ -39,8 +39,7 @@ class RedisCatalogue:
 
     def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
         """Bulk attributes by index (imports)."""
-        if rows:
-            self._r.hset(ITEM_ATTRS, mapping={str(i): json.dumps(a) for i, a in rows.items()})
+        _set_rows(self._r, ITEM_ATTRS, rows)
 
     def item_attributes(self, item_id: str) -> dict[str, Any] | None:
         idx = self.items.get(item_id)
@@ -66,8 +65,7 @@ class RedisProfiles:
         self.set_attributes({i: dict(u.attributes) for u, i in zip(updates, indices, strict=True)})
 
     def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
-        if rows:
-            self._r.hset(USER_ATTRS, mapping={str(i): json.dumps(a) for i, a in rows.items()})
+        _set_rows(self._r, USER_ATTRS, rows)
 
     def user_attributes(self, user_id: str) -> dict[str, Any] | None:
         idx = self.users.get(user_id)
@@ -79,6 +77,16 @@ class RedisProfiles:
 
     def erase_user_attributes(self, user: int) -> int:
         return int(self._r.hdel(USER_ATTRS, str(user)))
+
+
+_HSET_CHUNK = 10_000
+"""Fields per HSET: an import of millions of rows is many commands, none blocking Redis long."""
+
+
+def _set_rows(client: Client, key: str, rows: dict[int, dict[str, Any]]) -> None:
+    fields = [(str(i), json.dumps(a)) for i, a in rows.items()]
+    for start in range(0, len(fields), _HSET_CHUNK):
+        client.hset(key, mapping=dict(fields[start : start + _HSET_CHUNK]))
 
 
 def _all(client: Client, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
