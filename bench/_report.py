@@ -104,3 +104,45 @@ def write_results(
     (RESULTS / f"{name}.md").write_text(md)
     print(md)
     return json_path
+
+
+def merge_part(
+    name: str, part: str, metrics: dict[str, float], rows: list[list[Any]]
+) -> dict[str, Any]:
+    """Fold one part's results into results/<name>.json's payload, keeping the other parts as
+    they were; every part keeps its own command, commit and date."""
+    path = RESULTS / f"{name}.json"
+    old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"parts": {}}
+    parts = dict(old.get("parts", {}))
+    parts[part] = {
+        "metrics": metrics,
+        "rows": rows,
+        "command": command_line(),
+        "commit": commit(),
+        "date": now(),
+    }
+    merged = {k: v for p in parts.values() for k, v in p["metrics"].items()}
+    return {
+        "metrics": merged,
+        "command": command_line(),
+        "machine": machine(),
+        "commit": commit(),
+        "date": now(),
+        "parts": parts,
+    }
+
+
+def write_parts(name: str, payload: dict[str, Any], headers: dict[str, list[str]]) -> None:
+    """Write results/<name>.json and .md of a benchmark made of parts (`merge_part`), one
+    Markdown section per part (`headers`: each part's table header), and print the Markdown."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    sections = []
+    for part, result in sorted(payload["parts"].items()):
+        sections.append(
+            f"## {part}\n\n{markdown_table(headers[part], result['rows'])}\n\n"
+            f"Command: `{result['command']}`, commit {result['commit']}, {result['date']}"
+        )
+    md = f"# {name}\n\n" + "\n\n".join(sections) + f"\n\nMachine: {payload['machine']}\n"
+    (RESULTS / f"{name}.md").write_text(md)
+    print(md)

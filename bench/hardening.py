@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _models import cached_model
-from _report import RESULTS, SHARED, command_line, commit, machine, markdown_table, now
+from _report import SHARED, merge_part, write_parts
 from hardening_crash import run_crash
 from hardening_rate import run_rate
 from http_load import ServerProc, start_server
@@ -254,43 +254,6 @@ HEADERS = {
 }
 
 
-def merge(part: str, metrics: dict[str, float], rows: list[list[Any]]) -> dict[str, Any]:
-    """Fold one part's results into hardening.json, keeping the other parts as they were."""
-    path = RESULTS / f"{NAME}.json"
-    old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"parts": {}}
-    parts = dict(old.get("parts", {}))
-    parts[part] = {
-        "metrics": metrics,
-        "rows": rows,
-        "command": command_line(),
-        "commit": commit(),
-        "date": now(),
-    }
-    merged = {k: v for p in parts.values() for k, v in p["metrics"].items()}
-    return {
-        "metrics": merged,
-        "command": command_line(),
-        "machine": machine(),
-        "commit": commit(),
-        "date": now(),
-        "parts": parts,
-    }
-
-
-def write(payload: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{NAME}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    sections = []
-    for part, result in sorted(payload["parts"].items()):
-        sections.append(
-            f"## {part}\n\n{markdown_table(HEADERS[part], result['rows'])}\n\n"
-            f"Command: `{result['command']}`, commit {result['commit']}, {result['date']}"
-        )
-    md = f"# {NAME}\n\n" + "\n\n".join(sections) + f"\n\nMachine: {payload['machine']}\n"
-    (RESULTS / f"{NAME}.md").write_text(md)
-    print(md)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -303,7 +266,7 @@ def main() -> None:
     options = {"crash": {"trials": args.trials}, "rate": {"seconds": args.rate_seconds}}
     for part in args.parts.split(","):
         metrics, rows = PARTS[part](**options.get(part, {}))
-        write(merge(part, metrics, rows))
+        write_parts(NAME, merge_part(NAME, part, metrics, rows), HEADERS)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ import pytest
 from attune.data.dataset import Dataset
 from attune.training.config import FitConfig, ModelConfig, TrainConfig
 from attune.training.trainer import train
+from tests.stores.redis_server import (  # noqa: F401 (session fixtures, shared by every module)
+    redis_cluster_service,
+    redis_service,
+)
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 Every contract test runs once per backend in `BACKENDS`. A new backend joins the suites by
 adding one entry there: how to open a fresh storage of it, and what a model registry directory
-needs before its pointer can be used.
+needs before its pointer can be used. The Redis backend runs on one Redis and on a 3-node Redis
+Cluster, each started once per session (`tests/conftest.py`) and emptied for every storage a
+test opens.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from attune.ports import (
     UserStateStore,
 )
 from attune.stores import FileModelPointer, open_storage
+from tests.stores.redis_server import REDIS_KINDS, fresh_redis_url
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Backend:
     """Make `path` a registry directory whose `model_pointer` can be read and written."""
 
 
-def _sqlite(tmp_path: Path) -> Backend:
+def _sqlite(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     paths = (tmp_path / f"s{n}.db" for n in itertools.count())
 
     def registry(root: Path) -> None:  # what `ModelRegistry.create` does for its pointer
@@ -49,17 +52,31 @@ def _sqlite(tmp_path: Path) -> Backend:
     return Backend("sqlite", lambda: open_storage(next(paths)), registry)
 
 
-def _memory(tmp_path: Path) -> Backend:
+def _memory(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     return Backend("memory", lambda: open_storage("memory://"), lambda root: None)
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"sqlite": _sqlite, "memory": _memory}
+def _redis(kind: str) -> Callable[[Path, pytest.FixtureRequest], Backend]:
+    """`kind` is one of `REDIS_KINDS`: every open empties the session's Redis of that kind, so
+    a storage opened earlier in the same test is emptied too (no suite reads one after)."""
+
+    def make(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
+        return Backend(kind, lambda: open_storage(fresh_redis_url(request, kind)), lambda _: None)
+
+    return make
+
+
+BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
+    "sqlite": _sqlite,
+    "memory": _memory,
+    **{kind: _redis(kind) for kind in REDIS_KINDS},
+}
 
 
 @pytest.fixture(params=list(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """One backend per parameter; every storage it opened is closed after the test."""
-    base = BACKENDS[request.param](tmp_path)
+    base = BACKENDS[request.param](tmp_path, request)
     opened: list[Storage] = []
 
     def open_fresh() -> Storage:

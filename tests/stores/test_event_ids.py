@@ -14,12 +14,7 @@ from attune.data.importers.builder import DatasetBuilder
 from attune.ports import Storage
 from attune.stores import open_storage
 from attune.stores.sqlite.migrations import MIGRATIONS
-from tests.stores.redis_server import (  # noqa: F401 (fixtures)
-    REDIS_KINDS,
-    fresh_redis_url,
-    redis_cluster_service,
-    redis_service,
-)
+from tests.stores.redis_server import REDIS_KINDS, fresh_redis_url
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -21,10 +21,8 @@ from attune.ranking.popularity import DecayedPopularity, PopularityConfig
 from attune.stores import open_storage
 from attune.stores.memory import MemoryStorage
 from attune.stores.redis import RedisStorage
-from tests.stores.redis_server import (  # noqa: F401 (fixtures)
-    redis_cluster_service,
+from tests.stores.redis_server import (  # noqa: F401 (fixture)
     redis_server,
-    redis_service,
     redis_url,
 )
 

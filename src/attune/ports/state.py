@@ -26,12 +26,16 @@ class UserStateStore(Protocol):
         ...
 
     def save_snapshot(self, last_seq: int) -> None:
-        """Persist every state and the log position it reflects, atomically (a no-op for a
-        backend whose every `put` is durable)."""
+        """Persist every state and the log position it reflects, atomically. In a storage
+        shared by several processes (`Storage.single_process` False) every `put` is durable
+        already, and only the position is recorded."""
         ...
 
     def load_snapshot(self) -> int:
-        """Replace the contents with the last snapshot; returns its log position (0: none)."""
+        """The last snapshot's log position (0: none). A single-process store replaces its
+        contents with the snapshot; a shared one leaves the states as they are (a rollback
+        would undo the other processes' writes). The states are never behind the position:
+        folding the logged events after it again brings them up to date."""
         ...
 
 

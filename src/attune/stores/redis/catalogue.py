@@ -47,8 +47,7 @@ class RedisCatalogue:
 
     def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
         """Bulk attributes by index (imports)."""
-        if rows:
-            self._r.hset(ITEM_ATTRS, mapping={str(i): json.dumps(a) for i, a in rows.items()})
+        _set_rows(self._r, ITEM_ATTRS, rows)
 
     def item_attributes(self, item_id: str) -> dict[str, Any] | None:
         idx = self.items.get(item_id)
@@ -82,8 +81,7 @@ class RedisProfiles:
         return _updates(self._changes.after(after), UserUpdate)
 
     def set_attributes(self, rows: dict[int, dict[str, Any]]) -> None:
-        if rows:
-            self._r.hset(USER_ATTRS, mapping={str(i): json.dumps(a) for i, a in rows.items()})
+        _set_rows(self._r, USER_ATTRS, rows)
 
     def user_attributes(self, user_id: str) -> dict[str, Any] | None:
         idx = self.users.get(user_id)
@@ -102,6 +100,16 @@ _U = TypeVar("_U", ItemUpdate, UserUpdate)
 
 def _updates(read: tuple[str, list[str]], kind: type[_U]) -> tuple[str, list[_U]]:
     return read[0], [kind.model_validate_json(p) for p in read[1]]
+
+
+_HSET_CHUNK = 10_000
+"""Fields per HSET: an import of millions of rows is many commands, none blocking Redis long."""
+
+
+def _set_rows(client: Client, key: str, rows: dict[int, dict[str, Any]]) -> None:
+    fields = [(str(i), json.dumps(a)) for i, a in rows.items()]
+    for start in range(0, len(fields), _HSET_CHUNK):
+        client.hset(key, mapping=dict(fields[start : start + _HSET_CHUNK]))
 
 
 def _all(client: Client, key: str) -> Iterator[tuple[int, dict[str, Any]]]:

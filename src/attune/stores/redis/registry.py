@@ -11,9 +11,28 @@ from attune.stores.redis.connection import Client
 from attune.stores.redis.layout import global_key
 
 KEY_RECORDS = global_key("keys", "records")
+KEY_ORDER = global_key("keys", "order")
+"""Sorted set: key id -> the change number that added it (`load` lists keys in that order)."""
 KEY_VERSION = global_key("keys", "version")
 KEY_AUTH = global_key("keys", "auth")
 """1 while requests need a key (set with the first key; cleared only explicitly)."""
+
+_KEYS = [KEY_RECORDS, KEY_ORDER, KEY_VERSION, KEY_AUTH]
+
+_ADD = """
+local change = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], change, ARGV[1])
+redis.call('SET', KEYS[4], 1)
+return change
+"""
+
+_REMOVE = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('INCR', KEYS[3])
+return 1
+"""
 
 _SET_CURRENT = """
 local raw = redis.call('GET', KEYS[1])
@@ -27,21 +46,23 @@ return 1
 
 
 class RedisKeyStore:
-    """`KeyStore` in one hash; every change bumps a counter in the same slot (MULTI)."""
+    """`KeyStore` in one hash and the order keys were added in; every change (and only a
+    change) bumps a counter, in one script per change (all in the `{keys}` slot)."""
 
     def __init__(self, client: Client) -> None:
         self._r = client
+        self._add = client.register_script(_ADD)
+        self._remove = client.register_script(_REMOVE)
 
     def load(self) -> Sequence[KeyRecord]:
+        """Every key, in the order added (as the other backends list them)."""
         rows = self._r.hgetall(KEY_RECORDS)
-        return sorted(
-            (KeyRecord.model_validate_json(v) for v in rows.values()), key=lambda k: k.created
-        )
+        order = {k: n for k, n in self._r.zrange(KEY_ORDER, 0, -1, withscores=True)}
+        ids = sorted(rows, key=lambda k: order.get(k, 0.0))
+        return [KeyRecord.model_validate_json(rows[k]) for k in ids]
 
     def add(self, record: KeyRecord) -> None:
-        pipe = self._r.pipeline(transaction=True)
-        pipe.hset(KEY_RECORDS, record.id, record.model_dump_json()).set(KEY_AUTH, 1)
-        pipe.incr(KEY_VERSION).execute()
+        self._add(keys=_KEYS, args=[record.id, record.model_dump_json()])
 
     def auth_required(self) -> bool:
         flag = self._r.get(KEY_AUTH)
@@ -52,9 +73,7 @@ class RedisKeyStore:
         pipe.set(KEY_AUTH, int(required)).incr(KEY_VERSION).execute()
 
     def remove(self, key_id: str) -> bool:
-        pipe = self._r.pipeline(transaction=True)
-        pipe.hdel(KEY_RECORDS, key_id).incr(KEY_VERSION)
-        return bool(pipe.execute()[0])
+        return bool(self._remove(keys=_KEYS, args=[key_id]))
 
     def version(self) -> str:
         return str(int(self._r.get(KEY_VERSION) or 0))

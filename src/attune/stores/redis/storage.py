@@ -83,24 +83,27 @@ class RedisStorage:
         return self.events.append_rows(list(rows), ids)
 
     def _copy_attributes(self, dataset: Dataset, users: np.ndarray, items: np.ndarray) -> None:
+        """Every row of the attribute tables, `{}` for a row without any (as SQLite keeps
+        them), titles in the item rows."""
         item_rows: dict[int, dict[str, Any]] = {}
         ids = dataset.item_attributes.tokens.ids
         for r in range(dataset.item_attributes.n_rows):
             attrs = dict(tokens_to_attributes([ids[t] for t in dataset.item_attributes.row(r)]))
             if r in dataset.item_titles:
                 attrs["title"] = dataset.item_titles[r]
-            if attrs:
-                item_rows[int(items[r])] = attrs
+            item_rows[int(items[r])] = attrs
         for r, title in dataset.item_titles.items():
             item_rows.setdefault(int(items[r]), {"title": title})
         self.catalogue.set_attributes(item_rows)
-        user_rows: dict[int, dict[str, Any]] = {}
         ids = dataset.user_attributes.tokens.ids
-        for r in range(dataset.user_attributes.n_rows):
-            attrs = dict(tokens_to_attributes([ids[t] for t in dataset.user_attributes.row(r)]))
-            if attrs:
-                user_rows[int(users[r])] = attrs
-        self.profiles.set_attributes(user_rows)
+        self.profiles.set_attributes(
+            {
+                int(users[r]): dict(
+                    tokens_to_attributes([ids[t] for t in dataset.user_attributes.row(r)])
+                )
+                for r in range(dataset.user_attributes.n_rows)
+            }
+        )
 
     def _meta(self, name: str, default: Any) -> Any:
         raw = self.client.hget(META, name)

@@ -60,8 +60,9 @@ class RedisVocabulary:
         return len(self._cache)
 
     def add_many(self, external_ids: Sequence[str]) -> list[int]:
-        """Indices of `external_ids`, adding the unknown ones (atomically, in Redis)."""
-        missing = sorted({x for x in external_ids if x not in self._cache})
+        """Indices of `external_ids`, adding the unknown ones (atomically, in Redis) in the
+        order they first appear, as every backend does (an import keeps the source's order)."""
+        missing = list(dict.fromkeys(x for x in external_ids if x not in self._cache))
         if missing:
             self._grow(keys=[self._ids_key, self._idx_key], args=missing)
             self.sync()
