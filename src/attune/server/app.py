@@ -10,17 +10,14 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from attune import __version__
 from attune.engine.engine import Engine
 from attune.learning.registry import ModelRegistry
 from attune.log import get_logger
-from attune.schemas.problems import Problem
 from attune.server import console
 from attune.server.deps import EngineAccess
 from attune.server.gate import AuthFirst
@@ -29,6 +26,7 @@ from attune.server.lock import DatabaseLock
 from attune.server.metrics import Metrics, RequestTimer
 from attune.server.model_watch import ModelWatcher
 from attune.server.offload import ThreadPool
+from attune.server.openapi import openapi_document
 from attune.server.problems import CrashGuard, install_problem_handlers
 from attune.server.rate_limits import RateLimit, open_buckets
 from attune.server.routers import (
@@ -138,7 +136,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(module.router)
     console.install(app)
     _install_middleware(app, settings)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 
 
@@ -156,20 +154,3 @@ def _install_middleware(app: FastAPI, settings: ServerSettings) -> None:
         app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s, metrics=metrics)
     app.add_middleware(CrashGuard)  # an exception anywhere inside: one line, a 500 problem
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times everything
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated schema plus the `Problem` document every error response refers to."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(defs.pop("$defs", {}))
-        components["Problem"] = defs
-        app.openapi_schema = schema
-    return app.openapi_schema
