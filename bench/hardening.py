@@ -259,7 +259,8 @@ def _schemathesis(port: int, key: str, report: Path) -> tuple[int, str]:
         "--report", "json", "--report-json-path", str(report),
         "--no-color",
     ]  # fmt: skip
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "PYTHONPATH": str(BENCH)}
+    path = os.pathsep.join([str(BENCH), *sys.path])  # the hooks, and this checkout's attune
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "PYTHONPATH": path}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=BENCH, check=False)
     return done.returncode, done.stdout + done.stderr
 
