@@ -18,7 +18,7 @@ from attune import __version__
 from attune.engine.engine import Engine
 from attune.learning.registry import ModelRegistry
 from attune.log import get_logger
-from attune.server import console
+from attune.server import api_docs, console
 from attune.server.deps import EngineAccess
 from attune.server.gate import AuthFirst
 from attune.server.limits import BodyLimit, JsonLimits
@@ -120,7 +120,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan(settings),
-        docs_url="/docs" if settings.docs else None,
+        docs_url=None,  # served from local files: see api_docs
         redoc_url=None,
     )
     app.state.settings = settings
@@ -135,6 +135,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (directory, stats, keys):  # what the console reads beyond the core API
         app.include_router(module.router)
     console.install(app)
+    if settings.docs:
+        api_docs.install(app)
     _install_middleware(app, settings)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
