@@ -7,7 +7,13 @@ cannot bound a time by the clock, so a single event timestamped more than the en
 own and the rest taken, 200). `positive_data_acceptance_now` is the built-in check, except
 that a 422 whose every error is that one is accepted. Registered for the CLI by
 `SCHEMATHESIS_HOOKS=fuzz_hooks`, which then runs with `--exclude-checks
-positive_data_acceptance`.
+positive_data_acceptance,negative_data_rejection`.
+
+`negative_data_rejection` expects every request the schema forbids to be refused. Schemathesis
+counts any value as violating a `format` it has a generator for but cannot check, such as
+`attune-id` below, an annotation whose pattern beside it is the rule. So
+`negative_data_rejection_by_pattern` is the built-in check, except for requests whose only
+changes are to `format` (ids that break the pattern are still sent, as `pattern` changes).
 
 Also a generator for the `attune-id` string format (see `_ids`): hypothesis builds a
 strategy from a regex class character by character, which for the id pattern's class of all
@@ -19,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from attune.schemas.records import ID_FORMAT
 
@@ -39,6 +45,21 @@ def refused_only_for_the_clock(response: Any) -> bool:
         e.get("field", "").endswith("timestamp") and e.get("message", "").endswith(FUTURE)
         for e in errors
     )
+
+
+def only_format_changed(case: Any) -> bool:
+    """Whether a negative case was made by changing nothing but `format` keywords."""
+    data = getattr(getattr(case.meta, "phase", None), "data", None)
+    mutations = getattr(data, "mutations", ())
+    return bool(mutations) and all(set(m.keywords) <= {"format"} for m in mutations)
+
+
+@schemathesis.check
+def negative_data_rejection_by_pattern(ctx: Any, response: Any, case: Any) -> bool | None:
+    """`negative_data_rejection`, but for `format`-only changes (see the module)."""
+    if only_format_changed(case):
+        return None
+    return negative_data_rejection(ctx, response, case)
 
 
 @schemathesis.check

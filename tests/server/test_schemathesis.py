@@ -19,7 +19,6 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
-    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -29,7 +28,10 @@ from tests.server.conftest import Keys, Server
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
-from fuzz_hooks import positive_data_acceptance_now  # noqa: E402
+from fuzz_hooks import (  # noqa: E402
+    negative_data_rejection_by_pattern,
+    positive_data_acceptance_now,
+)
 
 EXAMPLES = 12
 """Examples per operation and mode: the whole run stays within seconds."""
@@ -56,7 +58,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
-    negative_data_rejection,
+    negative_data_rejection_by_pattern,
     positive_data_acceptance_now,
     ignored_auth,
     validation_names_the_field,
