@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test lint demo bench clean browser redis
 
-# The web console's chart library, from the npm registry at the version ui/package-lock.json
-# pins, copied into the package (git-ignored): every file the console uses is served locally.
+# The web console's chart library and the API page's Swagger UI (/docs), from the npm registry
+# at the versions ui/package-lock.json pins, copied into the package (git-ignored): every file
+# the console and /docs use is served locally. Install scripts are not run (none is needed;
+# swagger-ui-dist's dependency @scarf/scarf would only report the install).
 VENDOR := src/attune/server/console/static/vendor
 VENDOR_STAMP := $(VENDOR)/.built
 CHROMIUM := /usr/bin/chromium
@@ -29,10 +31,14 @@ $(VENDOR_STAMP): ui/package.json ui/package-lock.json
 	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends npm; } || \
 	  { echo "make: npm is needed to build the console's assets (apt-get install npm)" >&2; exit 1; }
-	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	cd ui && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp ui/node_modules/chart.js/dist/chart.umd.min.js ui/node_modules/chart.js/dist/chart.umd.min.js.map $(VENDOR)/
 	cp ui/node_modules/chart.js/LICENSE.md $(VENDOR)/chart.js.LICENSE.md
+	cp ui/node_modules/swagger-ui-dist/swagger-ui-bundle.js ui/node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/
+	cp ui/node_modules/swagger-ui-dist/favicon-32x32.png $(VENDOR)/swagger-ui-favicon-32x32.png
+	cp ui/node_modules/swagger-ui-dist/LICENSE $(VENDOR)/swagger-ui.LICENSE
+	cp ui/node_modules/swagger-ui-dist/NOTICE $(VENDOR)/swagger-ui.NOTICE
 	touch $(VENDOR_STAMP)
 
 # Debian's Chromium for the console's browser tests (Playwright drives it; no browser download).

@@ -1,10 +1,14 @@
 """Property-based API testing with schemathesis against the schema the server serves: no 5xx,
-every response conforms to the schema, malformed input gets a 4xx naming the field, and
-requests without a key are refused."""
+every response conforms to the schema, what the schema allows is taken and what it forbids is
+refused with a 4xx naming the field, and requests without a key are refused. (The long run,
+every check and phase with 100 examples an operation, is `bench/hardening.py --parts fuzz`,
+with the same settings and hooks.)"""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -15,13 +19,19 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
-    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
 from tests.server.conftest import Keys, Server
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+from fuzz_hooks import (  # noqa: E402
+    negative_data_rejection_by_pattern,
+    positive_data_acceptance_now,
+)
 
 EXAMPLES = 12
 """Examples per operation and mode: the whole run stays within seconds."""
@@ -30,8 +40,8 @@ EXAMPLES = 12
 @pytest.fixture(scope="module")
 def api_schema(keyed_server: tuple[Server, Keys]) -> schemathesis.BaseSchema:
     server, _ = keyed_server
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-    return schema
+    config = schemathesis.config.SchemathesisConfig.from_path(BENCH / "schemathesis.toml")
+    return schemathesis.openapi.from_url(f"{server.url}/openapi.json", config=config)
 
 
 def validation_names_the_field(ctx: object, response: schemathesis.Response, case: object) -> None:
@@ -48,7 +58,8 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
-    negative_data_rejection,
+    negative_data_rejection_by_pattern,
+    positive_data_acceptance_now,
     ignored_auth,
     validation_names_the_field,
 ]

@@ -12,6 +12,7 @@ from pydantic import (
     field_serializer,
     field_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from attune.schemas.records import ExternalId
 from attune.schemas.request import STRICT
@@ -19,16 +20,27 @@ from attune.schemas.request import STRICT
 MAX_FILTER_VALUES = 1000
 """Most values one field of an include/exclude rule may list."""
 
+_RULES_SCHEMA: JsonDict = {
+    "propertyNames": {"minLength": 1, "pattern": "^[^=]*$"},
+    "additionalProperties": {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "maxItems": MAX_FILTER_VALUES,
+    },
+}
+"""`_rules` as JSON Schema: field names non-empty without `=`, 1 to 1,000 values each."""
+
 
 class FilterSpec(BaseModel):
     """Which items a request may return. Also the JSON body of the API's `filters` field."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    include: dict[str, list[str]] = Field(default_factory=dict)
+    include: dict[str, list[str]] = Field(default_factory=dict, json_schema_extra=_RULES_SCHEMA)
     """Keep only items that, for every field named, have one of its values
     (`{"genre": ["Drama", "Comedy"], "brand": ["acme"]}` = (Drama or Comedy) and acme)."""
-    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    exclude: dict[str, list[str]] = Field(default_factory=dict, json_schema_extra=_RULES_SCHEMA)
     """Drop items that have any of the listed values of any field named."""
     exclude_items: list[ExternalId] = Field(default_factory=list, max_length=10_000)
     """External item ids not to return in this request (for example, those already shown)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from attune.schemas.filters import Filters
-from attune.schemas.request import MAX_K
+from attune.schemas.request import MAX_K, Count
 
 
 class Influence(BaseModel):
@@ -59,7 +59,7 @@ class RecommendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    k: int = Field(10, ge=1, le=MAX_K, description="Length of the list.")
+    k: Count = Field(10, ge=1, le=MAX_K, description="Length of the list.")
     filters: Filters | None = Field(
         None, description="Which items may be returned; omitted = the server's default rules."
     )

@@ -10,22 +10,21 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from attune import __version__
 from attune.log import configure, get_logger
 from attune.schemas.problems import Problem
-from attune.server import console
+from attune.server import api_docs, console
 from attune.server.deps import EngineAccess
 from attune.server.gate import AuthFirst
 from attune.server.limits import BodyLimit, JsonLimits
 from attune.server.metrics import Metrics, RequestTimer
 from attune.server.model_watch import ModelWatcher
 from attune.server.offload import ThreadPool
+from attune.server.openapi import openapi_document
 from attune.server.problems import CrashGuard, install_problem_handlers
 from attune.server.rate_limits import RateLimit, open_buckets
 from attune.server.routers import (
@@ -129,7 +128,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan(settings),
-        docs_url="/docs" if settings.docs else None,
+        docs_url=None,  # served from local files: see api_docs
         redoc_url=None,
     )
     app.state.settings = settings
@@ -144,8 +143,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (directory, stats, keys):  # what the console reads beyond the core API
         app.include_router(module.router)
     console.install(app)
+    if settings.docs:
+        api_docs.install(app)
     _install_middleware(app, settings)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 
 
@@ -163,20 +164,3 @@ def _install_middleware(app: FastAPI, settings: ServerSettings) -> None:
         app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s, metrics=metrics)
     app.add_middleware(CrashGuard)  # an exception anywhere inside: one line, a 500 problem
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times everything
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated schema plus the `Problem` document every error response refers to."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(defs.pop("$defs", {}))
-        components["Problem"] = defs
-        app.openapi_schema = schema
-    return app.openapi_schema

@@ -11,9 +11,8 @@ from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
-from attune.data.events import MAX_ID_LENGTH
 from attune.engine.engine import Engine
-from attune.schemas.records import ID_RULE, check_id
+from attune.schemas.records import ID_RULE, IdSchema, check_id
 from attune.server.gate import admit
 from attune.server.metrics import Metrics
 from attune.server.offload import ThreadPool
@@ -56,14 +55,10 @@ MetricsDep = Annotated[Metrics, Depends(_metrics)]
 # Ids in paths are matched by the `id` convertor (server/paths.py), then held to the same id
 # rule as ids in bodies (`schemas.records.check_id`), so a path names only ids a body could.
 UserId = Annotated[
-    str,
-    Path(min_length=1, max_length=MAX_ID_LENGTH, description="External user id: " + ID_RULE),
-    AfterValidator(check_id),
+    str, Path(description="External user id: " + ID_RULE), AfterValidator(check_id), IdSchema()
 ]
 ItemId = Annotated[
-    str,
-    Path(min_length=1, max_length=MAX_ID_LENGTH, description="External item id: " + ID_RULE),
-    AfterValidator(check_id),
+    str, Path(description="External item id: " + ID_RULE), AfterValidator(check_id), IdSchema()
 ]
 
 _api_key = APIKeyHeader(

@@ -14,6 +14,7 @@ from pydantic import StringConstraints
 from attune.data.events import MAX_ID_LENGTH
 from attune.engine.engine import Engine, UnknownUserError
 from attune.schemas.directory import ItemList, ItemSummary, UserList, UserSummary
+from attune.schemas.records import RESERVED_ID_PREFIX
 from attune.server.deps import CanRecommend, EngineDep
 from attune.server.problems import problem_responses
 
@@ -46,9 +47,12 @@ async def list_users(
 
 def _find_users(engine: Engine, prefix: str, limit: int) -> tuple[list[UserSummary], bool]:
     known = engine.store.users
-    chosen = [prefix] if prefix and prefix in known else []
+    exact = prefix and prefix in known and not prefix.startswith(RESERVED_ID_PREFIX)
+    chosen = [prefix] if exact else []
     more = False
     for user_id in known.ids:  # a scan: ids are kept in arrival order, not sorted
+        if user_id.startswith(RESERVED_ID_PREFIX):
+            continue  # an erased user's tombstone: no user, and not an id a caller may name
         if user_id.startswith(prefix) and user_id != prefix:
             if len(chosen) == limit:
                 more = True

@@ -37,7 +37,8 @@ from attune.server.security import ApiScope
 
 router = APIRouter(prefix="/v1/users", tags=["users"], route_class=FastRoute)
 
-FilterPair = Annotated[str, StringConstraints(pattern=r"^[^:=]+:.+$", max_length=256)]
+# `[\s\S]`, not `.`: a value may hold any character, a line break included.
+FilterPair = Annotated[str, StringConstraints(pattern=r"^[^:=]+:[\s\S]+$", max_length=256)]
 QueryItemId = ExternalId
 
 _READ_ERRORS = problem_responses(401, 403, 404, 422)
