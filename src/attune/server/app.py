@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 
 from attune import __version__
 from attune.log import configure, get_logger
-from attune.schemas.problems import Problem
 from attune.server import api_docs, console
 from attune.server.deps import EngineAccess
 from attune.server.gate import AuthFirst
