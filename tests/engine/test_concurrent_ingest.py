@@ -1,13 +1,17 @@
 """Two servers (two `Engine`s over one real Redis, one server and a 3-node cluster) ingesting
 for one user at the same moment never lose either event (docs/scaling.md, "What acknowledged
 means"): the log holds each event once (event ids de-duplicated across the servers), and the
-user's state, as any server reads it, holds every logged event, folded once."""
+user's state, as any server reads it, holds every logged event, folded once, and its V_u is
+the full forward of that state (a server's cached forward is extended only when it belongs to
+the stored state)."""
 
 from __future__ import annotations
 
 import itertools
+import math
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +27,7 @@ from attune.engine.config import EngineConfig
 from attune.engine.engine import Engine
 from attune.engine.state import UserState, fold_event
 from attune.stores import open_storage
+from attune.stores.redis.records import payload
 from tests.stores.redis_server import (  # noqa: F401 (fixtures)
     REDIS_KINDS,
     fresh_redis_url,
@@ -61,8 +66,8 @@ def servers(
     model = tmp_path / "model"
     shutil.copytree(model_dir, model)
     # One refreshes V_u in the request, the other leaves it to its backlog thread: folds then
-    # run while the other server's events arrive.
-    configs = [EngineConfig(), EngineConfig(sync_refresh_users=0)]
+    # run while the other server's events arrive. Both extend cached forwards where they can.
+    configs = [EngineConfig(incremental=True), EngineConfig(incremental=True, sync_refresh_users=0)]
     engines = [Engine.open(url, model, cfg) for cfg in configs]
     yield engines
     for e in engines:
@@ -130,4 +135,34 @@ def test_two_servers_ingesting_for_one_user_lose_no_event(
         assert state.seen_items.tolist() == expected.seen_items.tolist()
         assert state.seen_types.tolist() == expected.seen_types.tolist()
         assert state.hidden.tolist() == expected.hidden.tolist()
-        assert state.last_seq == max(e.seq for e in logged)
+        # An event folded before its commit gave it a seq leaves `last_seq` lower: it is no
+        # state's identity on a shared store.
+        assert state.last_seq <= max(e.seq for e in logged)
+        full = server.model.user_vectors([state], [server.model.user_tokens([])])[0]
+        vec = server.user_vector(user)
+        if full is None:
+            assert vec is None
+        else:
+            assert vec is not None and np.allclose(vec, full[0], atol=2e-3)  # float16 storage
+
+
+def test_a_fold_of_an_event_not_logged_yet_is_a_new_state(servers: list[Engine]) -> None:
+    """Another server folds a tail entry whose writer has not written its seq in yet (stopped
+    between the acknowledging script and the commit): the state changes and its `last_seq`
+    does not. What a server cached for the older state is not served for the new one."""
+    one, two = servers
+    one.ingest([Interaction(user_id="fold-0", item_id="c0-0", event_type="click")])
+    idx = one.store.users.index("fold-0")
+    state = one._state(idx)
+    before = one._explanation(idx, state)
+    assert before is not None and len(before.items) == 1
+
+    item, code = one.store.items.index("c1-0"), one.event_types.code("click")
+    parked = [(idx, "in-flight", payload(idx, item, code, time.time(), math.nan, None, {}))]
+    assert one.store.events.write_pending(parked, [""]) == parked  # type: ignore[attr-defined]
+    assert two.user_vector("fold-0") is not None  # folds the entry that has no seq yet
+    after = one._state(idx)
+    assert after.unfolded == 0 and len(after.items) == 2
+    assert after.last_seq == state.last_seq  # unchanged: it identifies no state
+    expl = one._explanation(idx, after)
+    assert expl is not None and expl.items.tolist() == after.items.tolist()

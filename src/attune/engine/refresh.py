@@ -51,11 +51,12 @@ class UserVectors:
             self.shared = ctx.states
         self.queued: dict[int, None] = {}
         """Shared store: users whose tail waits for a V_u refresh, oldest first."""
-        self.kv_base: dict[int, int] = {}
-        """Shared store: per user in `kv`, the `last_seq` of the state its forward was for."""
+        self.kv_base: dict[int, bytes] = {}
+        """Shared store: per user in `kv`, the `window_key` of the stored state its forward
+        was for (another server may have stored a newer state since)."""
         self.kv: OrderedDict[int, KVCache] = OrderedDict()
-        self.explanations: OrderedDict[int, tuple[int, Explanation]] = OrderedDict()
-        """Per user: (last seq of the state, attention behind its V_u)."""
+        self.explanations: OrderedDict[int, tuple[bytes, Explanation]] = OrderedDict()
+        """Per user: (`window_key` of the state, attention behind its V_u)."""
         self.batcher: MicroBatcher[int, np.ndarray | None] = MicroBatcher(self.refresh)
         """Concurrent ingests' refreshes, combined into one forward."""
 
@@ -104,7 +105,8 @@ class UserVectors:
         """A shared store's state with its tail folded in, in acknowledgement order. Each
         entry is folded exactly once (the compare-and-set drops what it folded), so none is
         skipped by seq: one not logged yet has none, and seqs of concurrent writers need not
-        follow the tail's order."""
+        follow the tail's order. `last_seq` therefore misses an event folded before its
+        commit: it identifies no state (the caches key on `window_key`)."""
         state = UserState() if read.packed is None else UserState.unpack(read.packed)
         for e in read.tail:
             self.fold(state, e._replace(seq=0))
@@ -206,8 +208,8 @@ class UserVectors:
             reads = shared.read(todo)
             states = {u: self.fold_read(r) for u, r in reads.items()}
             for u, r in reads.items():  # a forward cached for another state is no use
-                base = 0 if r.packed is None else UserState.unpack(r.packed).last_seq
-                if self.kv_base.get(u) != base:
+                base = None if r.packed is None else UserState.unpack(r.packed).window_key()
+                if base is None or self.kv_base.get(u) != base:
                     self.kv.pop(u, None)
             out.update(self._compute(states))
             writes = [(u, reads[u], states[u].pack()) for u in todo]
@@ -228,7 +230,7 @@ class UserVectors:
                 self.kv.pop(u, None)
                 self.explanations.pop(u, None)
             elif u in self.kv:
-                self.kv_base[u] = s.last_seq
+                self.kv_base[u] = s.window_key()
         if len(self.kv_base) > 2 * max(1, len(self.kv)):
             self.kv_base = {u: b for u, b in self.kv_base.items() if u in self.kv}
 
@@ -246,7 +248,7 @@ class UserVectors:
                 _remember(
                     self.explanations,
                     u,
-                    (states[u].last_seq, result[1]),
+                    (states[u].window_key(), result[1]),
                     ctx.config.explain_cache_users,
                 )
             if ctx.config.incremental:
@@ -284,16 +286,15 @@ class UserVectors:
 
     def explanation(self, user: int, state: UserState) -> Explanation | None:
         """The attention behind the user's current V_u: cached from the refresh, or computed."""
+        key = state.window_key()
         hit = self.explanations.get(user)
-        if hit is not None and hit[0] == state.last_seq:
+        if hit is not None and hit[0] == key:
             return hit[1]
         ctx = self.ctx
         tokens = ctx.model.user_tokens(ctx.user_tokens.get(user, []))
         expl = ctx.model.explain(state, tokens)
         if expl is not None:
-            _remember(
-                self.explanations, user, (state.last_seq, expl), ctx.config.explain_cache_users
-            )
+            _remember(self.explanations, user, (key, expl), ctx.config.explain_cache_users)
         return expl
 
     def clear_caches(self) -> None:

@@ -8,6 +8,7 @@ backend (Redis) can hold the same bytes.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 import struct
 from dataclasses import dataclass, field
@@ -109,6 +110,16 @@ class UserState:
             drop = int(np.argmin(recent))
             self.seen_items = np.delete(self.seen_items, drop)
             self.seen_types = np.delete(self.seen_types, drop)
+
+    def window_key(self) -> bytes:
+        """A digest of the window (items, types, times): what a forward of this state reads,
+        so it tells exactly whether a cached forward or explanation belongs to this state.
+        (`last_seq` does not on a shared store, where an event can be folded before the log
+        gave it a seq.)"""
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (self.items, self.types, self.times):
+            digest.update(part.tobytes())
+        return digest.digest()
 
     def seen_with_types(self, event_types_mask: int) -> np.ndarray:
         """Seen items that had at least one event of a type in `event_types_mask`."""
