@@ -127,3 +127,20 @@ def test_members_with_different_temperatures_rank_by_their_summed_scores(
         assert alone is not None
         summed += a * (_unit(m.item_vectors(items, attrs)) @ _unit(alone[0]))
     np.testing.assert_allclose(cos * sum(inv_t), summed, rtol=1e-4, atol=1e-4)
+
+
+def test_a_full_window_that_dropped_its_oldest_event_is_not_extended(
+    trained_pair: tuple[Dataset, Path],
+) -> None:
+    """A cache one short of `max_len`, then two events: the window is full and lost its
+    oldest item, yet it is one longer than the cache. Extending would keep the dropped item."""
+    _, out = trained_pair
+    model = load_model(out, 1)
+    model.bind_items(model.loaded.items)
+    n = model.max_len
+    older = _state([3 + i % 20 for i in range(n - 1)])
+    cache = model.build_cache(older)
+    assert cache is not None
+    newer = _state([3 + i % 20 for i in range(1, n - 1)] + [5, 6])  # oldest dropped, two added
+    assert len(newer.items) == n and cache.length == n - 1
+    assert model.extend_cached(cache, newer) is None

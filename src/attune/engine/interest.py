@@ -247,8 +247,8 @@ class EncoderInterestModel(InterestModel):
     def extend_cached(
         self, cache: KVCache | None, state: UserState
     ) -> tuple[np.ndarray, KVCache] | None:
-        if cache is None:
-            return None
+        if cache is None or len(state.items) >= self.max_len:
+            return None  # a full window may have dropped its oldest event: not an extension
         _, model_items, types = self._window(state)
         if len(model_items) != cache.length + 1:
             return None
