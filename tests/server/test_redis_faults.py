@@ -31,7 +31,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from typer.testing import CliRunner
 
+from attune.cli.main import app as cli
 from attune.data.dataset import Dataset
 from attune.stores import open_storage
 from tests.server.conftest import STOPPED, Server
@@ -313,6 +315,15 @@ def test_a_redis_that_does_not_answer_gives_503_within_the_command_timeout(
     assert _wait_for(lambda: _ready(b), timeout=5)
     r, _ = _call(b, "GET", "/v1/users/u3/recommendations", None)
     assert r.status_code == 200, r.text
+
+
+def test_a_server_started_while_redis_is_down_exits_with_one_line(tmp_path: Path) -> None:
+    port = _free_ports(1)[0]  # nothing listens there
+    args = ["serve", "--store", f"redis://127.0.0.1:{port}/0", "--model", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and "Connection refused" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.xfail(
