@@ -11,10 +11,22 @@ class Health(BaseModel):
     status: str = Field(description="Always `ok`.")
 
 
+class StoreHealth(BaseModel):
+    """The store a server reads and writes, as its readiness probe found it."""
+
+    kind: str = Field(description="`sqlite`, `memory`, `redis` or `redis-cluster`.")
+    reachable: bool = Field(description="Whether the store answered the probe.")
+    latency_ms: float | None = Field(
+        description="Round trip of the probe's read (the log's newest position), in "
+        "milliseconds; null when the store did not answer."
+    )
+
+
 class Readiness(BaseModel):
     """Readiness: the engine is loaded and the store answers."""
 
     status: str = Field(description="`ready`.")
+    store: StoreHealth = Field(description="The store and the round trip of one read from it.")
     model_version: int = Field(description="Version of the model being served.")
     users: int = Field(description="User ids known to the store.")
     items: int = Field(description="Item ids known to the store.")

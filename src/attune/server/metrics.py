@@ -6,6 +6,7 @@ Each app has its own registry, so two apps in one process (tests) never share co
 from __future__ import annotations
 
 import collections
+import math
 import time
 from collections.abc import Callable, Iterator
 
@@ -25,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from attune.engine.engine import Engine, Recommendations
 from attune.feedback import Tally
 from attune.server.timeline import Timeline
+from attune.stores import unavailable_errors
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -34,6 +36,7 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _RATE_LIMITED = "Requests refused with 429 because the caller's bucket was empty, per route class."
 _BY_CLASS = ("route_class",)
 _TIMED_OUT = "Requests answered 503 because no response had started within request_timeout_s."
+_UNAVAILABLE = "Requests answered 503 because the store could not be reached (down or silent)."
 
 
 class Metrics:
@@ -94,6 +97,7 @@ class Metrics:
         )
         self.rate_limited = Counter("attune_rate_limited", _RATE_LIMITED, _BY_CLASS, registry=r)
         self.request_timeouts = Counter("attune_request_timeouts", _TIMED_OUT, registry=r)
+        self.store_unavailable = Counter("attune_store_unavailable", _UNAVAILABLE, registry=r)
         self.feedback = FeedbackCollector()
         r.register(self.feedback)
         self.timeline = Timeline()
@@ -102,9 +106,9 @@ class Metrics:
     def bind(self, engine: Engine) -> None:
         """Read the gauges from `engine` at scrape time."""
         self.model_version.set_function(lambda: engine.model.version)
-        self.users.set_function(lambda: len(engine.store.users))
-        self.items.set_function(lambda: len(engine.store.items))
-        self.user_states.set_function(lambda: len(engine.states))
+        self.users.set_function(_unless_unreachable(lambda: len(engine.store.users)))
+        self.items.set_function(_unless_unreachable(lambda: len(engine.store.items)))
+        self.user_states.set_function(_unless_unreachable(lambda: len(engine.states)))
         self.refresh_backlog.set_function(lambda: engine.refresh_backlog)
         self.feedback.source = lambda: engine.feedback.tally()
 
@@ -118,6 +122,19 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def _unless_unreachable(read: Callable[[], float]) -> Callable[[], float]:
+    """`read`, or NaN while the store cannot be reached (a scrape during an outage still
+    returns the process's own counters)."""
+
+    def reading() -> float:
+        try:
+            return read()
+        except unavailable_errors():
+            return math.nan
+
+    return reading
+
+
 class FeedbackCollector(Collector):
     """Impressions, clicks and conversions per model version and reason, read from the
     engine's feedback counts at scrape time (they include lists served before a restart)."""
@@ -128,7 +145,10 @@ class FeedbackCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         if self.source is None:
             return
-        tally = self.source()
+        try:
+            tally = self.source()
+        except unavailable_errors():  # the store is down: the rest of the scrape still answers
+            return
         by_version = ["model_version"]
         by_reason = ["model_version", "reason"]
         lists = CounterMetricFamily(

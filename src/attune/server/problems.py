@@ -64,7 +64,7 @@ def problem_response(
     field: str | None = None,
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
-    extensions: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> Response:
     """A problem document; `extensions` are extra members (RFC 9457 section 3.2)."""
     found = list(errors) or ([FieldError(field=field, message=detail)] if field else [])

@@ -6,6 +6,14 @@
 `?partitions=P` (Attune's, not redis-py's) sets the number of log partitions of a new
 deployment (docs/scaling.md, "The learning feed").
 
+Every call is bounded: connecting waits at most `CONNECT_TIMEOUT_S`, and a command waits at most
+`COMMAND_TIMEOUT_S` for each read of its reply, so a Redis that is down, or that stops answering
+(a host gone, a black-holed address, a stopped process), raises `ConnectionError` or
+`TimeoutError` within those bounds instead of hanging the caller; the server turns both into a
+503 (server/unavailable.py). The URL may set others (`?socket_timeout=1&socket_connect_timeout=0.5`,
+in seconds). A failed command is not retried here: the caller (a client given a 503) retries,
+and the next command opens a fresh connection, so nothing needs restarting when Redis is back.
+
 Redis Cluster refuses scripts inside a pipeline (redis-py routes each command by slot, and a
 pipelined EVALSHA is blocked), so there the per-user scripts run one after the other; on one
 Redis they share a round trip.
@@ -25,12 +33,26 @@ Client: TypeAlias = redis.Redis | RedisCluster
 """What every module of the backend talks to: the commands used are common to both."""
 
 
+CONNECT_TIMEOUT_S = 2.0
+"""How long opening a connection may take (`socket_connect_timeout` in the URL overrides it)."""
+
+COMMAND_TIMEOUT_S = 5.0
+"""How long a command may wait for its reply (`socket_timeout` in the URL overrides it). Every
+command of the backend is a short one or a bounded page (bulk writes and reads go in chunks);
+this leaves room for a Redis stalled for a moment by a slow disk under `appendfsync always`."""
+
+
 def connect(url: str) -> Client:
-    """A client for `url` (`ValueError` for a malformed one)."""
+    """A client for `url` (`ValueError` for a malformed one), its calls bounded by the
+    timeouts above unless the URL's query names its own."""
+    bounds = {
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "socket_timeout": COMMAND_TIMEOUT_S,
+    }  # options in the URL's query take precedence over these (redis-py's from_url)
     scheme, sep, rest = url.partition("://")
     if scheme in ("redis+cluster", "rediss+cluster"):
-        return RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}{sep}{rest}")
-    return redis.Redis.from_url(url)
+        return RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}{sep}{rest}", **bounds)
+    return redis.Redis.from_url(url, **bounds)
 
 
 def log_partitions(url: str) -> tuple[str, int | None]:
