@@ -35,9 +35,19 @@ class PopularityCounter:
         self._positive = np.array([ctx.event_types.is_positive(n) for n in names])
         self._weights = np.array([ctx.event_types.types[n].weight for n in names])
 
-    def count(self, e: LoggedEvent) -> None:
-        if self._positive[e.event_type]:
-            self.ctx.items.popularity.add(e.item, e.timestamp, float(self._weights[e.event_type]))
+    def count(self, events: Sequence[LoggedEvent]) -> None:
+        """Count the positive events among `events` in one batch (one round trip where the
+        counts are shared)."""
+        types = np.fromiter((e.event_type for e in events), np.int64, len(events))
+        positive = self._positive[types] if len(types) else np.zeros(0, dtype=bool)
+        if not positive.any():
+            return
+        kept = [e for e, p in zip(events, positive, strict=True) if p]
+        self.ctx.items.popularity.add_many(
+            np.fromiter((e.item for e in kept), np.int64, len(kept)),
+            np.fromiter((e.timestamp for e in kept), np.float64, len(kept)),
+            self._weights[types[positive]],
+        )
 
 
 class Intake:
@@ -99,8 +109,8 @@ class Intake:
                 ctx.items.reindex(ctx.items.grow())
             if not logged:
                 return logged
+            self.popularity.count(logged)
             for e in logged:
-                self.popularity.count(e)
                 self.vectors.apply(e)
             ctx.feedback.observe(logged)
             self.persistence.applied(logged[-1].seq, len(logged))

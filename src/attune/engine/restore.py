@@ -9,7 +9,7 @@ have a snapshot of their own, taken at the same moment); a snapshot is written e
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from attune.engine.context import EngineContext
 from attune.engine.refresh import UserVectors
@@ -21,6 +21,8 @@ _log = get_logger(__name__)
 
 _RESTORE_CHUNK = 1024
 """Users per batched V_u refresh while restoring."""
+_COUNT_CHUNK = 10_000
+"""Events per popularity batch while restoring (bounded memory, few round trips)."""
 
 
 class StatePersistence:
@@ -37,7 +39,7 @@ class StatePersistence:
         """Set by an erasure: the counts still hold the erased events, so no snapshot keeps
         them and the next restore counts the log again."""
 
-    def restore(self, count_popularity: Callable[[LoggedEvent], None]) -> None:
+    def restore(self, count_popularity: Callable[[Sequence[LoggedEvent]], None]) -> None:
         """State = snapshot (if any) + the logged events after it; popularity likewise from its
         own snapshot (taken with the state's, so usually at the same position)."""
         ctx = self.ctx
@@ -50,15 +52,20 @@ class StatePersistence:
         t0, n = time.perf_counter(), 0
         # Replayed states stay unpacked until the end: one pack per user, not per event.
         replayed: dict[int, UserState] = {}
+        uncounted: list[LoggedEvent] = []
         for event in ctx.store.events.read_events(after=min(start, counted) if replay else counted):
             if event.seq > counted:
-                count_popularity(event)
+                uncounted.append(event)
+                if len(uncounted) >= _COUNT_CHUNK:
+                    count_popularity(uncounted)
+                    uncounted = []
             if replay and event.seq > start:
                 state = replayed.get(event.user)
                 if state is None:
                     state = replayed[event.user] = self.vectors.state(event.user)
                 self.vectors.fold(state, event)
                 n += 1
+        count_popularity(uncounted)
         for user, state in replayed.items():
             ctx.states.put(user, state.pack())
         self.applied_seq = ctx.store.events.last_seq()

@@ -17,6 +17,13 @@ class PopularityCounts(Protocol):
 
     def add(self, item: int, timestamp: float, weight: float = 1.0) -> None: ...
 
+    def add_many(
+        self, items: np.ndarray, timestamps: np.ndarray, weights: np.ndarray | None = None
+    ) -> None:
+        """Count many events at once (weights default to 1): the same counts as `add` per
+        event in order, in one round trip where the counts are shared."""
+        ...
+
     def scores(self, now: float, items: np.ndarray | None = None) -> np.ndarray:
         """Decayed counts at time `now` (of `items`, or of every item)."""
         ...

@@ -71,7 +71,7 @@ class DecayedPopularity:
     def add_many(
         self, items: np.ndarray, timestamps: np.ndarray, weights: np.ndarray | None = None
     ) -> None:
-        """Bulk load (e.g. history at start-up): same result as `add` per row, vectorised."""
+        """Many events (a bulk load, an ingest batch): same result as `add` per row, vectorised."""
         items = np.asarray(items, np.int64)
         ts = np.asarray(timestamps, np.float64)
         w = np.ones(len(items)) if weights is None else np.asarray(weights, np.float64)
@@ -85,7 +85,12 @@ class DecayedPopularity:
             self._rescale(latest)
         gains = w * np.exp2((ts - self._t_ref) / self.config.half_life_seconds)
         np.add.at(self._values, items, gains)
-        self._rebuild_head()
+        touched = np.unique(items)
+        if len(touched) >= self.config.head_size:
+            self._rebuild_head()
+            return
+        for item in touched.tolist():  # a few items (an ingest batch): no pass over all items
+            self._update_head(item)
 
     def counts(self) -> tuple[float, np.ndarray]:
         """(reference time, a copy of the per-item counts at it): everything `restore` needs."""

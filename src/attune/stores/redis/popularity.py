@@ -2,12 +2,11 @@
 
 As in `attune.ranking.popularity`, an event adds `weight * 2**((t - t_ref) / half_life)`
 (`ZINCRBY`), which ranks the same as decaying every count; `t_ref` is set once (`SET NX`) and
-moved forward when the growth factor nears float64's range, all in one script per event.
+moved forward when the growth factor nears float64's range, all in one script per batch of
+events.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -23,24 +22,34 @@ discarded (an erasure), and the next restore recounts the log."""
 _RESCALE_EXPONENT = 500.0
 _PAGE = 256
 
+_BATCH = 5_000
+"""Events per script call: one round trip (and one fsync) each, short enough that the server
+is not held long by one."""
+
 _ADD = """
-redis.call('SET', KEYS[2], ARGV[2], 'NX')
+local hl, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('SET', KEYS[2], ARGV[4], 'NX')
 local ref = tonumber(redis.call('GET', KEYS[2]))
-local t, hl = tonumber(ARGV[2]), tonumber(ARGV[4])
-local exponent = (t - ref) / hl
-if exponent > tonumber(ARGV[5]) then
-  local factor = 2 ^ ((ref - t) / hl)
-  local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-  for i = 1, #rows, 2 do
-    redis.call('ZADD', KEYS[1], tonumber(rows[i + 1]) * factor, rows[i])
+for i = 3, #ARGV, 3 do
+  local t = tonumber(ARGV[i + 1])
+  local exponent = (t - ref) / hl
+  if exponent > limit then
+    local factor = 2 ^ ((ref - t) / hl)
+    local rows = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+    for j = 1, #rows, 2 do
+      redis.call('ZADD', KEYS[1], tonumber(rows[j + 1]) * factor, rows[j])
+    end
+    redis.call('SET', KEYS[2], ARGV[i + 1])
+    ref, exponent = t, 0
   end
-  redis.call('SET', KEYS[2], ARGV[2])
-  exponent = 0
+  redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[i + 2]) * 2 ^ exponent, ARGV[i])
 end
-return redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[3]) * 2 ^ exponent, ARGV[1])
+return 1
 """
-"""One event in one round trip: the reference time set once, the set rescaled to a new one when
-the growth factor would pass 2**500 (float64 overflows past 2**1023), the weight added."""
+"""Events (ARGV: half-life, rescale exponent, then item, time, weight per event) in one round
+trip, each as if alone: the reference time set once (to the first event's time), the set
+rescaled to a new one when the growth factor would pass 2**500 (float64 overflows past
+2**1023), the weight added."""
 
 
 _CLAIM = """
@@ -72,11 +81,26 @@ class RedisPopularity:
         self._n = max(self._n, n_items)
 
     def add(self, item: int, timestamp: float, weight: float = 1.0) -> None:
-        if weight < 0 or not math.isfinite(weight):
+        self.add_many(np.array([item]), np.array([timestamp]), np.array([weight]))
+
+    def add_many(
+        self, items: np.ndarray, timestamps: np.ndarray, weights: np.ndarray | None = None
+    ) -> None:
+        """The events in order, `_BATCH` to a script call: the same arithmetic as one by one."""
+        ids = np.asarray(items, np.int64)
+        ts = np.asarray(timestamps, np.float64)
+        w = np.ones(len(ids)) if weights is None else np.asarray(weights, np.float64)
+        if len(ids) == 0:
+            return
+        if (w < 0).any() or not np.isfinite(w).all():
             raise ValueError("popularity weight must be finite and non-negative")
-        self.ensure_size(item + 1)
-        args = [str(item), repr(float(timestamp)), repr(float(weight)), repr(self.half_life)]
-        self._add(keys=[SCORES, REFERENCE], args=[*args, repr(_RESCALE_EXPONENT)])
+        self.ensure_size(int(ids.max()) + 1)
+        head = [repr(self.half_life), repr(_RESCALE_EXPONENT)]
+        columns = zip(ids.tolist(), ts.tolist(), w.tolist(), strict=True)
+        rows = [(str(i), repr(t), repr(x)) for i, t, x in columns]
+        for lo in range(0, len(rows), _BATCH):
+            args = [a for row in rows[lo : lo + _BATCH] for a in row]
+            self._add(keys=[SCORES, REFERENCE], args=head + args)
 
     def save_snapshot(self, last_seq: int) -> None:
         """The counts are in Redis already; record that they are complete up to `last_seq`."""
