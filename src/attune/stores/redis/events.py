@@ -179,12 +179,33 @@ class RedisEventLog:
             calls.append((keys, args))
         replies = run_script(self._r, self._user_write, calls)
         kept: set[int] = set()
-        for (_, rows), flags in zip(by_user.items(), replies, strict=True):
+        repeated: set[int] = set()  # users with an event id seen before
+        for (u, rows), flags in zip(by_user.items(), replies, strict=True):
             kept.update(n for n, flag in zip(rows, flags, strict=True) if int(flag))
+            repeated.update(u for flag in flags if not int(flag))
         dropped = [row for n, row in enumerate(parked) if n not in kept]
         if dropped:
             self._drop_intents(dropped)
+        if repeated:
+            self._finish_parked(repeated, {parked[n][1] for n in kept})
         return [row for n, row in enumerate(parked) if n in kept]
+
+    def _finish_parked(self, users: set[int], own: set[str]) -> None:
+        """A repeated event id is usually a client's retry; when its first write was left
+        parked by a writer that died before the log (its ack never sent), take that user's
+        parked events to the feed now rather than at the next repair on open. A live writer's
+        events taken too keep their seq (the feed script's markers)."""
+        stalled: list[Parked] = []
+        for u in sorted(users):
+            pending = self._r.hgetall(user_key(u, "pending"))
+            stalled += [
+                (u, k.decode(), p.decode())
+                for k, p in sorted(pending.items())
+                if k.decode() not in own
+            ]
+        if stalled:
+            self.publish(stalled)
+            _log.info("redis event log finished a parked write", events=len(stalled))
 
     def _intend(self, parked: list[Parked]) -> None:
         now = time.time()
