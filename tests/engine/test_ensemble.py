@@ -144,3 +144,21 @@ def test_a_full_window_that_dropped_its_oldest_event_is_not_extended(
     newer = _state([3 + i % 20 for i in range(1, n - 1)] + [5, 6])  # oldest dropped, two added
     assert len(newer.items) == n and cache.length == n - 1
     assert model.extend_cached(cache, newer) is None
+
+
+def test_stored_vectors_of_another_model_with_the_same_version_are_recomputed(
+    trained: tuple[Dataset, Path], trained_pair: tuple[Dataset, Path], tmp_path: Path
+) -> None:
+    """Two checkpoints served directly are both version 1: states keep V_u of the first model
+    (another width here), and the second must recompute them, not rank with them."""
+    data, single = trained
+    _, pair = trained_pair
+    db, model_dir = make_engine_files(data, single, tmp_path)
+    first = Engine.open(db, model_dir)
+    assert first.recommend("u1", k=8).items
+    first.close()  # the state snapshot keeps u1's V_u of the single model
+    second = Engine.open(db, pair)
+    assert second.model.version == first.model.version and second.model.dim != first.model.dim
+    got = second.recommend("u1", k=8)  # u1 browses cluster 1
+    assert Counter(cluster_of(r.item_id) for r in got.items).most_common(1)[0][0] == 1
+    second.close()

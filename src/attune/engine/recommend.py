@@ -141,12 +141,15 @@ class Recommender:
         """The vector to rank with and what it is: the user's V_u (refreshed when stale or
         pending), else the first fallback that has one."""
         ctx = self.ctx
-        if state.vector is not None and state.model_version == ctx.model.version:
+        if state.vector is not None and state.has_vector_of(ctx.model.version, ctx.model.dim):
             return state.vector.astype(np.float32), "model"
         if (
             idx >= 0
             and len(state.items)
-            and (state.model_version != ctx.model.version or self.vectors.is_pending(idx, state))
+            and (
+                not state.has_vector_of(ctx.model.version, ctx.model.dim)
+                or self.vectors.is_pending(idx, state)
+            )
         ):
             # Called under the lock: refresh directly. Waiting on the micro-batcher here could
             # deadlock with a combining thread that waits for the lock we hold.

@@ -84,7 +84,7 @@ class UserVectors:
 
     def needs_vector(self, user: int) -> bool:
         s = self.state(user)
-        return s.vector is None or s.model_version != self.ctx.model.version
+        return not s.has_vector_of(self.ctx.model.version, self.ctx.model.dim)
 
     def vector_of(self, user: int) -> np.ndarray | None:
         s = self.state(user)
@@ -266,7 +266,7 @@ class UserVectors:
         out: list[int] = []
         for u, r in self.shared.read(users).items():
             s = self.fold_read(r)
-            if s.unfolded or s.vector is None or s.model_version != version:
+            if s.unfolded or not s.has_vector_of(version, self.ctx.model.dim):
                 out.append(u)
         return out
 

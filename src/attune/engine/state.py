@@ -56,6 +56,12 @@ class UserState:
     """Events of a shared store's tail folded into this object since it was read, not stored
     with it yet (never packed: 0 in every unpacked state)."""
 
+    def has_vector_of(self, version: int, dim: int) -> bool:
+        """Whether `vector` is a V_u of the model serving now: its version and its width. A
+        shared store may hold states computed by another model with the same version number
+        (two checkpoints served directly are both version 1)."""
+        return self.vector is not None and self.model_version == version and len(self.vector) == dim
+
     def apply(
         self,
         item: int,
