@@ -1,7 +1,7 @@
 """Scale-out benchmark (the Redis scale-out issue): parts that run separately and merge into one
 `bench/results/scale.json`, each part recording its own command, commit and date.
 
-    python bench/scale.py --parts memory
+    python bench/scale.py --parts memory,http
 
 - memory: a real redis-server (`appendonly yes`, `appendfsync always`) is given the Amazon
   Beauty dataset through `import_dataset`; an `Engine` with the default model shape (two
@@ -11,6 +11,10 @@
   keys of each user's `{u:<idx>}` tag split into state (the `state` key) and event record (the
   per-event keys: the user's log positions, pending events and event ids), and the shared
   keys (the log stream and its per-event markers, the vocabularies, the catalogue, popularity).
+- http: the request mix of bench/http_load.py (80% recommend, 20% single events, concurrency
+  16 and 64) against one SQLite server and 1, 2 and 4 workers over one Redis, for the
+  one-model and the default Beauty model, then batch ingestion on Redis until every V_u is
+  recomputed (bench/scale_http.py has the details).
 
 Only the parts listed in PARTS exist; the results file lists only the parts that were run.
 """
@@ -24,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _models import cached_model
 from _redis_server import redis_server
 from _report import SHARED, merge_part, write_parts
+from scale_http import HTTP_HEADER, run_http
 
 NAME = "scale"
 
@@ -188,17 +194,27 @@ def _appendfsync(url: str) -> str:
 
 # -- results ------------------------------------------------------------------------------------
 
-PARTS = {"memory": run_memory}
-HEADERS = {"memory": ["keys (Beauty on one Redis)", "keys", "MEMORY USAGE bytes", "bytes"]}
+PARTS: dict[str, Callable[[argparse.Namespace], tuple[dict[str, float], list[list[Any]]]]] = {
+    "memory": lambda args: run_memory(),
+    "http": run_http,
+}
+HEADERS = {
+    "memory": ["keys (Beauty on one Redis)", "keys", "MEMORY USAGE bytes", "bytes"],
+    "http": HTTP_HEADER,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--parts", default="memory", help=f"comma-separated: {', '.join(PARTS)}")
+    parser.add_argument("--duration", type=float, default=15.0, help="http: measured s a phase")
+    parser.add_argument("--warmup", type=float, default=3.0, help="http: warm-up s a phase")
+    parser.add_argument("--processes", type=int, default=2, help="http: client processes")
+    parser.add_argument("--batches", type=int, default=100, help="http: 1,000-event batches")
     args = parser.parse_args()
     os.environ.setdefault("ATTUNE_LOG_FORMAT", "json")
     for part in args.parts.split(","):
-        metrics, rows = PARTS[part]()
+        metrics, rows = PARTS[part](args)
         write_parts(NAME, merge_part(NAME, part, metrics, rows), HEADERS)
 
 
