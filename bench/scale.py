@@ -43,15 +43,17 @@ NAME = "scale"
 # -- memory -------------------------------------------------------------------------------------
 
 _USER_KEY = re.compile(r"^attune:\{u:\d+\}:(?P<part>.+)$")
+_LOG_KEY = re.compile(r"^attune:\{log(?::\d+)?\}:(?P<part>.+)$")
+"""The log's keys: one partition (`{log}`) or several (`{log:<p>}`)."""
 _EVENT_RECORD_PARTS = {"seqs", "pending", "seen"}
 """Per-user keys that hold one entry per event: the user's log positions, its events written
 but not yet in the log, and its event ids (de-duplication)."""
 
 GROUPS = {
-    "state": "user state (`{u:<idx>}:state`)",
+    "state": "user state (`{u:<idx>}:state`, and `tail`: events acknowledged, not folded yet)",
     "event_record": "user event record (`{u:<idx>}:seqs`, `pending`, `seen`)",
-    "log": "log stream (`{log}:events`)",
-    "log_markers": "log write markers (`{log}:done:<key>`, 1-day TTL)",
+    "log": "log stream (`{log:<p>}:events`)",
+    "log_markers": "log write markers (`{log:<p>}:done:<key>`, 1-day TTL)",
     "user_vocab": "user vocabulary (`{vocab:users}`)",
     "profiles": "user attributes (`{profiles}`)",
     "items": "items: vocabulary, catalogue, popularity",
@@ -64,9 +66,12 @@ def key_group(key: str) -> str:
     user = _USER_KEY.match(key)
     if user:
         return "event_record" if user["part"] in _EVENT_RECORD_PARTS else "state"
+    log = _LOG_KEY.match(key)
+    if log and log["part"] == "events":
+        return "log"
+    if log and log["part"].startswith("done:"):
+        return "log_markers"
     prefixes = {
-        "attune:{log}:events": "log",
-        "attune:{log}:done:": "log_markers",
         "attune:{vocab:users}": "user_vocab",
         "attune:{profiles}": "profiles",
         "attune:{vocab:items}": "items",
