@@ -17,16 +17,7 @@ from attune.learning.finetune import FineTuneConfig, fine_tune
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.stores import open_storage
 from tests.learning.test_finetune import _log_new_events
-from tests.server.conftest import STOPPED, Server, make_db
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.server.conftest import STOPPED, Server, make_db, wait_for
 
 
 def test_server_follows_the_registry(trained: tuple[Dataset, Path], tmp_path: Path) -> None:
@@ -72,11 +63,11 @@ def test_server_follows_the_registry(trained: tuple[Dataset, Path], tmp_path: Pa
             t.start()
         try:
             # fine_tune promoted v3: the server swaps to it by itself.
-            assert _wait_for(lambda: client.ready().model_version == 3), server.output
+            assert wait_for(lambda: client.ready().model_version == 3), server.output
             time.sleep(0.3)
             result = runner.invoke(cli, ["models", "rollback", "--registry", str(root)])
             assert result.exit_code == 0 and "version 2 is current" in result.output
-            assert _wait_for(lambda: client.ready().model_version == 2), server.output
+            assert wait_for(lambda: client.ready().model_version == 2), server.output
             time.sleep(0.3)
         finally:
             stop.set()

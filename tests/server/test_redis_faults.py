@@ -36,7 +36,7 @@ from typer.testing import CliRunner
 from attune.cli.main import app as cli
 from attune.data.dataset import Dataset
 from attune.stores import open_storage
-from tests.server.conftest import STOPPED, Server
+from tests.server.conftest import STOPPED, Server, wait_for
 from tests.stores.redis_server import REDIS_SERVER, SKIP_REASON, _free_ports, redis_server
 
 CONNECT_TIMEOUT_S = 0.5
@@ -196,15 +196,6 @@ def _call(server: Server, method: str, path: str, body: object) -> tuple[httpx.R
     return r, time.monotonic() - started
 
 
-def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _ready(server: Server) -> bool:
     return httpx.get(f"{server.url}/readyz", timeout=REQUEST_TIMEOUT_S).status_code == 200
 
@@ -270,9 +261,9 @@ def test_redis_down_answers_503_at_once_and_the_servers_recover_by_themselves(
         down_since = time.monotonic()
         faults.redis.start()  # the same port and folder: it reloads its append-only file
         for server in (a, b):
-            assert _wait_for(lambda s=server: _ready(s), timeout=5), server.output[-3000:]
+            assert wait_for(lambda s=server: _ready(s), timeout=5), server.output[-3000:]
         recovered = client.sent
-        assert _wait_for(lambda: client.sent > recovered + 20, timeout=10)  # ingest goes on
+        assert wait_for(lambda: client.sent > recovered + 20, timeout=10)  # ingest goes on
     finally:
         stop.set()
         ingesting.join()
@@ -312,7 +303,7 @@ def test_a_redis_that_does_not_answer_gives_503_within_the_command_timeout(
         assert took < COMMAND_TIMEOUT_S + SLACK_S, took
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert _wait_for(lambda: _ready(b), timeout=5)
+    assert wait_for(lambda: _ready(b), timeout=5)
     r, _ = _call(b, "GET", "/v1/users/u3/recommendations", None)
     assert r.status_code == 200, r.text
 
@@ -370,10 +361,10 @@ def test_sigkill_of_one_server_during_ingest_loses_no_acknowledged_event(
     ingesting = threading.Thread(target=ingest)
     ingesting.start()
     try:
-        assert _wait_for(lambda: len(client.acked) >= 200, timeout=20)
+        assert wait_for(lambda: len(client.acked) >= 200, timeout=20)
         a.stop(signal.SIGKILL)  # in the middle of the stream: a batch is usually on its way
         killed_at = client.sent
-        assert _wait_for(lambda: client.sent >= killed_at + 200, timeout=20)
+        assert wait_for(lambda: client.sent >= killed_at + 200, timeout=20)
     finally:
         stop.set()
         ingesting.join()

@@ -31,8 +31,8 @@ from attune.data.dataset import Dataset
 from attune.learning.registry import ModelRegistry
 from attune.stores import open_storage
 from tests.engine.conftest import cluster_of
-from tests.server.conftest import STOPPED, Server
-from tests.stores.redis_server import REDIS_SERVER, SKIP_REASON
+from tests.server.conftest import STOPPED, Server, wait_for
+from tests.stores.redis_server import REDIS_SERVER, SKIP_REASON, _free_ports
 
 POLL_S = 0.2
 """The servers' model and store poll interval here (the bound a change reaches them in)."""
@@ -109,17 +109,6 @@ def deployment(
             assert sock.connect_ex(("127.0.0.1", port)) != 0, port
 
 
-def _free_ports(n: int) -> list[int]:
-    """`n` distinct ports free now."""
-    socks = [socket.socket() for _ in range(n)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    ports = [int(sock.getsockname()[1]) for sock in socks]
-    for sock in socks:
-        sock.close()
-    return ports
-
-
 def _read(proc: subprocess.Popen[str], log: list[str], ready: threading.Event) -> None:
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -139,15 +128,6 @@ def _list(server: Server | Endpoint, user: str, k: int = 8) -> list[tuple[str, f
     r = httpx.get(f"{server.url}/v1/users/{user}/recommendations", params={"k": k}, timeout=10)
     assert r.status_code == 200, r.text
     return [(i["item_id"], i["score"]) for i in r.json()["items"]]
-
-
-def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_an_event_sent_to_one_server_changes_the_next_list_of_the_other(
@@ -190,7 +170,7 @@ def test_a_catalogue_change_reaches_the_other_server_within_the_poll_interval(
         assert r.status_code == 200, r.text
         started = time.monotonic()
         assert top not in dict(_list(a, "u5"))
-        assert _wait_for(lambda: top not in dict(_list(b, "u5")), timeout=10 * POLL_S + 2)
+        assert wait_for(lambda: top not in dict(_list(b, "u5")), timeout=10 * POLL_S + 2)
         assert time.monotonic() - started < POLL_S + 2.0  # the bound, with room for the embed
     finally:
         body["blocked"] = False
@@ -198,7 +178,7 @@ def test_a_catalogue_change_reaches_the_other_server_within_the_poll_interval(
     # An item created on A (with attributes) is ranked on B once its poll has run.
     new = {"attributes": {"genre": "g2", "title": "new in genre g2"}}
     assert httpx.put(f"{a.url}/v1/items/fresh-1", json=new, timeout=10).status_code == 200
-    assert _wait_for(lambda: _similar(b, "fresh-1") == _similar(a, "fresh-1"), timeout=5)
+    assert wait_for(lambda: _similar(b, "fresh-1") == _similar(a, "fresh-1"), timeout=5)
     assert _similar(b, "fresh-1")
 
 
@@ -233,9 +213,9 @@ def test_a_promotion_reaches_both_servers_under_load_without_a_failed_request(
     try:
         store = ["--registry", str(deployment.registry), "--store", deployment.store]
         assert "version 2 is current" in _cli("models", "promote", "2", *store)
-        assert _wait_for(lambda: versions() == {2}, timeout=20), versions()
+        assert wait_for(lambda: versions() == {2}, timeout=20), versions()
         assert "version 1 is current" in _cli("models", "rollback", *store)
-        assert _wait_for(lambda: versions() == {1}, timeout=20), versions()
+        assert wait_for(lambda: versions() == {1}, timeout=20), versions()
     finally:
         stop.set()
         for t in threads:
@@ -250,7 +230,7 @@ def test_two_workers_serve_one_port(deployment: Deployment) -> None:
     server = Server(deployment.store, deployment.registry, args=["--workers", "2"], env=env)
     server.start()
     try:
-        assert _wait_for(lambda: _ready(server), timeout=60), server.output
+        assert wait_for(lambda: _ready(server), timeout=60), server.output
         event = {"user_id": "u9", "item_id": "c0-1", "event_type": "purchase"}
         r = httpx.post(f"{server.url}/v1/events", json=event, timeout=10)
         assert r.status_code == 200, r.text
