@@ -157,8 +157,12 @@ def test_event_ids_are_de_duplicated_per_user(store: RedisStorage) -> None:
     assert store.events.write_pending(first, ["e1", "e2"]) == first
     again = [(0, "k3", "[0,0,0,1.0,null,null,null]"), (0, "k4", "[0,2,0,1.0,null,null,null]")]
     assert store.events.write_pending(again, ["e1", "e3"]) == again[1:]
+    # The repeated e1 looks like a retry: user 0's parked events (k1, k2) go to the log now;
+    # its own new event (k4) is left to its caller's publish.
+    assert [e.item for e in store.events.read_events(user=0)] == [0, 1]
     assert store.events.write_pending([(1, "k5", "[1,0,0,1.0,null,null,null]")], ["e1"])
-    assert store.events.repair() == 4
+    assert store.events.repair() == 2  # k4 and k5 (ids are per user: e1 is new for user 1)
+    assert sorted(e.item for e in store.events.read_events()) == [0, 0, 1, 2]
 
 
 def test_user_states_and_snapshot_position(store: RedisStorage) -> None:
