@@ -49,12 +49,14 @@ def commit() -> str:
             check=True,
             cwd=Path(__file__).parent,
         )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # results being written (a resumable part's trials) are
+            # outputs, not the code that measured: they do not make a commit dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+             ":(top,exclude)bench/results"],
             capture_output=True,
             text=True,
             cwd=Path(__file__).parent,
-        )
+        )  # fmt: skip
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
