@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import secrets
@@ -49,39 +50,56 @@ USERS_PER_TRIAL = 8
 BATCH = 25
 KILL_AFTER_S = (0.05, 1.5)
 """The kill comes at a uniformly random moment of this span after the workload starts."""
-SERVER_ENV = {"ATTUNE_MODEL_POLL_S": "0.1", "ATTUNE_LOG_FORMAT": "json"}
+SERVER_ENV = {
+    "ATTUNE_MODEL_POLL_S": "0.1",
+    "ATTUNE_LOG_FORMAT": "json",
+    "ATTUNE_ENGINE__ERASURE_REBUILD_S": "0.5",
+}
+"""The rebuild that removes erased rows' leftovers from pages runs 0.5 s after an erasure here
+(10 s by default), so that the check after the restart can wait for it."""
 
 
 # -- the fixed parts: database, registry, key ------------------------------------------------
 
 
 def _prepared() -> tuple[Path, Path]:
-    """The database and the registry every trial reuses (made on first use)."""
+    """The database and the registry every trial reuses, made on first use in a process of
+    its own: training starts torch's threads, and a process that ran them cannot fork the
+    promoters safely (the first 314 recorded trials, prepared in-process, had none)."""
+    db, registry = STATE / "crash.db", STATE / "registry"
+    if not (STATE / "ready").exists():  # a first run, or one stopped while preparing
+        maker = multiprocessing.get_context("spawn").Process(target=_prepare, args=(STATE,))
+        maker.start()
+        maker.join()
+        if maker.exitcode != 0:
+            raise RuntimeError("preparing the crash benchmark's database failed")
+    return db, registry
+
+
+def _prepare(state: Path) -> None:
     from attune.data import load
     from attune.learning.registry import DataWindow, ModelRegistry
     from attune.stores import open_storage
 
-    db, registry = STATE / "crash.db", STATE / "registry"
-    if not (STATE / "ready").exists():  # a first run, or one stopped while preparing
-        shutil.rmtree(STATE, ignore_errors=True)
-        STATE.mkdir(parents=True, exist_ok=True)
-        with open_storage(db) as store:
-            store.import_dataset(load(SHARED / "ml-100k"), progress=False)
-        model = cached_model("ml-100k", max_epochs=3, members=1)
-        window = DataWindow(first_seq=0, last_seq=0, events=0)
-        reg = ModelRegistry.create(registry, model, window)
-        info = reg.info(1)
-        reg.add(
-            model,
-            parent=1,
-            status="published",
-            data_window=window,
-            metrics=info.metrics,
-            note="the same checkpoint again",
-            copy=True,
-        )
-        (STATE / "ready").write_text("ok\n")
-    return db, registry
+    db, registry = state / "crash.db", state / "registry"
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True, exist_ok=True)
+    with open_storage(db) as store:
+        store.import_dataset(load(SHARED / "ml-100k"), progress=False)
+    model = cached_model("ml-100k", max_epochs=3, members=1)
+    window = DataWindow(first_seq=0, last_seq=0, events=0)
+    reg = ModelRegistry.create(registry, model, window)
+    info = reg.info(1)
+    reg.add(
+        model,
+        parent=1,
+        status="published",
+        data_window=window,
+        metrics=info.metrics,
+        note="the same checkpoint again",
+        copy=True,
+    )
+    (state / "ready").write_text("ok\n")
 
 
 def _admin_key(db: Path) -> str:
@@ -196,7 +214,9 @@ class Trial:
 
 
 def _promoter(registry: Path, seed: int) -> int:
-    """A forked process promoting versions 1 and 2 in turn, at random moments, until killed."""
+    """A forked process promoting versions 1 and 2 in turn, at random moments, until killed.
+    (A fork is quick to start; this process has not run torch, whose threads a fork would
+    not carry: see `_prepared`.)"""
     pid = os.fork()
     if pid:
         return pid

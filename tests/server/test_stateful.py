@@ -43,6 +43,7 @@ from hypothesis.stateful import (
 )
 
 from attune.data.dataset import Dataset
+from attune.engine.config import EngineConfig
 from attune.server.app import create_app
 from attune.server.security import ApiScope, KeyRing, open_key_ring
 from attune.server.settings import ServerSettings
@@ -148,7 +149,10 @@ class ServedApp(RuleBasedStateMachine):
     # -- the app ---------------------------------------------------------------------------
 
     def _open(self) -> None:
-        app = create_app(ServerSettings(db=self.db, model=self.model))
+        # Erasures rebuild the database inside the request, so their answers can say the
+        # files are clear (the server's default defers that by seconds).
+        engine = EngineConfig(erasure_rebuild_s=0.0)
+        app = create_app(ServerSettings(db=self.db, model=self.model, engine=engine))
         app.state.keys.recheck_s = 0.0  # follow the keys file at once (not within 1 s)
         self.client = InProcess(app)
 

@@ -20,6 +20,11 @@ class EngineConfig(BaseModel):
     durability: Durability = Durability.NORMAL
     """SQLite commit policy. `normal` (default): WAL without fsync per commit, an acknowledged
     event survives a killed process; `full`: fsync per commit, it also survives a power cut."""
+    erasure_rebuild_s: float = Field(10.0, ge=0.0, le=86_400.0)
+    """SQLite: how long after an erasure the database file is rebuilt (`VACUUM`), which
+    removes the leftover copies of erased rows that deleting them leaves in pages. Erasures
+    within this span share one rebuild, during which writes wait (about a second per million
+    events); 0 = rebuild inside each erasure request."""
     window: Literal["positive", "all"] = "positive"
     """Events that enter the model's window of a user: positive ones only (a low rating or a
     skip then only filters the item), or every event but `hide`, as the trainer sees them

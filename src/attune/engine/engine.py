@@ -84,7 +84,8 @@ class Engine:
         cfg = config or EngineConfig()
         checkpoint, current = resolve_model(model_dir)
         model = load_model(checkpoint, version if current is None else current, cfg.device)
-        return cls(open_storage(db, durability=cfg.durability), model, cfg)
+        store = open_storage(db, durability=cfg.durability, erasure_rebuild_s=cfg.erasure_rebuild_s)
+        return cls(store, model, cfg)
 
     # -- what the engine serves with -----------------------------------------------------------
 

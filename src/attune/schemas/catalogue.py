@@ -82,6 +82,7 @@ class Erasure(BaseModel):
     files_cleared: bool | None = Field(
         None,
         description="SQLite: whether the erased data is already gone from the database's files "
-        "(false while another connection still reads a snapshot from before the erasure; it is "
-        "then cleared as soon as that read ends). Null where the backend does not say.",
+        "(false until the rebuild that follows erasures has run, `engine.erasure_rebuild_s` "
+        "later, and while another connection still reads a snapshot from before the erasure; "
+        "it is cleared as soon as both are done). Null where the backend does not say.",
     )

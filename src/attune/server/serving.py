@@ -40,7 +40,10 @@ def open_serving(settings: ServerSettings) -> Serving:
     """Open the storage, take the lock when it is owned by one process, load the model (the
     registry's current version, or the checkpoint as version 1) and the engine over both."""
     store = open_storage(
-        settings.storage_url, durability=settings.engine.durability, keys=settings.keys_file
+        settings.storage_url,
+        durability=settings.engine.durability,
+        keys=settings.keys_file,
+        erasure_rebuild_s=settings.engine.erasure_rebuild_s,
     )
     lock = _lock(store)
     try:

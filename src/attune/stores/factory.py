@@ -42,11 +42,17 @@ def redacted(url: str | Path) -> str:
 
 
 def open_storage(
-    url: str | Path, *, durability: Durability = Durability.FULL, keys: Path | None = None
+    url: str | Path,
+    *,
+    durability: Durability = Durability.FULL,
+    keys: Path | None = None,
+    erasure_rebuild_s: float = 0.0,
 ) -> Storage:
     """Open the storage at `url` (`StorageError` for an unknown scheme or unusable store).
 
-    `keys` overrides where the embedded backend keeps its API keys (`<db>.keys.json`).
+    `keys` overrides where the embedded backend keeps its API keys (`<db>.keys.json`);
+    `erasure_rebuild_s` how long after an erasure it rebuilds its file once maintenance runs
+    (see `stores.sqlite.scrub`).
     """
     text = str(url)
     if text == "memory://" or text.startswith("memory://"):
@@ -64,7 +70,9 @@ def open_storage(
         raise StorageError(f"{text}: unknown storage scheme {scheme!r} ({known})")
     from attune.stores.sqlite import SQLiteStorage
 
-    return SQLiteStorage(path, durability=durability, keys=keys)
+    return SQLiteStorage(
+        path, durability=durability, keys=keys, erasure_rebuild_s=erasure_rebuild_s
+    )
 
 
 def open_key_store(url: str | Path, keys: Path | None = None) -> KeyStore:

@@ -23,6 +23,10 @@ _CACHE_KIB = 65_536
 """Page cache of the connection (64 MiB; SQLite's default is 2 MiB). Events of random users
 touch random pages of the per-user index; with the small default each batch re-reads them."""
 
+_BUSY_WAIT_S = 60.0
+"""How long a write waits for another connection's write lock: an erasure's rebuild of the
+database (`scrub`) holds it for about a second per million events."""
+
 
 class Database:
     """The connection, its transactions and the two vocabularies they keep in step."""
@@ -31,7 +35,9 @@ class Database:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(
+                path, timeout=_BUSY_WAIT_S, isolation_level=None, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{path}: not a usable SQLite database ({exc})") from None

@@ -25,7 +25,7 @@ from attune.stores.sqlite.catalogue import SQLiteCatalogue, SQLiteProfiles
 from attune.stores.sqlite.database import Checkpointer, Database
 from attune.stores.sqlite.events import SQLiteEventLog
 from attune.stores.sqlite.impressions import SQLiteImpressions
-from attune.stores.sqlite.wal import WalClearer
+from attune.stores.sqlite.scrub import Scrubber, owe_rebuild, rebuild_owed
 from attune.stores.state import MemoryUserStateStore
 
 _FALLBACK_CHECKPOINT_PAGES = 25_000
@@ -44,9 +44,11 @@ class SQLiteStorage:
         *,
         durability: Durability = Durability.FULL,
         keys: Path | None = None,
+        erasure_rebuild_s: float = 0.0,
     ) -> None:
         self.path = Path(path)
         self.url = f"sqlite://{self.path}"  # sqlite:///abs/a.db or sqlite://rel/a.db
+        wal_left = _wal_bytes(self.path)  # before this process writes to it
         self.database = Database(self.path, durability)
         self.users, self.items = self.database.users, self.database.items
         self.events = SQLiteEventLog(self.database)
@@ -56,11 +58,10 @@ class SQLiteStorage:
         self.states = MemoryUserStateStore(Path(str(self.path) + ".state"))
         self.keys = FileKeyStore(keys or Path(str(self.path) + ".keys.json"))
         self._checkpointer: Checkpointer | None = None
-        self.wal = WalClearer(self.path)
-        if _wal_bytes(self.path) > 0:
-            # Left by a crash, or by a close while a reader held an erasure up: what it holds
-            # may include erased data, so it is emptied as soon as readers allow.
-            self.wal.clear_later()
+        self.scrubber = Scrubber(self.path, erasure_rebuild_s)
+        # A crash, or a close while a reader held an erasure up, may have left erased data in
+        # the files: removed as soon as readers allow.
+        self.scrubber.owed_at_open(rebuild_owed(self.database.db), wal_left)
 
     def event_types(self) -> EventTypes:
         return self.events.event_types()
@@ -84,8 +85,9 @@ class SQLiteStorage:
 
         The internal index stays allocated (indices are never reused), but nothing links it
         to the person any more. `files_cleared` is 1 when the erased data is gone from the
-        files too, 0 while a reader's older snapshot keeps it in the WAL (cleared as soon as
-        that reader finishes; `wal.pending` says whether that is still to come).
+        files too (the database rebuilt and the WAL emptied, see `scrub`), 0 while that is
+        still to come: the rebuild is deferred (`erasure_rebuild_s`, once maintenance runs)
+        or a reader's older snapshot is in the way; `scrubber.pending` says which.
         """
         idx = self.users.get(user_id)
         if idx < 0:
@@ -96,10 +98,9 @@ class SQLiteStorage:
             n_shown = self.impressions.erase_user(idx)
             n_attrs = self.profiles.erase_user_attributes(idx)
             db.execute("UPDATE users SET ext_id=? WHERE idx=?", (tombstone, idx))
+            owe_rebuild(db)
         self.users.rename(idx, tombstone)
-        # The old pages are still in the WAL's earlier frames and in the database file until
-        # a checkpoint copies the new ones in and empties the WAL.
-        cleared = self.wal.clear_now()
+        cleared = self.scrubber.after_erasure()
         return {
             "events": n_events,
             "attributes": n_attrs,
@@ -119,15 +120,17 @@ class SQLiteStorage:
     def start_maintenance(self, interval_s: float = 1.0) -> None:
         """Move the write-ahead log into the database from a thread of its own, instead of in
         the commit that happens to cross SQLite's threshold, which would otherwise carry the
-        copy. A passive checkpoint on a second connection never blocks the writer."""
+        copy. A passive checkpoint on a second connection never blocks the writer. Erasures'
+        rebuilds move to a thread of their own too, `erasure_rebuild_s` after the first."""
         if self._checkpointer is not None:
             return
         self.database.db.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
+        self.scrubber.start()
         self._checkpointer = Checkpointer(self.path, interval_s)
         self._checkpointer.start()
 
     def close(self) -> None:
-        self.wal.stop()
+        self.scrubber.stop()
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
