@@ -102,19 +102,34 @@ class Intake:
         Events the log already holds (by event id) come back from the log left out: they are
         not applied again."""
         ctx = self.ctx
+        if not ctx.store.single_process:
+            # A shared store's append is atomic in the store, as it is for another server's
+            # writes: its round trips need not hold the engine's lock (the other requests of
+            # this process go on meanwhile).
+            logged = ctx.store.events.append_events(events, ctx.event_types)
+            with ctx.lock:
+                if logged and max(e.item for e in logged) >= ctx.items.size:
+                    ctx.items.reindex(ctx.items.grow())
+                self._apply(logged)
+            return logged
         with ctx.lock:
             n_items = ctx.n_items()
             logged = ctx.store.events.append_events(events, ctx.event_types)
             if ctx.n_items() > n_items:
                 ctx.items.reindex(ctx.items.grow())
-            if not logged:
-                return logged
-            self.popularity.count(logged)
-            for e in logged:
-                self.vectors.apply(e)
-            ctx.feedback.observe(logged)
-            self.persistence.applied(logged[-1].seq, len(logged))
+            self._apply(logged)
         return logged
+
+    def _apply(self, logged: list[LoggedEvent]) -> None:
+        """Fold logged events into popularity, the users' states and feedback (under the
+        lock)."""
+        if not logged:
+            return
+        self.popularity.count(logged)
+        for e in logged:
+            self.vectors.apply(e)
+        self.ctx.feedback.observe(logged)
+        self.persistence.applied(logged[-1].seq, len(logged))
 
     # -- backlog -------------------------------------------------------------------------------
 

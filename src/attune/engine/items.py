@@ -71,6 +71,11 @@ class ItemSide:
     def title(self, item: int) -> str:
         return self.titles.get(item, self.store.items.external(item))
 
+    @property
+    def size(self) -> int:
+        """Items this side has room for (the store's vocabulary when `grow` last ran)."""
+        return len(self.tokens)
+
     def grow(self) -> np.ndarray:
         """Make room for items the store added since the last call; returns their indices."""
         start, n = len(self.tokens), len(self.store.items)

@@ -66,9 +66,16 @@ class Recommender:
         spec = self._filter_spec(filters, exclude)
         ranking = self._ranking(diversity, explore)
         now = time.time() if now is None else now
-        with ctx.lock:
+        read = None
+        if self.vectors.shared is not None:  # its round trip need not hold the lock
             idx = ctx.user_index(user_id)
-            state = self.vectors.state(idx) if idx >= 0 else UserState()
+            read = self.vectors.state(idx) if idx >= 0 else UserState()
+        with ctx.lock:
+            if read is None:
+                idx = ctx.user_index(user_id)
+                state = self.vectors.state(idx) if idx >= 0 else UserState()
+            else:
+                state = read
             query, source = self.query(idx, state)
             rank_ctx = RankContext(
                 index=ctx.items.index,

@@ -160,9 +160,9 @@ class UserVectors:
         event instead; the rest (and everyone otherwise) take the plain full recompute.
         """
         ctx = self.ctx
+        if self.shared is not None:
+            return self._refresh_shared(self.shared, users)
         with ctx.lock:
-            if self.shared is not None:
-                return self._refresh_shared(self.shared, users)
             states = {u: self.state(u) for u in users}
             for u in users:
                 self.pending.pop(u, None)
@@ -199,23 +199,29 @@ class UserVectors:
     ) -> dict[int, np.ndarray | None]:
         """Read, fold, compute and compare-and-set; users another server folded for first
         are read again, up to `FOLD_TRIES` times (their events stay in the tail after that,
-        for the next refresh: nothing is lost)."""
-        for u in users:
-            self.queued.pop(u, None)
+        for the next refresh: nothing is lost). Only the forward and the caches hold the
+        engine's lock: the store's round trips are atomic there, as another server's are."""
+        lock = self.ctx.lock
+        with lock:
+            for u in users:
+                self.queued.pop(u, None)
         out: dict[int, np.ndarray | None] = {}
         todo = list(dict.fromkeys(users))
         for _ in range(FOLD_TRIES):
             reads = shared.read(todo)
-            states = {u: self.fold_read(r) for u, r in reads.items()}
-            for u, r in reads.items():  # a forward cached for another state is no use
-                base = None if r.packed is None else UserState.unpack(r.packed).window_key()
-                if base is None or self.kv_base.get(u) != base:
-                    self.kv.pop(u, None)
-            out.update(self._compute(states))
+            with lock:
+                states = {u: self.fold_read(r) for u, r in reads.items()}
+                for u, r in reads.items():  # a forward cached for another state is no use
+                    packed = r.packed
+                    base = None if packed is None else UserState.unpack(packed).window_key()
+                    if base is None or self.kv_base.get(u) != base:
+                        self.kv.pop(u, None)
+                out.update(self._compute(states))
             writes = [(u, reads[u], states[u].pack()) for u in todo]
             stored = shared.write(writes)
             lost = [u for u, ok in zip(todo, stored, strict=True) if not ok]
-            self._note_kv_bases(states, set(lost))
+            with lock:
+                self._note_kv_bases(states, set(lost))
             if not lost:
                 return out
             todo = lost

@@ -16,7 +16,9 @@ and the next command opens a fresh connection, so nothing needs restarting when 
 
 Redis Cluster refuses scripts inside a pipeline (redis-py routes each command by slot, and a
 pipelined EVALSHA is blocked), so there the per-user scripts run one after the other; on one
-Redis they share a round trip.
+Redis they share a round trip. Not through redis-py's pipelined scripts: those ask the server
+whether every script exists (`SCRIPT EXISTS`) before each pipeline, a second round trip; here a
+pipeline sends `EVALSHA`s and, should the server have lost the script, loads it and resends.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 Client: TypeAlias = redis.Redis | RedisCluster
 """What every module of the backend talks to: the commands used are common to both."""
@@ -71,10 +74,21 @@ def log_partitions(url: str) -> tuple[str, int | None]:
 def run_script(
     client: Client, script: Script, calls: Sequence[tuple[list[str], list[Any]]]
 ) -> list[Any]:
-    """`script` once per (keys, args), in order; the replies in the same order."""
-    if isinstance(client, RedisCluster):
+    """`script` once per (keys, args), in order; the replies in the same order. One round trip
+    on one Redis (a second, and a third, only when the server lost the script)."""
+    if isinstance(client, RedisCluster) or len(calls) == 1:
         return [script(keys=keys, args=args) for keys, args in calls]
+    try:
+        return _evalsha_pipeline(client, script, calls)
+    except NoScriptError:  # a restarted Redis, or SCRIPT FLUSH: no call ran
+        client.script_load(script.script)
+        return _evalsha_pipeline(client, script, calls)
+
+
+def _evalsha_pipeline(
+    client: redis.Redis, script: Script, calls: Sequence[tuple[list[str], list[Any]]]
+) -> list[Any]:
     pipe = client.pipeline(transaction=False)
     for keys, args in calls:
-        script(keys=keys, args=args, client=pipe)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
     return list(pipe.execute())

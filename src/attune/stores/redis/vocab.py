@@ -8,6 +8,7 @@ lets every process cache them: an unknown id or index is read through to Redis.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -50,13 +51,17 @@ class RedisVocabulary:
         self._grow = client.register_script(_GROW)
         self._rename = client.register_script(_RENAME)
         self._cache = Vocabulary()
+        self._lock = threading.Lock()  # one extension of the cache at a time (threads)
 
     def sync(self) -> int:
         """Pull the ids other processes added since the last look; returns the size."""
         size = int(self._r.llen(self._ids_key))
         if size > len(self._cache):
-            tail = self._r.lrange(self._ids_key, len(self._cache), size - 1)
-            self._cache.extend(x.decode() for x in tail)
+            with self._lock:
+                start = len(self._cache)
+                if size > start:
+                    tail = self._r.lrange(self._ids_key, start, size - 1)
+                    self._cache.extend(x.decode() for x in tail)
         return len(self._cache)
 
     def add_many(self, external_ids: Sequence[str]) -> list[int]:
