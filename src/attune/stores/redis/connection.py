@@ -23,7 +23,7 @@ pipeline sends `EVALSHA`s and, should the server have lost the script, loads it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -72,23 +72,39 @@ def log_partitions(url: str) -> tuple[str, int | None]:
 
 
 def run_script(
-    client: Client, script: Script, calls: Sequence[tuple[list[str], list[Any]]]
+    client: Client,
+    script: Script,
+    calls: Sequence[tuple[list[str], list[Any]]],
+    *,
+    before: Callable[[Any], None] | None = None,
 ) -> list[Any]:
     """`script` once per (keys, args), in order; the replies in the same order. One round trip
-    on one Redis (a second, and a third, only when the server lost the script)."""
-    if isinstance(client, RedisCluster) or len(calls) == 1:
+    on one Redis (a second, and a third, only when the server lost the script).
+
+    `before(target)` queues commands that must take effect first (it may run twice, so they
+    must be idempotent): on one Redis in the same pipeline, so in the same round trip; on a
+    cluster, on `target` = the client, at once."""
+    if isinstance(client, RedisCluster) or (len(calls) == 1 and before is None):
+        if before is not None:
+            before(client)
         return [script(keys=keys, args=args) for keys, args in calls]
     try:
-        return _evalsha_pipeline(client, script, calls)
+        return _evalsha_pipeline(client, script, calls, before)
     except NoScriptError:  # a restarted Redis, or SCRIPT FLUSH: no call ran
         client.script_load(script.script)
-        return _evalsha_pipeline(client, script, calls)
+        return _evalsha_pipeline(client, script, calls, before)
 
 
 def _evalsha_pipeline(
-    client: redis.Redis, script: Script, calls: Sequence[tuple[list[str], list[Any]]]
+    client: redis.Redis,
+    script: Script,
+    calls: Sequence[tuple[list[str], list[Any]]],
+    before: Callable[[Any], None] | None,
 ) -> list[Any]:
     pipe = client.pipeline(transaction=False)
+    if before is not None:
+        before(pipe)
+    first = len(pipe)
     for keys, args in calls:
         pipe.evalsha(script.sha, len(keys), *keys, *args)
-    return list(pipe.execute())
+    return list(pipe.execute())[first:]

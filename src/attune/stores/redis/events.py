@@ -120,6 +120,7 @@ class RedisEventLog:
         user is erased (the `EventLog` contract; a window bounds memory instead)."""
         self.marker_ttl_s = marker_ttl_s
         self._floor = 0  # highest partition counter seen: the feed script's Lamport floor
+        self._ensured: EventTypes | None = None  # the event types found stored
         self._user_write = client.register_script(_USER_WRITE)
         self._log_append = client.register_script(_LOG_APPEND)
         self._commit = client.register_script(_COMMIT)
@@ -129,11 +130,12 @@ class RedisEventLog:
         return EventTypes() if raw is None else EventTypes.model_validate_json(raw)
 
     def ensure_event_types(self, event_types: EventTypes) -> None:
-        text = event_types.model_dump_json()
-        if self._r.hsetnx(META, "event_types", text):
+        if event_types == self._ensured:  # stored ones never change
             return
-        if self.event_types() != event_types:
+        text = event_types.model_dump_json()
+        if not self._r.hsetnx(META, "event_types", text) and self.event_types() != event_types:
             raise StorageError("redis: configured event types differ from the stored ones")
+        self._ensured = event_types
 
     def partition(self, user: int) -> int:
         return user % self.partitions
@@ -164,7 +166,6 @@ class RedisEventLog:
         new (seen event ids dropped), in batch order."""
         if not parked:
             return []
-        self._intend(parked)
         by_user: dict[int, list[int]] = {}
         for n, (u, _, _) in enumerate(parked):
             by_user.setdefault(u, []).append(n)
@@ -177,7 +178,9 @@ class RedisEventLog:
                 args += [key, event_ids[n], data, tail_entry(key, data)]
             keys = [user_key(u, "pending"), user_key(u, "seen"), user_key(u, "tail")]
             calls.append((keys, args))
-        replies = run_script(self._r, self._user_write, calls)
+        replies = run_script(
+            self._r, self._user_write, calls, before=lambda to: self._intend(parked, to)
+        )
         kept: set[int] = set()
         repeated: set[int] = set()  # users with an event id seen before
         for (u, rows), flags in zip(by_user.items(), replies, strict=True):
@@ -207,15 +210,15 @@ class RedisEventLog:
             self.publish(stalled)
             _log.info("redis event log finished a parked write", events=len(stalled))
 
-    def _intend(self, parked: list[Parked]) -> None:
+    def _intend(self, parked: list[Parked], to: Any) -> None:
+        """Queue the intents of `parked` on a pipeline (`to`) or send them at once (`to` a
+        client)."""
         now = time.time()
         by_part: dict[int, dict[str, float]] = {}
         for u, key, _ in parked:
             by_part.setdefault(self.partition(u), {})[f"{u}:{key}"] = now
-        pipe = self._r.pipeline(transaction=False)
         for part, members in by_part.items():
-            pipe.zadd(partition_key(part, "intents"), members)
-        pipe.execute()
+            to.zadd(partition_key(part, "intents"), members)
 
     def _drop_intents(self, parked: list[Parked]) -> None:
         by_part: dict[int, list[str]] = {}

@@ -112,9 +112,11 @@ class RedisVocabulary:
         return idx
 
     def external(self, index: int) -> str:
-        if index >= len(self._cache):
+        try:
+            return self._cache.external(index)
+        except IndexError:  # added by another process since the last look
             self.sync()
-        return self._cache.external(index)
+            return self._cache.external(index)
 
     def encode(self, external_ids: Iterable[str], grow: bool = True) -> np.ndarray:
         ids = list(external_ids)
