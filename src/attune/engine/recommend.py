@@ -71,7 +71,7 @@ class Recommender:
             idx = ctx.user_index(user_id)
             read = self.vectors.state(idx) if idx >= 0 else UserState()
         with ctx.lock:
-            if read is None:
+            if read is None or ctx.user_index(user_id) != idx:  # (erased meanwhile)
                 idx = ctx.user_index(user_id)
                 state = self.vectors.state(idx) if idx >= 0 else UserState()
             else:
