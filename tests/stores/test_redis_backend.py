@@ -21,6 +21,7 @@ from attune.ranking.popularity import DecayedPopularity, PopularityConfig
 from attune.stores import open_storage
 from attune.stores.memory import MemoryStorage
 from attune.stores.redis import RedisStorage
+from attune.stores.redis.connection import run_script
 from tests.stores.redis_server import (  # noqa: F401 (fixture)
     redis_server,
     redis_url,
@@ -341,3 +342,25 @@ def test_redis_killed_and_restarted_keeps_every_acknowledged_event(tmp_path: Pat
         again = RedisStorage(url)
         assert list(again.events.read_events()) == logged
         assert again.states.get(3) == b"state" and len(again.users) == 20
+
+
+def test_pipelined_scripts_survive_a_flushed_script_cache_and_run_once(
+    store: RedisStorage,
+) -> None:
+    """A Redis that lost its scripts (restart, SCRIPT FLUSH) gets them again; the batch is
+    one transaction, so none of its calls had run and each runs once."""
+    client = store.client
+    if not hasattr(client, "script_flush") or type(client).__name__ == "RedisCluster":
+        pytest.skip("one Redis: a cluster runs scripts one by one")
+    script = client.register_script("return redis.call('INCR', KEYS[1])")
+    calls: list[tuple[list[str], list[object]]] = [(["{t}:a"], []), (["{t}:a"], [])]
+    assert run_script(client, script, calls) == [1, 2]
+    client.script_flush()
+    marks: list[str] = []
+
+    def before(to: object) -> None:
+        marks.append("intent")
+        to.set("{t}:intent", "1")  # type: ignore[attr-defined]
+
+    assert run_script(client, script, calls, before=before) == [3, 4]
+    assert client.get("{t}:a") == b"4" and client.get("{t}:intent") == b"1"

@@ -17,8 +17,9 @@ from attune.data import load
 from attune.data.events import UserUpdate
 from attune.ports import Durability, Impression, KeyRecord, StorageError
 from attune.stores import FileModelPointer, open_key_store, open_storage, storage_path
-from attune.stores.sqlite import SQLiteStorage
+from attune.stores.sqlite import SQLiteStorage, scrub
 from attune.stores.sqlite.migrations import MIGRATIONS
+from attune.stores.sqlite.scrub import owe_rebuild, rebuild, rebuild_owed
 from tests.stores.contracts.records import T0, event
 
 
@@ -251,12 +252,58 @@ def test_a_rebuild_owed_when_the_process_stopped_is_done_at_the_next_open(
             storage.erase_user(user)
         assert storage.scrubber.pending
     with sqlite3.connect(path) as db:  # the debt is in the database
-        assert db.execute("SELECT value FROM meta WHERE key='erasures_unscrubbed'").fetchone()
+        assert rebuild_owed(db)
+    with SQLiteStorage(path):  # a process that only reads leaves it to a server
+        pass
+    with sqlite3.connect(path) as db:
+        assert rebuild_owed(db)
     with SQLiteStorage(path) as storage:
+        storage.start_maintenance()
         assert storage.scrubber.wait(timeout=10.0)
         assert _left_in_files(tmp_path, gone) == []
     with sqlite3.connect(path) as db:
-        assert not db.execute("SELECT 1 FROM meta WHERE key='erasures_unscrubbed'").fetchone()
+        assert not rebuild_owed(db)
+
+
+def test_a_failing_rebuild_backs_off_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild failing for another reason than a busy database (a full disk) is retried
+    after a growing pause, not every 50 ms; the erasure stays owed."""
+    calls: list[float] = []
+
+    def failing(path: Path, wait_s: float) -> bool:
+        calls.append(time.monotonic())
+        raise scrub.RebuildError("database or disk is full")
+
+    monkeypatch.setattr(scrub, "rebuild", failing)
+    monkeypatch.setattr(scrub, "FAILED_RETRY_S", (0.2, 10.0))
+    with SQLiteStorage(tmp_path / "a.db") as storage:
+        storage.events.append_events([event("full-disk-person", "i")])
+        assert storage.erase_user("full-disk-person")["files_cleared"] == 0
+        time.sleep(1.0)
+        assert storage.scrubber.pending
+    assert 2 <= len(calls) <= 4, calls  # at once, then after 0.2, 0.4 s (0.8 s is past)
+    assert calls[2] - calls[1] > calls[1] - calls[0] - 0.05 if len(calls) > 2 else True
+
+
+def test_a_rebuild_that_ends_late_never_hides_a_later_erasure(tmp_path: Path) -> None:
+    """Two rebuilds may overlap (a server's thread and a CLI erasure): what each covers is
+    what it read before it began, so one ending late cannot mark a later erasure done."""
+    path = tmp_path / "a.db"
+    with SQLiteStorage(path) as storage:
+        db = storage.database.db
+        owe_rebuild(db)  # erasure 1
+        assert rebuild(path, 1.0)  # covers it
+        owe_rebuild(db)  # erasure 2
+        assert rebuild_owed(db)
+        assert rebuild(path, 1.0) and not rebuild_owed(db)
+        owe_rebuild(db)  # erasure 3, then a rebuild that read 2 records late
+        db.execute(
+            "INSERT INTO meta VALUES ('erasures_scrubbed', '2') ON CONFLICT(key) DO UPDATE "
+            "SET value=MAX(CAST(value AS INTEGER), 2)"
+        )
+        assert rebuild_owed(db)
 
 
 def test_positions_of_erased_events_are_not_given_again_after_reopening(

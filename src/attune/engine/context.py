@@ -20,6 +20,7 @@ from attune.data.events import EventTypes
 from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
 from attune.engine.explain import Reasoner
+from attune.engine.gate import AppendGate
 from attune.engine.interest import InterestModel
 from attune.engine.items import ItemSide
 from attune.feedback import FeedbackLog
@@ -54,9 +55,14 @@ class EngineContext:
     reasons: Reasoner
     has_timestamps: bool
     lock: threading.RLock = field(default_factory=threading.RLock)
+    gate: AppendGate = field(init=False)
+    """Keeps an erasure apart from the store appends made without `lock` (shared stores)."""
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     closed: bool = False
     """Set by `Engine.close`: background work stops at its next step."""
+
+    def __post_init__(self) -> None:
+        self.gate = AppendGate(self.lock)
 
     # -- id lookups ----------------------------------------------------------------------------
 

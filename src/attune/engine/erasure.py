@@ -21,7 +21,7 @@ class UserErasure:
     def forget_user(self, user_id: str) -> dict[str, int]:
         """Erase a user's events, state and attributes; returns what was removed."""
         ctx = self.ctx
-        with ctx.lock:
+        with ctx.lock, ctx.gate.alone():  # no append of this process in flight
             idx = ctx.known_user(user_id)
             unwritten = ctx.feedback.forget(idx)  # before a flush could store them
             removed = ctx.store.erase_user(user_id)

@@ -106,7 +106,8 @@ class Intake:
             # A shared store's append is atomic in the store, as it is for another server's
             # writes: its round trips need not hold the engine's lock (the other requests of
             # this process go on meanwhile).
-            logged = ctx.store.events.append_events(events, ctx.event_types)
+            with ctx.gate.append():
+                logged = ctx.store.events.append_events(events, ctx.event_types)
             with ctx.lock:
                 if logged and max(e.item for e in logged) >= ctx.items.size:
                     ctx.items.reindex(ctx.items.grow())

@@ -16,9 +16,12 @@ and the next command opens a fresh connection, so nothing needs restarting when 
 
 Redis Cluster refuses scripts inside a pipeline (redis-py routes each command by slot, and a
 pipelined EVALSHA is blocked), so there the per-user scripts run one after the other; on one
-Redis they share a round trip. Not through redis-py's pipelined scripts: those ask the server
-whether every script exists (`SCRIPT EXISTS`) before each pipeline, a second round trip; here a
-pipeline sends `EVALSHA`s and, should the server have lost the script, loads it and resends.
+Redis they share a round trip, in one `MULTI`/`EXEC`: all or nothing, and a command the server
+refuses when queued (out of memory) stops the whole batch. Not through redis-py's pipelined
+scripts: those ask the server whether every script exists (`SCRIPT EXISTS`) before each
+pipeline, a second round trip; here the transaction sends `EVALSHA`s and, should the server
+have lost the script, loads it and resends the batch (none of it ran: `EXEC` is atomic, so
+the script was missing for every call).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def run_script(
         return [script(keys=keys, args=args) for keys, args in calls]
     try:
         return _evalsha_pipeline(client, script, calls, before)
-    except NoScriptError:  # a restarted Redis, or SCRIPT FLUSH: no call ran
+    except NoScriptError:  # a restarted Redis, or SCRIPT FLUSH: no script call ran
         client.script_load(script.script)
         return _evalsha_pipeline(client, script, calls, before)
 
@@ -101,7 +104,7 @@ def _evalsha_pipeline(
     calls: Sequence[tuple[list[str], list[Any]]],
     before: Callable[[Any], None] | None,
 ) -> list[Any]:
-    pipe = client.pipeline(transaction=False)
+    pipe = client.pipeline(transaction=True)
     if before is not None:
         before(pipe)
     first = len(pipe)

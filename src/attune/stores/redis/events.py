@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -120,6 +121,7 @@ class RedisEventLog:
         user is erased (the `EventLog` contract; a window bounds memory instead)."""
         self.marker_ttl_s = marker_ttl_s
         self._floor = 0  # highest partition counter seen: the feed script's Lamport floor
+        self._floor_lock = threading.Lock()  # appends of several threads raise it
         self._ensured: EventTypes | None = None  # the event types found stored
         self._user_write = client.register_script(_USER_WRITE)
         self._log_append = client.register_script(_LOG_APPEND)
@@ -258,7 +260,8 @@ class RedisEventLog:
             seqs = [int(s) for s in self._log_append(keys=keys, args=head + [p for *_, p in rows])]
             for (_, key, _), seq in zip(rows, seqs, strict=True):
                 seq_of[key] = seq
-            self._floor = max(self._floor, max(seqs) // self.partitions)
+            with self._floor_lock:
+                self._floor = max(self._floor, max(seqs) // self.partitions)
         return seq_of
 
     def repair(self) -> int:

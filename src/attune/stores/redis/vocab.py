@@ -56,13 +56,12 @@ class RedisVocabulary:
     def sync(self) -> int:
         """Pull the ids other processes added since the last look; returns the size."""
         size = int(self._r.llen(self._ids_key))
-        if size > len(self._cache):
-            with self._lock:
-                start = len(self._cache)
-                if size > start:
-                    tail = self._r.lrange(self._ids_key, start, size - 1)
-                    self._cache.extend(x.decode() for x in tail)
-        return len(self._cache)
+        with self._lock:  # a cache half extended by another thread is not read
+            start = len(self._cache)
+            if size > start:
+                tail = self._r.lrange(self._ids_key, start, size - 1)
+                self._cache.extend(x.decode() for x in tail)
+            return len(self._cache)
 
     def add_many(self, external_ids: Sequence[str]) -> list[int]:
         """Indices of `external_ids`, adding the unknown ones (atomically, in Redis) in the

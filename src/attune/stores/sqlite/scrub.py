@@ -16,9 +16,10 @@ So an erasure is followed by a rebuild of the whole file (`VACUUM`: every page w
 from live rows only) and a WAL truncation. A rebuild costs time in proportion to the
 database (every writer waits for it), so a long-running server coalesces the erasures of
 `delay_s` seconds into one rebuild, on a thread of its own; a process without that thread
-(the CLI, tests) rebuilds inside the erasure. Until a rebuild has run, the database's `meta`
-row `erasures_unscrubbed` says one is owed, so a process killed first owes it at the next
-open.
+(the CLI, tests) rebuilds inside the erasure. Two `meta` counters say whether a rebuild is
+owed: `erasures` (raised by each erasure's transaction) and `erasures_scrubbed` (the value of
+`erasures` a rebuild read before it began): owed while the first is ahead. So a process killed
+first owes it at the next open of a server (a CLI process that only reads does not rebuild).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from attune.log import get_logger
 
 _log = get_logger(__name__)
 
-OWED = "erasures_unscrubbed"
-"""`meta` key: a counter raised by each erasure, removed by the rebuild that covers it."""
+ERASURES, SCRUBBED = "erasures", "erasures_scrubbed"
+"""`meta` keys: erasures so far, and how many of them the last rebuild covered."""
 
 FIRST_WAIT_S = 0.1
 """How long a step inside an erasure waits for other connections before leaving the rest to
@@ -44,6 +45,10 @@ RETRY_S = 0.05
 
 REBUILD_WAIT_S = 30.0
 """How long the thread's rebuild waits for the writer's lock."""
+
+FAILED_RETRY_S = (1.0, 300.0)
+"""After a rebuild failed for another reason than a busy database (a full disk: `VACUUM`
+needs room for a copy), the first pause before trying again, doubling up to the second."""
 
 
 def truncate_wal(path: Path, wait_s: float) -> bool:
@@ -60,32 +65,52 @@ def truncate_wal(path: Path, wait_s: float) -> bool:
     return int(busy) == 0 and (int(frames) <= 0 or int(frames) == int(moved))
 
 
+class RebuildError(Exception):
+    """A rebuild failed for another reason than another connection holding the database."""
+
+
 def rebuild(path: Path, wait_s: float) -> bool:
-    """`VACUUM` on a connection of its own, then forget the erasures it covered; True when it
-    ran (False: another connection held the write lock beyond `wait_s`). The new pages are
-    in the WAL until `truncate_wal` succeeds."""
+    """`VACUUM` on a connection of its own, then record the erasures it covered; True when it
+    ran, False when another connection held the write lock beyond `wait_s`
+    (`RebuildError` for any other failure). The new pages are in the WAL until
+    `truncate_wal` succeeds."""
     db = sqlite3.connect(path, timeout=wait_s, isolation_level=None, check_same_thread=False)
     try:
-        row = db.execute("SELECT value FROM meta WHERE key=?", (OWED,)).fetchone()
+        covered = _counter(db, ERASURES)
         db.execute("VACUUM")
-        if row is not None:  # erasures committed during the VACUUM raised it: still owed
-            db.execute("DELETE FROM meta WHERE key=? AND value=?", (OWED, row[0]))
-    except sqlite3.OperationalError:
-        return False
+        # MAX: a rebuild that began earlier and ends later never lowers what is covered.
+        db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            (SCRUBBED, str(covered)),
+        )
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return False
+        raise RebuildError(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise RebuildError(str(exc)) from exc
     finally:
         db.close()
     return True
 
 
+def _counter(db: sqlite3.Connection, key: str) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def owe_rebuild(db: sqlite3.Connection) -> None:
     """Record, inside the erasure's transaction, that a rebuild is owed."""
     db.execute(
-        "INSERT INTO meta VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET value=value+1", (OWED,)
+        "INSERT INTO meta VALUES (?, '1') ON CONFLICT(key) DO UPDATE SET "
+        "value=CAST(value AS INTEGER)+1",
+        (ERASURES,),
     )
 
 
 def rebuild_owed(db: sqlite3.Connection) -> bool:
-    return db.execute("SELECT 1 FROM meta WHERE key=?", (OWED,)).fetchone() is not None
+    return _counter(db, ERASURES) > _counter(db, SCRUBBED)
 
 
 class Scrubber:
@@ -99,7 +124,9 @@ class Scrubber:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._rebuild_due: float | None = None  # monotonic time; None: no rebuild owed
-        self._truncate = False
+        self._truncate = 0  # raised by each truncation owed; 0: none owed
+        self._owed_at_open = False  # a rebuild owed by an earlier process, for `start`
+        self._failures = 0  # rebuilds failed in a row (not for a busy database)
         self._background = False
         self._halt = False
         self._thread: threading.Thread | None = None
@@ -108,12 +135,16 @@ class Scrubber:
     def pending(self) -> bool:
         """Whether erased data may still be in the files (a rebuild or truncation is owed)."""
         with self._lock:
-            return self._rebuild_due is not None or self._truncate
+            return self._rebuild_due is not None or self._truncate > 0 or self._owed_at_open
 
     def start(self) -> None:
-        """Do the work owed from now on in the background (a long-running server)."""
+        """Do the work owed from now on in the background (a long-running server), the
+        rebuild an earlier process owed included."""
         with self._lock:
             self._background = True
+            owed, self._owed_at_open = self._owed_at_open, False
+        if owed:
+            self._owe(rebuild=True)
 
     def after_erasure(self) -> bool:
         """Called once an erasure has committed. True when the files no longer hold any
@@ -123,7 +154,16 @@ class Scrubber:
             truncate_wal(self._path, FIRST_WAIT_S)  # the WAL's old frames, at least
             self._owe(rebuild=True, after_s=self._delay_s)
             return False
-        if rebuild(self._path, FIRST_WAIT_S):
+        with self._lock:
+            self._owed_at_open = False  # this rebuild covers it
+        try:
+            rebuilt = rebuild(self._path, FIRST_WAIT_S)
+        except RebuildError as exc:  # the erasure itself has committed: retried later
+            _log.warning("clearing erased data from the files failed", error=str(exc))
+            self._failures += 1
+            self._owe(rebuild=True, after_s=FAILED_RETRY_S[0])
+            return False
+        if rebuilt:
             if truncate_wal(self._path, FIRST_WAIT_S):
                 return True
             self._owe(rebuild=False)
@@ -132,18 +172,20 @@ class Scrubber:
         return False
 
     def owed_at_open(self, rebuild_owed: bool, wal_bytes: int) -> None:
-        """What a newly opened database owes: a rebuild a killed process did not run, or a
-        WAL left behind (by a crash, or a close while a reader held an erasure up)."""
+        """What a newly opened database owes: a rebuild a killed process did not run (left
+        for `start`: a process that only reads does not rebuild), or a WAL left behind (by a
+        crash, or a close while a reader held an erasure up), truncated now."""
         if rebuild_owed:
-            self._owe(rebuild=True)
-        elif wal_bytes > 0:
+            with self._lock:
+                self._owed_at_open = True
+        if wal_bytes > 0:
             self._owe(rebuild=False)
 
     def _owe(self, *, rebuild: bool, after_s: float = 0.0) -> None:
         with self._lock:
             if rebuild and self._rebuild_due is None:
                 self._rebuild_due = time.monotonic() + after_s
-            self._truncate = True
+            self._truncate += 1
             if self._thread is None or not self._thread.is_alive():
                 self._halt = False
                 self._thread = threading.Thread(
@@ -152,28 +194,39 @@ class Scrubber:
                 self._thread.start()
             self._wake.notify_all()
 
+    def _next(self) -> tuple[bool, int] | None:
+        """Wait until something is due; (whether to rebuild now, the truncation owed), or
+        None when nothing is owed any more or the thread must stop (under the lock)."""
+        while not self._halt and self._rebuild_due is not None:
+            wait = self._rebuild_due - time.monotonic()
+            if wait <= 0:
+                break
+            self._wake.wait(wait)
+        if self._halt or not (self._rebuild_due is not None or self._truncate):
+            self._thread = None
+            return None
+        due, self._rebuild_due = self._rebuild_due, None
+        return due is not None, self._truncate
+
     def _run(self) -> None:
         started, attempts = time.monotonic(), 0
         while True:
             with self._lock:
-                while not self._halt and self._rebuild_due is not None:
-                    wait = self._rebuild_due - time.monotonic()
-                    if wait <= 0:
-                        break
-                    self._wake.wait(wait)
-                if self._halt or not (self._rebuild_due is not None or self._truncate):
-                    self._thread = None
-                    return
-                due, self._rebuild_due = self._rebuild_due, None
+                step = self._next()
+            if step is None:
+                return
+            do_rebuild, owed = step
             attempts += 1
             try:
-                if due is not None and not rebuild(self._path, REBUILD_WAIT_S):
-                    self._owe(rebuild=True, after_s=self._retry_s)
+                if do_rebuild and not rebuild(self._path, REBUILD_WAIT_S):
+                    self._owe(rebuild=True, after_s=self._retry_s)  # busy: soon
                     continue
+                self._failures = 0
                 if truncate_wal(self._path, self._retry_s):
-                    with self._lock:
-                        self._truncate = self._rebuild_due is not None
-                        done = not self._truncate
+                    with self._lock:  # a truncation owed since the attempt stays owed
+                        if self._truncate == owed and self._rebuild_due is None:
+                            self._truncate = 0
+                        done = self._truncate == 0
                     if done:
                         _log.info(
                             "erased data cleared from the files",
@@ -181,10 +234,18 @@ class Scrubber:
                             attempts=attempts,
                         )
                     continue
-            except sqlite3.Error as exc:  # a disk error, say: try again
-                _log.warning("clearing erased data from the files failed", error=str(exc))
-                if due is not None:
-                    self._owe(rebuild=True, after_s=self._retry_s)
+            except (RebuildError, sqlite3.Error) as exc:  # a full disk, say
+                self._failures += 1
+                first, most = FAILED_RETRY_S
+                pause = min(first * 2 ** (self._failures - 1), most)
+                _log.warning(
+                    "clearing erased data from the files failed",
+                    error=str(exc),
+                    retry_in_s=pause,
+                )
+                self._owe(rebuild=do_rebuild, after_s=pause)
+                if do_rebuild:
+                    continue
             with self._lock:
                 if self._halt:
                     self._thread = None
