@@ -154,6 +154,18 @@ def _versions(numbers: list[int]) -> str:
     return ", ".join(f"v{v}" for v in numbers)
 
 
+KEEP_VERSIONS = typer.Option(
+    None, "--keep-versions", min=1, help=f"After each round: {KEEP_HELP} Default: keep all."
+)
+KEEP_REJECTED = typer.Option(
+    3,  # the registry's KEEP_REJECTED, written out because its module loads torch
+    "--keep-rejected",
+    min=1,
+    help="After each round: keep the newest N rejected versions, delete older ones (never one "
+    "that is or was current).",
+)
+
+
 # The defaults of --min-events, --epochs, --lr and --tolerance are `FineTuneConfig`'s, written
 # out because its module loads torch (tests/cli checks they agree).
 def learn(
@@ -187,13 +199,13 @@ def learn(
         "--no-promote",
         help="Store a better candidate as published but do not make it current.",
     ),
-    keep_versions: int | None = typer.Option(
-        None, "--keep-versions", min=1, help=f"After each round: {KEEP_HELP} Default: keep all."
-    ),
+    keep_versions: int | None = KEEP_VERSIONS,
+    keep_rejected: int = KEEP_REJECTED,
 ) -> None:
     """Fine-tune the current version on the events logged since its data window, check it on
     the newest events, and publish it only if it is not worse. A server started on the
-    registry swaps to a published version by itself."""
+    registry swaps to a published version by itself. After a candidate that was not made
+    current, the next round waits for --min-events events newer than those it saw."""
     from attune.learning.finetune import FineTuneConfig, fine_tune
     from attune.training.config_loader import ConfigError, validate
 
@@ -205,6 +217,7 @@ def learn(
         with _registry_errors(), _db(db) as store:
             outcome = fine_tune(store, reg, config, promote=not no_promote)
             deleted = reg.prune(keep_versions) if keep_versions is not None else []
+            deleted = sorted([*deleted, *reg.prune_rejected(keep_rejected)])
         typer.echo(_describe(outcome))
         if deleted:
             typer.echo(f"pruned {_versions(deleted)}")
