@@ -80,3 +80,25 @@ def test_learn_keeps_only_the_newest_rejected_versions(
     assert [v.version for v in reg.versions()] == [1, 4] and reg.current() == 1
     out = runner.invoke(cli, [*learn, "--keep-rejected", "0"])
     assert out.exit_code == 2 and "--keep-rejected" in out.output
+
+
+def test_promoting_a_rejected_version_needs_force_and_says_why(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    _, reg = registry_files
+    note = "NDCG@10 on the 36 newest events: candidate 0.0400, parent v1 0.0500 (worse by more "
+    note += "than tolerance 0.0)"
+    version = _add_rejected(reg, note)
+    promote = ["models", "promote", str(version), "--registry", str(reg.root)]
+    out = runner.invoke(cli, promote)
+    assert out.exit_code == 2 and reg.current() == 1
+    assert out.output.strip() == (
+        f"error: version {version} was rejected: {note}; promote it with --force"
+    )
+    out = runner.invoke(cli, [*promote, "--force"])
+    assert out.exit_code == 0 and reg.current() == version, out.output
+    assert f"warning: promoting rejected version {version} ({note})" in out.output
+    published = reg.add(reg.path(1), parent=1, status="published", data_window=DataWindow(),
+                        metrics={}, note="", copy=True).version  # fmt: skip
+    out = runner.invoke(cli, ["models", "promote", str(published), "--registry", str(reg.root)])
+    assert out.exit_code == 0 and out.output.strip() == f"version {published} is current"

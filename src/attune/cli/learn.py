@@ -14,7 +14,7 @@ from attune.cli.errors import fail, user_errors
 
 if TYPE_CHECKING:
     from attune.learning.finetune import FineTuneOutcome
-    from attune.learning.registry import ModelRegistry
+    from attune.learning.registry import ModelRegistry, VersionInfo
     from attune.ports import Storage
 
 models_app = typer.Typer(
@@ -116,12 +116,35 @@ def promote(
     version: int = typer.Argument(..., help="Version to make current."),
     registry: Path = REGISTRY,
     store: str | None = STORE,
+    force: bool = typer.Option(
+        False, "--force", help="Promote a version even though its check rejected it."
+    ),
 ) -> None:
     """Make a version current (after checking it loads); serving processes follow within
-    their poll interval."""
+    their poll interval. A version `attune learn` rejected needs --force."""
+    reg = _registry(registry, store)
     with _registry_errors():
-        _registry(registry, store).promote(version)
+        info = reg.info(version)
+        if info.status == "rejected":
+            why = _rejection(info)
+            if not force:
+                raise fail(f"version {version} was rejected: {why}; promote it with --force")
+            typer.secho(
+                f"warning: promoting rejected version {version} ({why})",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
+        reg.promote(version)
     typer.echo(f"version {version} is current")
+
+
+def _rejection(info: VersionInfo) -> str:
+    """Why a version was rejected: its check against its parent, in the words of its round
+    (the NDCG@k of both and the tolerance), else its metrics."""
+    if info.note:
+        return info.note
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(info.metrics.items()) if "@" in k)
+    return metrics or "no reason recorded"
 
 
 @models_app.command("rollback")
