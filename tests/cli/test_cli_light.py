@@ -41,6 +41,12 @@ def test_learn_defaults_are_the_fine_tune_configs() -> None:
         assert params[name].default == getattr(config, name), name
 
 
+def test_learn_keeps_the_registrys_default_of_rejected_versions() -> None:
+    from attune.learning.registry import KEEP_REJECTED
+
+    assert _params("learn")["keep_rejected"].default == KEEP_REJECTED
+
+
 def test_version_and_help() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"attune {__version__}"

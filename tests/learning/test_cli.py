@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from attune.cli.main import app as cli
-from attune.learning.registry import ModelRegistry
+from attune.learning.registry import DataWindow, ModelRegistry
 from tests.learning.test_finetune import _log_new_events
 
 runner = CliRunner()
@@ -57,3 +57,48 @@ def test_errors_name_what_is_wrong(engine_files: tuple[Path, Path], tmp_path: Pa
     out = runner.invoke(cli, ["models", "init", "--registry", str(tmp_path / "r2"),
                               "--from", str(tmp_path / "not-a-model")])  # fmt: skip
     assert out.exit_code == 2 and "no checkpoint directory" in out.output
+
+
+def _add_rejected(reg: ModelRegistry, note: str) -> int:
+    metrics = {"ndcg@10": 0.04, "parent_ndcg@10": 0.05}
+    return reg.add(reg.path(1), parent=1, status="rejected", data_window=DataWindow(),
+                   metrics=metrics, note=note, copy=True).version  # fmt: skip
+
+
+def test_learn_keeps_only_the_newest_rejected_versions(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    db, reg = registry_files
+    for _ in range(3):
+        _add_rejected(reg, "worse")  # 2, 3, 4
+    learn = ["learn", "--db", str(db), "--registry", str(reg.root), "--min-events", "50"]
+    out = runner.invoke(cli, learn)  # the default keeps three
+    assert out.exit_code == 0 and "pruned" not in out.output, out.output
+    out = runner.invoke(cli, [*learn, "--keep-rejected", "1"])
+    assert out.exit_code == 0 and out.output.startswith("skipped: 0 new events"), out.output
+    assert "pruned v2, v3" in out.output
+    assert [v.version for v in reg.versions()] == [1, 4] and reg.current() == 1
+    out = runner.invoke(cli, [*learn, "--keep-rejected", "0"])
+    assert out.exit_code == 2 and "--keep-rejected" in out.output
+
+
+def test_promoting_a_rejected_version_needs_force_and_says_why(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    _, reg = registry_files
+    note = "NDCG@10 on the 36 newest events: candidate 0.0400, parent v1 0.0500 (worse by more "
+    note += "than tolerance 0.0)"
+    version = _add_rejected(reg, note)
+    promote = ["models", "promote", str(version), "--registry", str(reg.root)]
+    out = runner.invoke(cli, promote)
+    assert out.exit_code == 2 and reg.current() == 1
+    assert out.output.strip() == (
+        f"error: version {version} was rejected: {note}; promote it with --force"
+    )
+    out = runner.invoke(cli, [*promote, "--force"])
+    assert out.exit_code == 0 and reg.current() == version, out.output
+    assert f"warning: promoting rejected version {version} ({note})" in out.output
+    published = reg.add(reg.path(1), parent=1, status="published", data_window=DataWindow(),
+                        metrics={}, note="", copy=True).version  # fmt: skip
+    out = runner.invoke(cli, ["models", "promote", str(published), "--registry", str(reg.root)])
+    assert out.exit_code == 0 and out.output.strip() == f"version {published} is current"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from structlog.testing import capture_logs
 
 from attune.data.events import Interaction, ItemUpdate
 from attune.engine.engine import load_model
@@ -91,6 +92,37 @@ def test_worse_candidate_is_not_promoted(registry_files: tuple[Path, ModelRegist
     assert reg.current() == 1
     assert reg.info(outcome.version or 0).status == "rejected"
     assert [v.version for v in reg.versions()] == [1, 2]
+
+
+def test_after_a_rejected_round_the_same_events_are_not_trained_again(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    """`attune learn --watch` stored an identical rejected candidate every interval: a round
+    from the same parent waits for `min_events` events newer than the last candidate saw,
+    and logs why it trained nothing."""
+    db, reg = registry_files
+    _log_new_events(db)
+    wreck = FineTuneConfig(min_events=50, lr=5.0, epochs=3, grad_clip=0.0)
+    with open_storage(db) as store:
+        first = fine_tune(store, reg, wreck)
+        last = store.events.last_seq()
+        with capture_logs() as logs:
+            again = fine_tune(store, reg, wreck)
+    assert first.status == "rejected" and first.version == 2, first.reason
+    assert again.status == "skipped" and again.version is None
+    assert reg.info(2).data_window.read_to_seq == last  # its held-out events included
+    assert again.reason == (
+        "0 new events since v2 (rejected, the last candidate from v1), fewer than min_events=50"
+    )
+    assert [v.version for v in reg.versions()] == [1, 2]
+    skipped = [e for e in logs if e["event"] == "fine-tune round skipped"]
+    assert len(skipped) == 1 and skipped[0]["reason"] == again.reason
+    assert skipped[0]["new_events"] == first.new_events and skipped[0]["parent"] == 1
+    _log_new_events(db)  # enough newer events: the next round trains (on the whole backlog)
+    with open_storage(db) as store:
+        third = fine_tune(store, reg, FineTuneConfig(min_events=50, tolerance=1.0))
+    assert third.status == "published" and third.version == 3
+    assert third.new_events == 2 * first.new_events
 
 
 def test_too_few_events_skip(registry_files: tuple[Path, ModelRegistry]) -> None:

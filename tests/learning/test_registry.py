@@ -132,3 +132,33 @@ def test_prune_collapses_history_and_cleans_a_killed_prune(
     _add(reg)  # 4
     assert reg.prune(keep=1) == [3]
     assert reg.history() == [2]  # [2, 2] after dropping 3: one entry, so no fake rollback
+
+
+def test_prune_rejected_keeps_the_newest_and_every_promoted_or_published_one(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    _, reg = registry_files
+    for status in ("rejected",) * 5 + ("published",):
+        _add(reg, status)  # 2..6 rejected, 7 published
+    reg.promote(3)  # a rejected version promoted by hand (`--force`), then left
+    reg.promote(1)
+    assert reg.prune_rejected(keep=2) == [2, 4]
+    assert [v.version for v in reg.versions()] == [1, 3, 5, 6, 7]
+    assert reg.prune_rejected(keep=2) == []
+    _add(reg, "rejected")  # 8
+    assert reg.prune_rejected() == []  # the default keeps three: 5, 6, 8
+    assert reg.prune_rejected(keep=1) == [5, 6]
+    assert reg.history() == [1, 3, 1] and reg.current() == 1
+    with pytest.raises(RegistryError, match="at least 1"):
+        reg.prune_rejected(keep=0)
+
+
+def test_last_candidate_is_the_newest_version_from_a_parent(
+    registry_files: tuple[Path, ModelRegistry],
+) -> None:
+    _, reg = registry_files
+    assert reg.last_candidate(1) is None
+    _add(reg, "rejected")
+    _add(reg, "published")
+    candidate = reg.last_candidate(1)
+    assert candidate is not None and candidate.version == 3 and reg.last_candidate(3) is None

@@ -14,7 +14,7 @@ from attune.cli.errors import fail, user_errors
 
 if TYPE_CHECKING:
     from attune.learning.finetune import FineTuneOutcome
-    from attune.learning.registry import ModelRegistry
+    from attune.learning.registry import ModelRegistry, VersionInfo
     from attune.ports import Storage
 
 models_app = typer.Typer(
@@ -116,12 +116,35 @@ def promote(
     version: int = typer.Argument(..., help="Version to make current."),
     registry: Path = REGISTRY,
     store: str | None = STORE,
+    force: bool = typer.Option(
+        False, "--force", help="Promote a version even though its check rejected it."
+    ),
 ) -> None:
     """Make a version current (after checking it loads); serving processes follow within
-    their poll interval."""
+    their poll interval. A version `attune learn` rejected needs --force."""
+    reg = _registry(registry, store)
     with _registry_errors():
-        _registry(registry, store).promote(version)
+        info = reg.info(version)
+        if info.status == "rejected":
+            why = _rejection(info)
+            if not force:
+                raise fail(f"version {version} was rejected: {why}; promote it with --force")
+            typer.secho(
+                f"warning: promoting rejected version {version} ({why})",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
+        reg.promote(version)
     typer.echo(f"version {version} is current")
+
+
+def _rejection(info: VersionInfo) -> str:
+    """Why a version was rejected: its check against its parent, in the words of its round
+    (the NDCG@k of both and the tolerance), else its metrics."""
+    if info.note:
+        return info.note
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(info.metrics.items()) if "@" in k)
+    return metrics or "no reason recorded"
 
 
 @models_app.command("rollback")
@@ -152,6 +175,18 @@ def prune(
 
 def _versions(numbers: list[int]) -> str:
     return ", ".join(f"v{v}" for v in numbers)
+
+
+KEEP_VERSIONS = typer.Option(
+    None, "--keep-versions", min=1, help=f"After each round: {KEEP_HELP} Default: keep all."
+)
+KEEP_REJECTED = typer.Option(
+    3,  # the registry's KEEP_REJECTED, written out because its module loads torch
+    "--keep-rejected",
+    min=1,
+    help="After each round: keep the newest N rejected versions, delete older ones (never one "
+    "that is or was current).",
+)
 
 
 # The defaults of --min-events, --epochs, --lr and --tolerance are `FineTuneConfig`'s, written
@@ -187,13 +222,13 @@ def learn(
         "--no-promote",
         help="Store a better candidate as published but do not make it current.",
     ),
-    keep_versions: int | None = typer.Option(
-        None, "--keep-versions", min=1, help=f"After each round: {KEEP_HELP} Default: keep all."
-    ),
+    keep_versions: int | None = KEEP_VERSIONS,
+    keep_rejected: int = KEEP_REJECTED,
 ) -> None:
     """Fine-tune the current version on the events logged since its data window, check it on
     the newest events, and publish it only if it is not worse. A server started on the
-    registry swaps to a published version by itself."""
+    registry swaps to a published version by itself. After a candidate that was not made
+    current, the next round waits for --min-events events newer than those it saw."""
     from attune.learning.finetune import FineTuneConfig, fine_tune
     from attune.training.config_loader import ConfigError, validate
 
@@ -205,6 +240,7 @@ def learn(
         with _registry_errors(), _db(db) as store:
             outcome = fine_tune(store, reg, config, promote=not no_promote)
             deleted = reg.prune(keep_versions) if keep_versions is not None else []
+            deleted = sorted([*deleted, *reg.prune_rejected(keep_rejected)])
         typer.echo(_describe(outcome))
         if deleted:
             typer.echo(f"pruned {_versions(deleted)}")

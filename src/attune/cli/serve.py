@@ -154,8 +154,18 @@ def create(
     db: str | None = DB,
     keys_file: Path | None = KEYS_FILE,
 ) -> None:
-    """Create a key and print it once (only its hash is stored)."""
-    key, record = _ring(db, keys_file).create(set(scope), name)
+    """Create a key and print it once (only its hash is stored). The first key turns
+    authentication on: from then on, requests without a key get 401."""
+    ring = _ring(db, keys_file)
+    was_on = ring.enabled
+    key, record = ring.create(set(scope), name)
+    if not was_on:
+        typer.secho(
+            "authentication is now on: requests without a key get 401 (a running server "
+            "follows within a second)",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     typer.secho(
         f"created key {record.id} with scopes {', '.join(sorted(record.scopes))}; "
         "store it now, it is not shown again:",

@@ -16,6 +16,9 @@ One round:
    as the parent minus `tolerance`, else `rejected` with the reason.
 
 The next round starts after the held-out events, so every event is trained on exactly once.
+A round from a parent whose last candidate was not made current waits for `min_events` events
+newer than those that candidate saw (held-out ones included): the same events would only train
+the same candidate again.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class _Round:
             events=trained_events,
             first_time=float(self.events.time[first]),
             last_time=float(self.events.time[last]),
+            checked_last_seq=int(self.events.seq[-1]),
         )
 
 
@@ -125,10 +129,11 @@ def fine_tune(
     events = EventArrays.read(store.events)
     start = int(np.searchsorted(events.seq, last_seq, side="right"))
     n_new = len(events) - start
-    if n_new < cfg.min_events:
-        reason = f"{n_new} new events, fewer than min_events={cfg.min_events}"
+    skip = _nothing_to_learn(registry, parent, events, n_new, cfg.min_events)
+    if skip is not None:
+        _log.info("fine-tune round skipped", parent=parent, new_events=n_new, reason=skip)
         seconds = time.perf_counter() - t0
-        return FineTuneOutcome("skipped", parent, None, n_new, 0, 0, {}, seconds, 0.0, reason)
+        return FineTuneOutcome("skipped", parent, None, n_new, 0, 0, {}, seconds, 0.0, skip)
     n_hold = min(cfg.max_holdout, max(1, round(n_new * cfg.holdout_fraction)))
     boundary = len(events) - n_hold
     # After rejected rounds the new events pile up; a round trains on the newest of them only
@@ -165,6 +170,28 @@ def fine_tune(
         reason=reason,
     )
     return outcome
+
+
+def _nothing_to_learn(
+    registry: ModelRegistry, parent: int, events: EventArrays, n_new: int, min_events: int
+) -> str | None:
+    """Why a round from `parent` would learn nothing new (None: it would). Too few events
+    since the parent's window; or too few since the last candidate from the same parent
+    (rejected, or published but not promoted): a round on the same events would train that
+    candidate again and store a copy of it every time."""
+    if n_new < min_events:
+        return f"{n_new} new events, fewer than min_events={min_events}"
+    last = registry.last_candidate(parent)
+    if last is None:
+        return None
+    seen = last.data_window.read_to_seq
+    unseen = len(events) - int(np.searchsorted(events.seq, seen, side="right"))
+    if unseen >= min_events:
+        return None
+    return (
+        f"{unseen} new events since v{last.version} ({last.status}, the last candidate from "
+        f"v{parent}), fewer than min_events={min_events}"
+    )
 
 
 def warm_up_optimizer() -> None:

@@ -6,7 +6,9 @@
 
 `history` is the order in which versions were made current; rollback steps back along it.
 Continuous fine-tuning adds a version per round, so `prune` deletes old ones: it keeps the
-current version, the newest `keep` versions and the last `keep` steps of `history`.
+current version, the newest `keep` versions and the last `keep` steps of `history`; and
+`prune_rejected` keeps only the newest few rejected candidates (`attune learn` runs it after
+every round, so a learner whose candidates keep failing the check fills no disk).
 Readers (a serving process polling for promotions) never take the lock: `registry.json` is
 replaced atomically, so they see the old or the new file, never half of one.
 
@@ -43,6 +45,8 @@ from attune.training.checkpoint import (
 _log = get_logger(__name__)
 
 VERSION_FILE = "version.json"
+KEEP_REJECTED = 3
+"""Rejected versions `attune learn` keeps by default (the newest; older ones are pruned)."""
 
 
 class RegistryError(Exception):
@@ -59,6 +63,17 @@ class DataWindow(BaseModel):
     events: int = Field(0, description="Events in the window that were used for training.")
     first_time: float | None = Field(None, description="Time of the first event (epoch s).")
     last_time: float | None = Field(None, description="Time of the last event (epoch s).")
+    checked_last_seq: int | None = Field(
+        None,
+        description="Last log position of the newer events the version was checked on (its "
+        "round read the log up to there); None: it was not checked on any.",
+    )
+
+    @property
+    def read_to_seq(self) -> int:
+        """Last log position the version's round read, trained on or checked on: the next
+        round from the same parent has nothing new to learn before events past it."""
+        return self.last_seq if self.checked_last_seq is None else self.checked_last_seq
 
 
 VersionStatus = Literal["published", "rejected"]
@@ -178,6 +193,13 @@ class ModelRegistry:
         base = self.root / "versions"
         return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir())
 
+    def last_candidate(self, parent: int) -> VersionInfo | None:
+        """The newest version fine-tuned from `parent`, published or rejected (None: none)."""
+        for info in reversed(self.versions()):
+            if info.parent == parent:
+                return info
+        return None
+
     def load(self, version: int, device: str = "cpu") -> LoadedModel:
         """The version's model; `RegistryError` when its files are missing or corrupt, or
         when it is an ensemble (read those with `load_members`)."""
@@ -285,10 +307,7 @@ class ModelRegistry:
                 kept.add(current)
             doomed = [v for v in numbers if v not in kept]
             for version in doomed:
-                # Renamed first: a directory that is half deleted must not look like a version.
-                trash = self.root / "versions" / f".deleting-{version}"
-                os.replace(self.path(version), trash)
-                shutil.rmtree(trash)
+                self._delete(version)
             if doomed:
                 history = [v for v in history if v not in doomed]
                 history = [v for i, v in enumerate(history) if i == 0 or history[i - 1] != v]
@@ -297,6 +316,36 @@ class ModelRegistry:
         if doomed:
             _log.info("pruned model versions", deleted=doomed, kept=sorted(kept))
         return doomed
+
+    def prune_rejected(self, keep: int = KEEP_REJECTED) -> list[int]:
+        """Delete rejected versions but the newest `keep`; returns the deleted numbers.
+
+        A rejected version that is current or in the promotion history (promoted by hand) is
+        never deleted, nor is any published one. At least one is kept: the newest candidate
+        tells the next round which events it already saw (`last_candidate`).
+        """
+        if keep < 1:
+            raise RegistryError(f"keep must be at least 1, got {keep}")
+        with self._locked():
+            promoted = set(self.history())
+            rejected = [
+                v.version
+                for v in self.versions()
+                if v.status == "rejected" and v.version not in promoted
+            ]
+            doomed = rejected[:-keep]
+            for version in doomed:
+                self._delete(version)
+        if doomed:
+            _log.info("pruned rejected model versions", deleted=doomed, kept=rejected[-keep:])
+        return doomed
+
+    def _delete(self, version: int) -> None:
+        """Delete a version's directory (under the lock)."""
+        # Renamed first: a directory that is half deleted must not look like a version.
+        trash = self.root / "versions" / f".deleting-{version}"
+        os.replace(self.path(version), trash)
+        shutil.rmtree(trash)
 
 
 def _last_distinct(history: list[int], n: int) -> list[int]:

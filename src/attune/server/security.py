@@ -17,9 +17,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.log import get_logger
 from attune.ports import KeyRecord, KeyStore
 from attune.schemas.keys import ApiScope
 from attune.stores import open_key_store
+
+_log = get_logger(__name__)
 
 _PREFIX = "attune_"
 
@@ -45,7 +48,9 @@ def _digest(key: str) -> str:
 
 class KeyRing:
     """The keys of one `KeyStore`, re-read when the store changes (so a revocation takes effect
-    within `recheck_s` without a restart)."""
+    within `recheck_s` without a restart). A re-read that finds authentication turned on or
+    off by another process (`attune keys create`, `disable-auth`) logs it: from then on,
+    requests without a key get 401, or need none."""
 
     def __init__(self, store: KeyStore, recheck_s: float = 1.0) -> None:
         self.store = store
@@ -55,14 +60,18 @@ class KeyRing:
         self._version: str | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
-        self._reload()
+        self._reload(announce=False)
 
-    def _reload(self) -> None:
+    def _reload(self, announce: bool = True) -> None:
         version = self.store.version()
-        if version != self._version:
-            self._keys = {r.id: _from_record(r) for r in self.store.load()}
-            self._required = self.store.auth_required()
-            self._version = version
+        if version == self._version:
+            return
+        was_required = self._required
+        self._keys = {r.id: _from_record(r) for r in self.store.load()}
+        self._required = self.store.auth_required()
+        self._version = version
+        if announce and self._required != was_required:
+            _log_auth_change(self._required, len(self._keys))
 
     def _fresh(self) -> dict[str, ApiKey]:
         now = time.monotonic()
@@ -127,9 +136,22 @@ class KeyRing:
         self._refresh()
 
     def _refresh(self) -> None:
+        """Re-read after this ring's own change (the command that made it tells its user)."""
         with self._lock:
             self._version = None
-            self._reload()
+            self._reload(announce=False)
+
+
+def _log_auth_change(required: bool, key_count: int) -> None:
+    """One line when a re-read finds authentication switched by another process."""
+    if required:
+        _log.warning(
+            "authentication turned on",
+            key_count=key_count,
+            effect="requests without an API key now get 401",
+        )
+    else:
+        _log.warning("authentication turned off", effect="requests need no API key (loopback only)")
 
 
 def _to_record(key: ApiKey) -> KeyRecord:
