@@ -58,6 +58,12 @@ def serve(
     keys_file: Path | None = typer.Option(
         None, "--keys-file", help="API keys file (default <db>.keys.json; on Redis: the store)."
     ),
+    allow_mismatch: bool | None = typer.Option(
+        None,
+        "--allow-mismatch",
+        help="Serve a model that knows under half of the store's items (trained on other "
+        "data) instead of refusing to start [env ATTUNE_ALLOW_MISMATCH].",
+    ),
 ) -> None:
     """Serve the HTTP API. On SQLite one process owns the database; on Redis (--store) any
     number of servers and --workers share it.
@@ -72,6 +78,7 @@ def serve(
     given = {
         "db": db, "store": store, "model": model, "host": host, "port": port,
         "workers": workers, "config": config, "keys_file": keys_file,
+        "allow_mismatch": allow_mismatch,
     }  # fmt: skip
     settings = _settings(**given)
     try:
@@ -102,11 +109,21 @@ def _run(settings: ServerSettings, given: dict[str, Any]) -> None:
 
     import uvicorn
 
+    from attune.cli.errors import user_errors
     from attune.server.app import create_app
+    from attune.server.lock import DatabaseInUseError
+    from attune.server.serving import ModelMismatchError, check_model_fit, open_serving
+    from attune.training.checkpoint import CheckpointError
 
     app: Any = "attune.server.app:create_app"
-    if settings.workers == 1:
-        app = create_app(settings)
+    # The engine is opened here, not in the app's start-up, so that a model that does not fit
+    # the store (or cannot be read) is one line and status 2, not a server's traceback.
+    with user_errors(ModelMismatchError, CheckpointError, DatabaseInUseError):
+        serving = open_serving(settings) if settings.workers == 1 else None
+        if serving is None:
+            check_model_fit(settings)  # each worker then opens its own engine
+    if serving is not None:
+        app = create_app(settings, serving)
     else:
         for name, value in given.items():
             if value is not None and name != "workers":

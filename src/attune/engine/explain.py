@@ -59,17 +59,33 @@ def ago(seconds: float, timestamp: float | None = None) -> str:
 
 
 def influences(attention: np.ndarray, history_vecs: np.ndarray, item_vec: np.ndarray) -> np.ndarray:
-    """Contribution of each history event to one item's score, normalised to sum to 1.
+    """Share of each history event in one item's reason, summing to 1: the cosine of the
+    event's item with the candidate, negatives clipped (the past items closest to it are what
+    it has in common with the user's interest); the attention of V_u when no past item points
+    at the candidate at all.
 
-    The last position's attention says how much each past event shapes V_u; the cosine of the
-    event's item with the candidate says whether that part of V_u points at the candidate.
-    Their product (negatives clipped) is the event's share.
+    The attention of V_u's last position alone is no attribution: it falls on hidden states
+    that already mix the window, and often gathers on one event (the oldest, say), which then
+    was named for every item of a list.
     """
     h = history_vecs / np.maximum(np.linalg.norm(history_vecs, axis=1, keepdims=True), 1e-12)
     v = item_vec / max(float(np.linalg.norm(item_vec)), 1e-12)
-    raw = attention * np.clip(h @ v, 0.0, None)
+    raw = np.clip(h @ v, 0.0, None)
     total = float(raw.sum())
     return raw / total if total > 0 else attention / max(float(attention.sum()), 1e-12)
+
+
+def latest_per_item(expl: Explanation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(items, positions, attention) of the window with one event per distinct item: its
+    latest, newest first (so that ties go to the more recent item); the attention of an item
+    is that of all its events."""
+    items = expl.items.astype(np.int64)
+    distinct, inverse = np.unique(items, return_inverse=True)
+    latest = np.full(len(distinct), -1, np.int64)
+    np.maximum.at(latest, inverse, np.arange(len(items)))
+    attention = np.bincount(inverse, weights=expl.weights, minlength=len(distinct))
+    newest_first = np.argsort(-latest)
+    return distinct[newest_first], expl.positions[latest[newest_first]], attention[newest_first]
 
 
 def similar_text(top: Influence, title: str, *, has_time: bool, now: float | None = None) -> str:
@@ -131,39 +147,44 @@ class Reasoner:
     def similar_many(
         self, items: np.ndarray, state: UserState, expl: Explanation | None, now: float
     ) -> list[Reason]:
-        """For each item, the history events that pull V_u toward it (strongest 3 first)."""
+        """For each item, its own reason: the past events whose items are closest to it
+        (`influences`; the 3 strongest first, one event per past item)."""
         if expl is None or len(expl.items) == 0:
             return [Reason("similar", "similar to your interests") for _ in items]
-        index = self.items.index
-        hist = expl.items.astype(np.int64)
-        if bool(index.contains(hist).all()):
-            h = index.vectors(hist)
-            v = index.vectors(items)
-            sims = np.clip(v @ h.T, 0.0, None)  # [items, history]; index vectors are unit
-            raw = sims * expl.weights[None, :]
-            total = raw.sum(axis=1, keepdims=True)
-            base = expl.weights / max(float(expl.weights.sum()), 1e-12)
-            shares = np.where(total > 0, raw / np.maximum(total, 1e-12), base[None, :])
-        else:
-            shares = np.repeat(expl.weights[None, :], len(items), axis=0)
+        history, positions, attention = latest_per_item(expl)
+        shares = self._shares(items, history, attention)
         # One argsort for all rows, then plain Python over lists: per-item numpy indexing
         # (scalars out of arrays, a sort per row) took most of a list's time.
-        orders = np.argsort(-shares, axis=1)[:, :3]
+        orders = np.argsort(-shares, axis=1, kind="stable")[:, :3]
         top_shares = np.take_along_axis(shares, orders, axis=1).tolist()
-        history = hist.tolist()
-        types = state.types[expl.positions].tolist()
-        times = state.times[expl.positions].tolist()
+        past = history.tolist()
+        types = state.types[positions].tolist()
+        times = state.times[positions].tolist()
         external = self.items.store.items.external
         out = []
         for order, weights, item in zip(orders.tolist(), top_shares, items.tolist(), strict=True):
             infl = [
-                Influence(external(history[j]), self.names[types[j]], times[j], w)
+                Influence(external(past[j]), self.names[types[j]], times[j], w)
                 for j, w in zip(order, weights, strict=True)
             ]
-            top = history[order[0]]
+            top = past[order[0]]
             matched = sorted(set(self.items.tokens[item]) & set(self.items.tokens[top]))
             text = similar_text(
                 infl[0], self.items.title(top), has_time=self.has_timestamps, now=now
             )
             out.append(Reason("similar", text, infl, matched))
         return out
+
+    def _shares(self, items: np.ndarray, history: np.ndarray, attention: np.ndarray) -> np.ndarray:
+        """`influences` of every (item, past item) pair, as one matrix product: [items,
+        history]. Past items without a vector in the index count as pointing nowhere."""
+        index = self.items.index
+        sims = np.zeros((len(items), len(history)), np.float32)
+        indexed = index.contains(history)
+        if bool(indexed.any()):
+            # Index vectors are unit: the product is the cosine.
+            products = index.vectors(items) @ index.vectors(history[indexed]).T
+            sims[:, indexed] = np.clip(products, 0.0, None)
+        total = sims.sum(axis=1, keepdims=True)
+        base = attention / max(float(attention.sum()), 1e-12)
+        return np.where(total > 0, sims / np.maximum(total, 1e-12), base[None, :])

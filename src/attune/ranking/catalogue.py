@@ -37,6 +37,9 @@ class ItemCatalogue:
     _availability_cache: tuple[float, float, np.ndarray] | None = field(
         default=None, init=False, repr=False
     )
+    _fields: tuple[object, int, frozenset[str]] = field(
+        default=(None, 0, frozenset()), init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         n = len(self.available_from)
@@ -92,6 +95,20 @@ class ItemCatalogue:
             [i for i, t in enumerate(self.attributes.tokens.ids) if t.startswith(prefix)],
             dtype=np.int64,
         )
+
+    def attribute_fields(self) -> frozenset[str]:
+        """Names of the attribute fields some item has a `field=value` token of: the fields
+        an include or exclude rule can match. Tokens are only ever added, so each call reads
+        only those added since the last (and none when the count is unchanged)."""
+        tokens = self.attributes.tokens
+        seen, count, fields = self._fields
+        if seen is not tokens:
+            count, fields = 0, frozenset()
+        if len(tokens) > count:
+            new = tokens.decode(range(count, len(tokens)))
+            fields = fields | {token.partition("=")[0] for token in new}
+            self._fields = (tokens, count + len(new), fields)
+        return fields
 
     def items_with_any(self, token_ids: np.ndarray) -> np.ndarray:
         """Boolean mask over items: has at least one of the tokens."""

@@ -108,6 +108,25 @@ class CompiledFilter:
         return out
 
 
+UNKNOWN_FIELD = "no item has this attribute field"
+"""The message of a rule on a field no item has (such a rule keeps nothing, or drops nothing:
+a misspelt field, or one whose values are numbers or free text, which are not tokens)."""
+
+
+def unknown_rule_fields(spec: FilterSpec, catalogue: ItemCatalogue) -> list[tuple[str, str]]:
+    """`(rule, field)` of each include or exclude rule on a field no item in `catalogue` has,
+    in the spec's order (see `ItemCatalogue.attribute_fields`)."""
+    if not spec.include and not spec.exclude:
+        return []
+    known = catalogue.attribute_fields()
+    return [
+        (rule, name)
+        for rule, rules in (("include", spec.include), ("exclude", spec.exclude))
+        for name in rules
+        if name not in known
+    ]
+
+
 def compile_filter(
     spec: FilterSpec, catalogue: ItemCatalogue, event_types: EventTypes | None = None
 ) -> CompiledFilter:

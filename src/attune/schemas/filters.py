@@ -39,9 +39,11 @@ class FilterSpec(BaseModel):
 
     include: dict[str, list[str]] = Field(default_factory=dict, json_schema_extra=_RULES_SCHEMA)
     """Keep only items that, for every field named, have one of its values
-    (`{"genre": ["Drama", "Comedy"], "brand": ["acme"]}` = (Drama or Comedy) and acme)."""
+    (`{"genre": ["Drama", "Comedy"], "brand": ["acme"]}` = (Drama or Comedy) and acme). The
+    API refuses a field no item has (422, listing the known fields)."""
     exclude: dict[str, list[str]] = Field(default_factory=dict, json_schema_extra=_RULES_SCHEMA)
-    """Drop items that have any of the listed values of any field named."""
+    """Drop items that have any of the listed values of any field named (the API refuses a
+    field no item has, as for `include`)."""
     exclude_items: list[ExternalId] = Field(default_factory=list, max_length=10_000)
     """External item ids not to return in this request (for example, those already shown)."""
     respect_availability: bool = True

@@ -55,14 +55,16 @@ Authenticate with an API key (`attune keys create --scope ...`) in `X-API-Key` o
 Errors are `application/problem+json` documents naming the fields at fault."""
 
 
-def _lifespan(settings: ServerSettings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    settings: ServerSettings, opened: Serving | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan: the engine opened (under the database lock, on a store owned by one
-    process) before the first request, the watchers started, and all of it closed at
-    shutdown."""
+    process) before the first request, unless `opened` already is, the watchers started, and
+    all of it closed at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        serving = await run_in_threadpool(open_serving, settings)
+        serving = opened if opened is not None else await run_in_threadpool(open_serving, settings)
         engine = serving.engine
         # What the engine loaded (vocabularies, states, the model) lives as long as the
         # process: moved out of the collector's sight, the full collections that request
@@ -115,9 +117,10 @@ def _watchers(app: FastAPI, settings: ServerSettings, serving: Serving) -> list[
     return tasks
 
 
-def create_app(settings: ServerSettings | None = None) -> FastAPI:
+def create_app(settings: ServerSettings | None = None, serving: Serving | None = None) -> FastAPI:
     """The API over the database and model named in `settings` (default: from the
-    environment and `ATTUNE_CONFIG`)."""
+    environment and `ATTUNE_CONFIG`); `serving`: the engine already opened from them, which
+    the app then owns (closed at shutdown)."""
     if settings is None:  # a worker process of `attune serve --workers N`, or uvicorn --factory
         settings = ServerSettings()  # filled from ATTUNE_* and the TOML file
         configure(settings.log_level, fmt=settings.log_format)
@@ -126,7 +129,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         title="Attune",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, serving),
         docs_url=None,  # served from local files: see api_docs
         redoc_url=None,
     )

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from attune.engine.engine import UnknownItemError, UnknownUserError
 from attune.log import REDACTED, REPORTED, erasing, exception_fields, get_logger
 from attune.schemas.problems import FieldError, Problem
+from attune.server.body_fields import known_body_fields, known_list
 from attune.server.unavailable import unavailable_response
 
 _log = get_logger(__name__)
@@ -98,12 +99,22 @@ async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         FieldError(
-            field="body" if e["type"] == "json_invalid" else field_name(e["loc"]), message=e["msg"]
+            field="body" if e["type"] == "json_invalid" else field_name(e["loc"]),
+            message=_message(request, e),
         )
         for e in exc.errors()
     ]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:3])
     return problem_response(422, f"invalid request: {summary}", errors=errors)
+
+
+def _message(request: Request, error: Mapping[str, Any]) -> str:
+    """pydantic's message; for a body field the model lacks, with the fields it has."""
+    loc = error["loc"]
+    if error["type"] != "extra_forbidden" or not loc or loc[0] != "body":
+        return str(error["msg"])
+    known = known_body_fields(request.scope.get("route"), loc[1:-1])
+    return "unknown field" if known is None else f"unknown field; {known_list(known)}"
 
 
 async def _http(request: Request, exc: Exception) -> Response:

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from attune.engine.engine import Engine, load_model
+from attune.engine.interest import InterestModel
 from attune.learning.registry import ModelRegistry
+from attune.log import get_logger
 from attune.ports import Storage
 from attune.server.lock import DatabaseLock
 from attune.server.settings import ServerSettings
-from attune.stores import open_storage, storage_path
+from attune.stores import open_storage, redacted, storage_path
+
+_log = get_logger(__name__)
+
+MIN_KNOWN_SHARE = 0.5
+"""Least share of the store's items the served model must know (else `ModelMismatchError`,
+unless `allow_mismatch`)."""
+
+
+class ModelMismatchError(ValueError):
+    """The model knows too few of the store's items: it was trained on other data."""
 
 
 @dataclass
@@ -39,22 +53,11 @@ class Serving:
 def open_serving(settings: ServerSettings) -> Serving:
     """Open the storage, take the lock when it is owned by one process, load the model (the
     registry's current version, or the checkpoint as version 1) and the engine over both."""
-    store = open_storage(
-        settings.storage_url,
-        durability=settings.engine.durability,
-        keys=settings.keys_file,
-        erasure_rebuild_s=settings.engine.erasure_rebuild_s,
-    )
+    store = _open_store(settings)
     lock = _lock(store)
     try:
-        registry = _registry(settings, store)
-        if registry is None:
-            model = load_model(settings.model, 1, settings.engine.device)
-        else:
-            version = registry.current()
-            if version is None:
-                raise ValueError(f"model registry {settings.model} has no current version")
-            model = load_model(registry.path(version), version, settings.engine.device)
+        registry, model = _model(settings, store)
+        check_fit(settings, store, model)
         engine = Engine(store, model, settings.engine)
     except BaseException:
         store.close()
@@ -62,6 +65,66 @@ def open_serving(settings: ServerSettings) -> Serving:
             lock.release()
         raise
     return Serving(engine, registry, lock)
+
+
+def check_model_fit(settings: ServerSettings) -> None:
+    """`check_fit` on its own (the storage opened and closed again, no engine): what
+    `attune serve --workers N` runs before its workers each open the storage."""
+    store = _open_store(settings)
+    try:
+        check_fit(settings, store, _model(settings, store)[1])
+    finally:
+        store.close()
+
+
+def _open_store(settings: ServerSettings) -> Storage:
+    return open_storage(
+        settings.storage_url,
+        durability=settings.engine.durability,
+        keys=settings.keys_file,
+        erasure_rebuild_s=settings.engine.erasure_rebuild_s,
+    )
+
+
+def _model(settings: ServerSettings, store: Storage) -> tuple[ModelRegistry | None, InterestModel]:
+    """The registry followed (None for a checkpoint directory) and the model to serve: the
+    registry's current version, or the checkpoint as version 1."""
+    registry = _registry(settings, store)
+    if registry is None:
+        return None, load_model(settings.model, 1, settings.engine.device)
+    version = registry.current()
+    if version is None:
+        raise ValueError(f"model registry {settings.model} has no current version")
+    return registry, load_model(registry.path(version), version, settings.engine.device)
+
+
+def check_fit(settings: ServerSettings, store: Storage, model: InterestModel) -> float | None:
+    """Log the share of the store's items `model` knows (None for a store without items) and
+    raise `ModelMismatchError` when it is under `MIN_KNOWN_SHARE`, unless the settings allow
+    a mismatch. A model trained on other data has no vector for the items it never saw:
+    they rank by their attributes at best, and users' histories of them count for nothing."""
+    n_items = len(store.items)
+    model.bind_items(store.items)  # the engine's own binding then has nothing left to do
+    known = int(np.count_nonzero(model.model_index(np.arange(n_items)) > 0))
+    share = known / n_items if n_items else None
+    low = share is not None and share < MIN_KNOWN_SHARE
+    (_log.warning if low else _log.info)(
+        "model catalogue fit",
+        store=redacted(settings.storage_url),
+        model=str(settings.model),
+        model_version=model.version,
+        items=n_items,
+        known_items=known,
+        known_share=None if share is None else round(share, 4),
+    )
+    if low and not settings.allow_mismatch:
+        raise ModelMismatchError(
+            f"the model {settings.model} knows {known} of the store's {n_items} items "
+            f"({share:.0%}, under {MIN_KNOWN_SHARE:.0%}): it was trained on other data, and "
+            "most lists would come from attributes or popularity. Serve a model trained on "
+            "this store, or start with --allow-mismatch (ATTUNE_ALLOW_MISMATCH=1)."
+        )
+    return share
 
 
 def _lock(store: Storage) -> DatabaseLock | None:

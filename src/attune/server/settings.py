@@ -116,6 +116,10 @@ class ServerSettings(BaseSettings):
     model: Path
     """A model registry (see `attune models`; the server follows its current version) or a
     single checkpoint directory from `attune train`."""
+    allow_mismatch: bool = False
+    """Serve a model that knows under half of the store's items (one trained on other data;
+    most lists would then come from attributes or popularity). Off, the server refuses to
+    start; either way it logs the share it knows (`model catalogue fit`)."""
     model_poll_s: float = Field(2.0, gt=0.0)
     """How often the server checks the model registry for a promoted or rolled-back version."""
     config: Path | None = None

@@ -16,6 +16,7 @@ from attune.engine.engine import Engine, UnknownUserError
 from attune.schemas.directory import ItemList, ItemSummary, UserList, UserSummary
 from attune.schemas.records import RESERVED_ID_PREFIX
 from attune.server.deps import CanRecommend, EngineDep
+from attune.server.known_input import KnownQuery
 from attune.server.problems import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["directory"])
@@ -28,7 +29,7 @@ QueryItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_L
 
 @router.get(
     "/users",
-    dependencies=[CanRecommend],
+    dependencies=[CanRecommend, KnownQuery],
     responses=problem_responses(401, 403, 422),
     summary="Find users by id prefix",
 )
@@ -71,7 +72,7 @@ def _find_users(engine: Engine, prefix: str, limit: int) -> tuple[list[UserSumma
 
 @router.get(
     "/items",
-    dependencies=[CanRecommend],
+    dependencies=[CanRecommend, KnownQuery],
     responses=problem_responses(401, 403, 422),
     summary="Look items up by id",
 )

@@ -11,6 +11,7 @@ from attune.schemas.catalogue import ItemBody, ItemsBody, Upserted
 from attune.schemas.recommendations import SimilarItem, SimilarItems
 from attune.schemas.request import MAX_K
 from attune.server.deps import CanIngest, CanRecommend, EngineDep, ItemId
+from attune.server.known_input import KnownQuery
 from attune.server.paths import IdRoute
 from attune.server.problems import InvalidInputError, problem_responses, validated
 
@@ -21,7 +22,7 @@ _WRITE_ERRORS = problem_responses(400, 401, 403, 413, 422)
 
 @router.get(
     "/{item_id:id}/similar",
-    dependencies=[CanRecommend],
+    dependencies=[CanRecommend, KnownQuery],
     responses=problem_responses(401, 403, 404, 422),
     summary="Items similar to an item",
 )

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from attune.schemas.operations import Report, Stats, TrafficPoint
 from attune.server import reports
 from attune.server.deps import CanRecommend, EngineDep, MetricsDep
+from attune.server.known_input import KnownQuery
 from attune.server.problems import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["operations"])
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 
 @router.get(
     "/stats",
-    dependencies=[CanRecommend],
+    dependencies=[CanRecommend, KnownQuery],
     responses=problem_responses(401, 403, 422),
     summary="Counts and recent traffic",
 )

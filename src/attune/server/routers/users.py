@@ -14,12 +14,15 @@ from fastapi.routing import APIRoute
 from pydantic import StringConstraints
 
 from attune.data.events import UserUpdate
-from attune.ranking import FilterSpec
+from attune.engine.engine import Engine
+from attune.ranking import UNKNOWN_FIELD, FilterSpec, unknown_rule_fields
 from attune.schemas.catalogue import Erasure, Upserted, UserBody
+from attune.schemas.problems import FieldError
 from attune.schemas.recommendations import Explanation, History, Recommendations, RecommendRequest
 from attune.schemas.records import ExternalId, is_valid_id
 from attune.schemas.request import MAX_K
 from attune.server import responses
+from attune.server.body_fields import known_list
 from attune.server.deps import (
     CanIngest,
     CanRecommend,
@@ -30,6 +33,7 @@ from attune.server.deps import (
     UserId,
 )
 from attune.server.fastpath import FastRoute, authorized, fast_path
+from attune.server.known_input import KnownQuery
 from attune.server.metrics import Metrics
 from attune.server.problems import InvalidInputError, problem_responses, validated
 from attune.server.responses import FastJSON
@@ -78,6 +82,24 @@ async def _recommend(
     return FastJSON(responses.recommendations(recs))
 
 
+def _check_rule_fields(engine: Engine, filters: FilterSpec, query: bool) -> None:
+    """422 for include/exclude rules on a field no item has (they would keep nothing, or drop
+    nothing, without a word), naming the known fields. `query`: the rules came as GET
+    parameters (`include=field:value`), else as the body's `filters`."""
+    unknown = unknown_rule_fields(filters, engine.items.catalogue)
+    if not unknown:
+        return
+    known = known_list(engine.items.catalogue.attribute_fields())
+    raise InvalidInputError(
+        [
+            FieldError(field=rule, message=f"{name!r}: {UNKNOWN_FIELD}; {known}")
+            if query
+            else FieldError(field=f"filters.{rule}.{name}", message=f"{UNKNOWN_FIELD}; {known}")
+            for rule, name in unknown
+        ]
+    )
+
+
 def _rules(pairs: list[str] | None) -> dict[str, list[str]]:
     rules: dict[str, list[str]] = {}
     for pair in pairs or []:
@@ -112,7 +134,7 @@ async def _fast_recommendations(route: APIRoute, request: Request) -> Response |
     "/{user_id:id}/recommendations",
     response_model=Recommendations,
     response_class=FastJSON,
-    dependencies=[CanRecommend],
+    dependencies=[CanRecommend, KnownQuery],
     responses=problem_responses(401, 403, 422),
     summary="Recommend items, with simple filters",
 )
@@ -127,12 +149,17 @@ async def get_recommendations(
         Query(
             max_length=100,
             description="Keep only items with this attribute, as `field:value` (repeat the "
-            "parameter: values of one field are or-ed, fields and-ed), e.g. `genre:Drama`.",
+            "parameter: values of one field are or-ed, fields and-ed), e.g. `genre:Drama`. A "
+            "field no item has is refused (422, listing the known fields).",
         ),
     ] = None,
     exclude: Annotated[
         list[FilterPair] | None,
-        Query(max_length=100, description="Drop items with this attribute, as `field:value`."),
+        Query(
+            max_length=100,
+            description="Drop items with this attribute, as `field:value` (a field no item "
+            "has: 422).",
+        ),
     ] = None,
     exclude_items: Annotated[
         list[QueryItemId] | None,
@@ -158,6 +185,7 @@ async def get_recommendations(
         filters = validated(
             FilterSpec, **{**base, "include": _rules(include), "exclude": _rules(exclude)}
         )
+        _check_rule_fields(access.engine, filters, query=True)
     return await _recommend(
         access, metrics, user_id, k, filters, exclude_items or [], diversity, explore
     )
@@ -167,7 +195,7 @@ async def get_recommendations(
     "/{user_id:id}/recommendations",
     response_model=Recommendations,
     response_class=FastJSON,
-    dependencies=[CanRecommend],
+    dependencies=[CanRecommend, KnownQuery],
     responses=problem_responses(400, 401, 403, 413, 422),
     summary="Recommend items, with full filters",
 )
@@ -179,6 +207,8 @@ async def post_recommendations(
 ) -> FastJSON:
     """As the GET form, with filters as a JSON `FilterSpec` (attribute rules, item exclusions,
     availability, seen and negative items, re-consumable event types)."""
+    if body.filters is not None:
+        _check_rule_fields(access.engine, body.filters, query=False)
     return await _recommend(
         access,
         metrics,
@@ -195,7 +225,7 @@ async def post_recommendations(
     "/{user_id:id}/explanations",
     response_model=Explanation,
     response_class=FastJSON,
-    dependencies=[CanRecommend],
+    dependencies=[CanRecommend, KnownQuery],
     responses=_READ_ERRORS,
     summary="Explain an item's score for a user",
 )
