@@ -185,6 +185,27 @@ def test_the_dashboard_counts_events_as_they_arrive(console: Console) -> None:
     assert console.errors == []
 
 
+def test_the_dashboard_counts_events_that_could_have_named_their_list(console: Console) -> None:
+    """An event on an item shown to its user that names no list is counted as one that came
+    without a recommendation id; an event on an item never shown to its user is not."""
+    before = console.admin.feedback()
+    shown = console.admin.recommend("u335", k=4).items
+    unseen = next(f"c2-{n}" for n in range(50) if f"c2-{n}" not in {i.item_id for i in shown})
+    console.admin.ingest({"user_id": "u335", "item_id": shown[1].item_id, "event_type": "view"})
+    console.admin.ingest({"user_id": "u335", "item_id": unseen, "event_type": "view"})
+    page = console.page
+    page.goto(f"{console.url}/ui/dashboard")
+    page.wait_for_selector("#feedback-untagged")
+    untagged = before.untagged + 1
+    assert console.admin.feedback().untagged == untagged
+    assert page.get_attribute("#feedback-untagged", "data-value") == str(untagged)
+    text = page.inner_text("#feedback-untagged")
+    assert text.startswith(f"{untagged} events on items shown to their user came without")
+    unattributed = page.get_attribute("#feedback-unattributed", "data-value")
+    assert unattributed == str(before.unattributed)
+    assert console.errors == []
+
+
 def test_a_phone_sized_screen_gets_one_column(console: Console) -> None:
     page = console.page
     page.set_viewport_size({"width": 390, "height": 844})

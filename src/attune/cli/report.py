@@ -88,7 +88,7 @@ def _table(header: list[str], rows: list[list[str]], text_columns: int = 0) -> l
 
 
 def render(summary: FeedbackSummary) -> str:
-    """The summary as two aligned tables and the unattributed count."""
+    """The summary as two aligned tables, then the untagged and unattributed counts."""
     if not summary.by_version:
         return f"no impressions logged\nunattributed events: {summary.unattributed}"
     out = ["by model version"]
@@ -117,5 +117,9 @@ def render(summary: FeedbackSummary) -> str:
         ],
         text_columns=1,
     )
-    out += ["", f"unattributed events: {summary.unattributed}"]
+    out += [
+        "",
+        f"events on a shown item without a recommendation id: {summary.untagged}",
+        f"unattributed events: {summary.unattributed}",
+    ]
     return "\n".join(out)
