@@ -22,6 +22,7 @@ import pytest
 
 from attune.client import Client
 from attune.data.dataset import Dataset
+from attune.data.events import EventTypes
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.server.console._routes import CHART_LIB
 from attune.stores import open_storage
@@ -145,6 +146,27 @@ def test_a_click_changes_the_list_and_enters_the_history(console: Console) -> No
     title = console.admin.items([target]).items[0].title
     assert title and title in newest.inner_text()  # shown by title, not by id
     assert console.admin.history("u333").events[-1].item_id == target
+    assert console.errors == []
+
+
+def test_the_playground_offers_every_event_type(console: Console) -> None:
+    page = console.page
+    page.goto(f"{console.url}/ui/")
+    page.fill("#user-query", "u336")
+    page.press("#user-query", "Enter")
+    page.click('#user-results button[data-user-id="u336"]')
+    page.wait_for_selector("#recs li.rec")
+    offered = page.eval_on_selector_all('input[name="event-type"]', "ns => ns.map(n => n.value)")
+    assert offered == EventTypes().names  # the server runs the default event types
+    assert page.is_checked('input[name="event-type"][value="click"]')
+    page.check('input[name="event-type"][value="add_to_cart"]')
+    target = console.ids("#recs li.rec")[0]
+    with page.expect_request("**/v1/events") as sent:
+        page.click(f'#recs li.rec[data-item-id="{target}"] .item-act')
+    assert json.loads(sent.value.post_data or "{}")["event_type"] == "add_to_cart"
+    page.wait_for_selector("#status:has-text('Sent add_to_cart')")
+    assert console.admin.history("u336").events[-1].event_type == "add_to_cart"
+    page.check('input[name="event-type"][value="click"]')  # as the next tests expect
     assert console.errors == []
 
 
