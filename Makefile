@@ -65,8 +65,9 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# `make demo DATA=PATH` demonstrates another dataset folder or file (scripts/demo.sh --help).
 demo: install
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(if $(DATA),--data '$(DATA)')
 
 clean:
 	rm -rf $(VENV) build *.egg-info ui/node_modules $(VENDOR)

@@ -72,7 +72,8 @@ EVENTS = [
     event("b", "i3", "R2", after=8 * DAY),  # after the 7-day window: unattributed
     event("c", "i5", "R3"),  # first event of the unknown user: the list becomes c's (1, popular)
     event("d", "i0", "R3"),  # now another user's list: unattributed
-    event("a", "i1", None),  # names no list: not counted at all
+    event("a", "i1", None),  # names no list, but was shown to a in R1: untagged
+    event("b", "i0", None),  # names no list, and was shown to b in none: not counted
     event("c", "i0", "R3", "purchase"),  # click and conversion (1, popular)
 ]
 
@@ -118,6 +119,7 @@ EXPECTED = {
         _reason(2, "similar", items=1, clicks=1, conversions=1, ctr=1.0),
     ],
     "unattributed": 5,
+    "untagged": 1,
 }
 
 

@@ -31,6 +31,7 @@ def test_report_prints_versions_reasons_and_unattributed(tmp_path: Path) -> None
     assert ["2", "1", "2", "1", "1", "50.00%", "50.00%"] in rows
     assert ["1", "similar", "3", "2", "1", "66.67%"] in rows
     assert ["2", "exploration", "1", "0", "0", "0.00%"] in rows
+    assert "events on a shown item without a recommendation id: 1\n" in result.output
     assert result.output.rstrip().endswith("unattributed events: 5")
 
 

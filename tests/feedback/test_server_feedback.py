@@ -43,6 +43,8 @@ def test_feedback_endpoint_and_metrics_count_clicks(served: tuple[Server, Keys])
                 recommendation_id=recs.recommendation_id,
             ),
             Interaction(user_id="u3", item_id="c0-1", recommendation_id="unknown"),
+            # Shown to u3 just before, but named no list: it could have (untagged).
+            Interaction(user_id="u3", item_id=recs.items[1].item_id),
         ]
     )
     reader = Client(server.url, api_key=keys.recommend)
@@ -50,7 +52,7 @@ def test_feedback_endpoint_and_metrics_count_clicks(served: tuple[Server, Keys])
     (version,) = summary.by_version
     assert (version.lists, version.items, version.clicks, version.conversions) == (1, 4, 1, 1)
     assert (version.ctr, version.conversion_rate) == (0.25, 0.25)
-    assert summary.unattributed == 1
+    assert (summary.unattributed, summary.untagged) == (1, 1)
     reasons = {r.reason: r for r in summary.by_reason}
     assert (reasons[top.reason.kind].clicks, reasons[top.reason.kind].conversions) == (1, 1)
     assert sum(r.items for r in summary.by_reason) == 4
@@ -62,6 +64,7 @@ def test_feedback_endpoint_and_metrics_count_clicks(served: tuple[Server, Keys])
     assert f"attune_feedback_clicks_total{{{labels}}} 1.0" in text
     assert f"attune_feedback_conversions_total{{{labels}}} 1.0" in text
     assert "attune_feedback_unattributed_total 1.0" in text
+    assert "attune_feedback_untagged_total 1.0" in text
     assert "attune_impression_items_total{" in text
 
     async def from_async() -> None:
@@ -82,7 +85,7 @@ def test_feedback_schema_is_documented(served: tuple[Server, Keys]) -> None:
     counts = {"items", "clicks", "conversions", "ctr"}
     assert ref["schema"]["$ref"].endswith("/FeedbackSummary")
     for name, fields in (
-        ("FeedbackSummary", {"by_version", "by_reason", "unattributed"}),
+        ("FeedbackSummary", {"by_version", "by_reason", "unattributed", "untagged"}),
         ("VersionFeedback", {"model_version", "lists", *counts, "conversion_rate"}),
         ("ReasonFeedback", {"model_version", "reason", *counts}),
     ):

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attune.ranking import ItemCatalogue, attribute_groups, diversify
+from attune.ranking import DiversityConfig, ItemCatalogue, attribute_groups, diversify
+from attune.ranking.diversity import ValueCap, list_cap, spread_cap
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -86,3 +87,35 @@ def test_attribute_groups_read_one_field(shop: ItemCatalogue) -> None:
     groups = attribute_groups(shop, np.array([2, 4, 5]), "genre")
     names = [[shop.attributes.tokens.external(int(t)) for t in g] for g in groups]
     assert [sorted(n) for n in names] == [["genre=comedy", "genre=drama"], [], []]
+
+
+@pytest.mark.parametrize(
+    ("mmr_lambda", "per_value", "unvalued", "cap"),
+    [
+        (1.0, [50, 50, 50, 50], 0, 3),  # an even spread: 10 over 4 values
+        (1.0, [50] * 10, 0, 1),
+        (0.875, [50, 50, 50, 50], 0, 7),  # 2.5 + 0.5 * (10 - 2.5), rounded up
+        (0.75, [50, 50, 50, 50], 0, 10),  # MMR alone up to here
+        (0.0, [50, 50, 50, 50], 0, 10),  # off
+        (1.0, [50, 0, 0, 0], 0, 10),  # one value with eligible items: nothing to spread
+        (1.0, [100, 1, 1, 1], 0, 7),  # raised until the eligible items can fill 10
+        (1.0, [100, 1, 1, 1], 4, 3),  # items without the field fill the rest
+    ],
+)
+def test_spread_cap(mmr_lambda: float, per_value: list[int], unvalued: int, cap: int) -> None:
+    assert spread_cap(10, mmr_lambda, np.array(per_value), unvalued) == cap
+
+
+def test_list_cap_spreads_over_the_category_field_or_the_configured_one(
+    shop: ItemCatalogue,
+) -> None:
+    allowed = np.ones(shop.n_items, dtype=bool)
+    assert list_cap(shop, DiversityConfig(), allowed, 4) is None
+    assert list_cap(shop, DiversityConfig(mmr_lambda=0.75), allowed, 4) is None
+    # genre (drama 2, comedy 2, horror 1) over 4 slots at full diversity: 2 per value.
+    cap = list_cap(shop, DiversityConfig(mmr_lambda=1.0), allowed, 4)
+    assert cap == ValueCap("genre", 2, soft=True)
+    configured = DiversityConfig(mmr_lambda=1.0, cap_field="brand", cap_per_value=1)
+    assert list_cap(shop, configured, allowed, 4) == ValueCap("brand", 1)
+    loose = DiversityConfig(mmr_lambda=1.0, cap_field="brand", cap_per_value=4)
+    assert list_cap(shop, loose, allowed, 4) == ValueCap("brand", 2, True, ValueCap("brand", 4))

@@ -190,3 +190,63 @@ def test_exploration_respects_filters_and_serves_cold_users(world: World) -> Non
     assert len(out) == 5 and len(explored) == 2
     assert all(30 <= i < 40 for i in explored)
     assert [r.item for r in out if r.reason is ReasonKind.POPULAR] == [100, 101, 102]
+
+
+# -- diversity spreads a list over the categories, whatever the embedding -------------------
+
+
+def spread_world(categories: np.ndarray) -> tuple[FaissIndex, ItemCatalogue]:
+    """Random vectors (a category says nothing about where its items lie, as when a model
+    was trained without item attributes) and one `category` value per item."""
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(len(categories), DIM)).astype(np.float32)
+    index = FaissIndex(DIM, FaissConfig(structure=HNSWConfig(m=16), report_queries=0))
+    index.build(vecs)
+    rows = [[f"category=c{c}", f"brand=b{rng.integers(0, 5)}"] for c in categories]
+    return index, ItemCatalogue.open(len(categories), AttributeTable.from_rows(rows))
+
+
+def category_counts(ranked: list[RankedItem], categories: np.ndarray) -> list[int]:
+    return sorted(Counter(categories[items(ranked)].tolist()).values(), reverse=True)
+
+
+@pytest.mark.parametrize("excluded", [[], ["c4"]], ids=["5 categories", "4 categories"])
+def test_full_diversity_holds_at_most_3_of_10_per_category(excluded: list[str]) -> None:
+    # 80% of the catalogue is c0: a relevance or embedding-only list is mostly c0.
+    categories = np.repeat([0, 1, 2, 3, 4], [400, 25, 25, 25, 25])
+    index, cat = spread_world(categories)
+    spec = FilterSpec(exclude={"category": excluded}) if excluded else FilterSpec()
+    c = RankContext(index, compile_filter(spec, cat), NOW)
+    full = RankingConfig(diversity=DiversityConfig(mmr_lambda=1.0))
+    worst = []
+    for q in np.random.default_rng(6).normal(size=(8, DIM)):
+        plain = rank(q, 10, c)
+        assert category_counts(plain, categories)[0] > 3  # the spread has work to do
+        diverse = rank(q, 10, c, full)
+        assert len(diverse) == 10 and len(set(items(diverse))) == 10
+        worst.append(category_counts(diverse, categories)[0])
+    assert max(worst) <= 3
+
+
+def test_a_lower_diversity_caps_less() -> None:
+    categories = np.repeat([0, 1, 2, 3], [400, 30, 30, 30])
+    index, cat = spread_world(categories)
+    c = RankContext(index, compile_filter(FilterSpec(), cat), NOW)
+    q = np.random.default_rng(7).normal(size=DIM)
+    part = rank(q, 10, c, RankingConfig(diversity=DiversityConfig(mmr_lambda=0.875)))
+    assert len(part) == 10 and category_counts(part, categories)[0] <= 7  # 2.5 + 0.5 * 7.5
+
+
+def test_the_spread_never_leaves_a_list_short() -> None:
+    """Three categories of one item each and a big one: an even spread cannot fill 10, so
+    the big category takes the rest; with too few items for the cap, the list fills anyway."""
+    categories = np.repeat([0, 1, 2, 3], [200, 1, 1, 1])
+    index, cat = spread_world(categories)
+    c = RankContext(index, compile_filter(FilterSpec(), cat), NOW)
+    full = RankingConfig(diversity=DiversityConfig(mmr_lambda=1.0))
+    out = rank(np.random.default_rng(8).normal(size=DIM), 10, c, full)
+    assert len(out) == 10 and category_counts(out, categories) == [7, 1, 1, 1]
+    # A configured cap stays hard: 2 per category leaves room for 2 + 1 + 1 + 1 items.
+    hard = RankingConfig(diversity=DiversityConfig(mmr_lambda=1.0, cap_field="category",
+                                                   cap_per_value=2))  # fmt: skip
+    assert category_counts(rank(np.ones(DIM), 10, c, hard), categories) == [2, 1, 1, 1]

@@ -15,6 +15,7 @@ import pytest
 
 from attune.client import APIError, Client
 from attune.data.dataset import Dataset
+from attune.data.events import DEFAULT_EVENT_TYPES
 from attune.server import reports
 from attune.server.app import create_app
 from attune.server.console import _routes as console_routes
@@ -181,7 +182,11 @@ def test_pages_config_and_reports_without_a_browser(
                 "feedback": feedback_served,
                 "report": True,
             }
-            assert config["event_types"] == ["view", "click", "purchase", "dislike"]
+            # Every event type, add_to_cart included (no engine without lifespan: the defaults).
+            assert config["event_types"] == list(DEFAULT_EVENT_TYPES)
+            assert "add_to_cart" in config["event_types"]
+            negative = ["skip", "dislike", "not_interested", "hide"]
+            assert config["negative_event_types"] == negative
             assert (await http.get("/ui")).headers["location"] == "/ui/"
             for page in ("/ui/", "/ui/dashboard"):
                 r = await http.get(page)

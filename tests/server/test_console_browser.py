@@ -22,6 +22,7 @@ import pytest
 
 from attune.client import Client
 from attune.data.dataset import Dataset
+from attune.data.events import EventTypes
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.server.console._routes import CHART_LIB
 from attune.stores import open_storage
@@ -148,6 +149,27 @@ def test_a_click_changes_the_list_and_enters_the_history(console: Console) -> No
     assert console.errors == []
 
 
+def test_the_playground_offers_every_event_type(console: Console) -> None:
+    page = console.page
+    page.goto(f"{console.url}/ui/")
+    page.fill("#user-query", "u336")
+    page.press("#user-query", "Enter")
+    page.click('#user-results button[data-user-id="u336"]')
+    page.wait_for_selector("#recs li.rec")
+    offered = page.eval_on_selector_all('input[name="event-type"]', "ns => ns.map(n => n.value)")
+    assert offered == EventTypes().names  # the server runs the default event types
+    assert page.is_checked('input[name="event-type"][value="click"]')
+    page.check('input[name="event-type"][value="add_to_cart"]')
+    target = console.ids("#recs li.rec")[0]
+    with page.expect_request("**/v1/events") as sent:
+        page.click(f'#recs li.rec[data-item-id="{target}"] .item-act')
+    assert json.loads(sent.value.post_data or "{}")["event_type"] == "add_to_cart"
+    page.wait_for_selector("#status:has-text('Sent add_to_cart')")
+    assert console.admin.history("u336").events[-1].event_type == "add_to_cart"
+    page.check('input[name="event-type"][value="click"]')  # as the next tests expect
+    assert console.errors == []
+
+
 def test_a_new_user_gets_a_cold_start_list_with_reasons(console: Console) -> None:
     page = console.page
     page.click("#new-user summary")
@@ -182,6 +204,27 @@ def test_the_dashboard_counts_events_as_they_arrive(console: Console) -> None:
         assert "make install" in page.inner_text("#charts-notice")
     assert "No model registry" in page.inner_text("#models")
     assert page.locator("#app .error").count() == 0
+    assert console.errors == []
+
+
+def test_the_dashboard_counts_events_that_could_have_named_their_list(console: Console) -> None:
+    """An event on an item shown to its user that names no list is counted as one that came
+    without a recommendation id; an event on an item never shown to its user is not."""
+    before = console.admin.feedback()
+    shown = console.admin.recommend("u335", k=4).items
+    unseen = next(f"c2-{n}" for n in range(50) if f"c2-{n}" not in {i.item_id for i in shown})
+    console.admin.ingest({"user_id": "u335", "item_id": shown[1].item_id, "event_type": "view"})
+    console.admin.ingest({"user_id": "u335", "item_id": unseen, "event_type": "view"})
+    page = console.page
+    page.goto(f"{console.url}/ui/dashboard")
+    page.wait_for_selector("#feedback-untagged")
+    untagged = before.untagged + 1
+    assert console.admin.feedback().untagged == untagged
+    assert page.get_attribute("#feedback-untagged", "data-value") == str(untagged)
+    text = page.inner_text("#feedback-untagged")
+    assert text.startswith(f"{untagged} events on items shown to their user came without")
+    unattributed = page.get_attribute("#feedback-unattributed", "data-value")
+    assert unattributed == str(before.unattributed)
     assert console.errors == []
 
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import typer
 
-config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Inspect the configuration.", no_args_is_help=True, rich_markup_mode=None
+)
 
 _HEADERS = {
     "model": "read by `attune train` (its --config file and --set overrides apply)",
@@ -29,9 +31,14 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 @config_app.command("show")
 def show(
     config: Path | None = typer.Option(
-        None, "--config", help="TOML config file, as given to `attune train --config`."
+        None,
+        "--config",
+        metavar="FILE",
+        help="TOML config file, as given to `attune train --config`.",
     ),
-    set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. model.dim=128."),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="Override a key, e.g. model.dim=128."
+    ),
 ) -> None:
     """Print the effective config as TOML: [model] and [train] as `attune train` would use them
     with the same --config and --set, then the [engine] and [learn] defaults; each key

@@ -22,7 +22,9 @@ DATASETS = ("movielens-100k", "movielens-1m")
 MAX_FUTURE_SECONDS = 300.0
 """The engine's default `max_future_seconds` (tests/cli checks they agree)."""
 
-data_app = typer.Typer(help="Import, inspect and fetch interaction data.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Import, inspect and fetch interaction data.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -71,12 +73,14 @@ def _load(
 ON_ERROR = typer.Option(
     "fail",
     "--on-error",
+    metavar="fail|skip",
     help="fail: stop at the first bad row and import nothing; "
     "skip: import the good rows and list the bad ones.",
 )
 MAP = typer.Option(
     [],
     "--map",
+    metavar="FIELD=COLUMN",
     help="Column mapping for CSV/TSV/Parquet/JSONL, e.g. "
     "--map user=uid --map item=sku --map timestamp=ts --map event_type=kind "
     "--map event_id=eid.",
@@ -85,11 +89,12 @@ MAP = typer.Option(
 
 @data_app.command("import")
 def import_(
-    src: Path = typer.Argument(..., help="Dataset folder or file."),
+    src: Path = typer.Argument(..., metavar="SRC", help="Dataset folder or file."),
     db: str = typer.Option(
         ...,
         "--db",
         "--store",
+        metavar="DB|URL",
         help="SQLite database to import into (created), or a storage URL (redis://...).",
     ),
     on_error: OnErrorChoice = ON_ERROR,
@@ -97,6 +102,7 @@ def import_(
     max_future_seconds: float = typer.Option(
         MAX_FUTURE_SECONDS,
         "--max-future-seconds",
+        metavar="SECONDS",
         min=0.0,
         envvar="ATTUNE_ENGINE__MAX_FUTURE_SECONDS",
         help="Reject rows stamped further than this in the future, as the server does "
@@ -128,9 +134,13 @@ def import_(
 
 @data_app.command("inspect")
 def inspect(
-    src: Path | None = typer.Argument(None, help="Dataset folder or file."),
+    src: Path | None = typer.Argument(None, metavar="SRC", help="Dataset folder or file."),
     db: str | None = typer.Option(
-        None, "--db", "--store", help="Inspect an Attune database (or storage URL) instead."
+        None,
+        "--db",
+        "--store",
+        metavar="DB|URL",
+        help="Inspect an Attune database (or storage URL) instead.",
     ),
     on_error: OnErrorChoice = ON_ERROR,
     map_: list[str] = MAP,
@@ -159,9 +169,11 @@ def inspect(
 
 @data_app.command("fetch")
 def fetch(
-    name: str = typer.Argument(..., help=f"One of: {', '.join(DATASETS)}."),
-    dest: Path = typer.Option(Path("data"), "--dest", help="Folder to unpack into."),
-    url: str | None = typer.Option(None, "--url", help="Download from this mirror instead."),
+    name: str = typer.Argument(..., metavar="NAME", help=f"One of: {', '.join(DATASETS)}."),
+    dest: Path = typer.Option(Path("data"), "--dest", metavar="DIR", help="Folder to unpack into."),
+    url: str | None = typer.Option(
+        None, "--url", metavar="URL", help="Download from this mirror instead."
+    ),
 ) -> None:
     """Download a public dataset (needs network access)."""
     from attune.data.importers.fetch import fetch_dataset

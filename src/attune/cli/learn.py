@@ -18,13 +18,16 @@ if TYPE_CHECKING:
     from attune.ports import Storage
 
 models_app = typer.Typer(
-    help="Model versions: create, list, promote, roll back, prune.", no_args_is_help=True
+    help="Model versions: create, list, promote, roll back, prune.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
-REGISTRY = typer.Option(..., "--registry", help="Model registry directory.")
+REGISTRY = typer.Option(..., "--registry", metavar="DIR", help="Model registry directory.")
 STORE = typer.Option(
     None,
     "--store",
+    metavar="URL",
     help="The deployment's storage URL when it keeps the current version (redis://...: "
     "every server follows it); default: the registry's own registry.json.",
 )
@@ -72,11 +75,14 @@ def _db(url: str) -> Storage:
 @models_app.command("init")
 def init(
     registry: Path = REGISTRY,
-    checkpoint: Path = typer.Option(..., "--from", help="Checkpoint from `attune train`."),
+    checkpoint: Path = typer.Option(
+        ..., "--from", metavar="DIR", help="Checkpoint from `attune train`."
+    ),
     db: str | None = typer.Option(
         None,
         "--db",
         "--store",
+        metavar="DB|URL",
         help="Database or storage URL the checkpoint was trained on: its events so far count "
         "as learned, so `attune learn` starts after them.",
     ),
@@ -113,7 +119,7 @@ def list_(registry: Path = REGISTRY, store: str | None = STORE) -> None:
 
 @models_app.command("promote")
 def promote(
-    version: int = typer.Argument(..., help="Version to make current."),
+    version: int = typer.Argument(..., metavar="VERSION", help="Version to make current."),
     registry: Path = REGISTRY,
     store: str | None = STORE,
     force: bool = typer.Option(
@@ -164,7 +170,7 @@ KEEP_HELP = (
 @models_app.command("prune")
 def prune(
     registry: Path = REGISTRY,
-    keep: int = typer.Option(..., "--keep", min=1, help=KEEP_HELP),
+    keep: int = typer.Option(..., "--keep", metavar="N", min=1, help=KEEP_HELP),
     store: str | None = STORE,
 ) -> None:
     """Delete old model versions."""
@@ -178,42 +184,52 @@ def _versions(numbers: list[int]) -> str:
 
 
 KEEP_VERSIONS = typer.Option(
-    None, "--keep-versions", min=1, help=f"After each round: {KEEP_HELP} Default: keep all."
+    None,
+    "--keep-versions",
+    metavar="N",
+    min=1,
+    help=f"After each round: {KEEP_HELP} Default: keep all.",
 )
 KEEP_REJECTED = typer.Option(
     3,  # the registry's KEEP_REJECTED, written out because its module loads torch
     "--keep-rejected",
+    metavar="N",
     min=1,
     help="After each round: keep the newest N rejected versions, delete older ones (never one "
     "that is or was current).",
+)
+EVENT_LOG = typer.Option(
+    ...,
+    "--db",
+    "--store",
+    metavar="DB|URL",
+    help="Database or storage URL (redis://...) whose event log to learn from; on a shared "
+    "store the version it publishes becomes current for every server.",
 )
 
 
 # The defaults of --min-events, --epochs, --lr and --tolerance are `FineTuneConfig`'s, written
 # out because its module loads torch (tests/cli checks they agree).
 def learn(
-    db: str = typer.Option(
-        ...,
-        "--db",
-        "--store",
-        help="Database or storage URL (redis://...) whose event log to learn from; on a "
-        "shared store the version it publishes becomes current for every server.",
-    ),
+    db: str = EVENT_LOG,
     registry: Path = REGISTRY,
     watch: bool = typer.Option(
         False, "--watch", help="Keep going: a round whenever enough new events are logged."
     ),
     interval: float = typer.Option(
-        30.0, "--interval", min=0.1, help="Seconds between checks with --watch."
+        30.0, "--interval", metavar="SECONDS", min=0.1, help="Seconds between checks with --watch."
     ),
     min_events: int = typer.Option(
-        500, "--min-events", min=1, help="New events needed for a round."
+        500, "--min-events", metavar="EVENTS", min=1, help="New events needed for a round."
     ),
-    epochs: int = typer.Option(1, "--epochs", min=1),
-    lr: float = typer.Option(5e-4, "--lr", min=0.0),
+    epochs: int = typer.Option(
+        1, "--epochs", metavar="N", min=1, help="Passes over the new events."
+    ),
+    lr: float = typer.Option(5e-4, "--lr", metavar="RATE", min=0.0, help="Learning rate."),
     tolerance: float = typer.Option(
         0.0,
         "--tolerance",
+        metavar="NDCG",
         min=0.0,
         help="Publish when NDCG@10 is at most this much below the current version's.",
     ),

@@ -23,6 +23,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Click's plain help, not Rich's panels: it wraps every paragraph to the terminal width,
+    # shows each option's metavar and keeps `[env var: ...]` and `[required]` (Rich's table
+    # squeezes the help into a narrow column at 80 columns and reads `[...]` as markup).
+    rich_markup_mode=None,
 )
 
 
@@ -34,7 +38,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    log_level: str = typer.Option("warning", help="Log level: debug, info, warning, error."),
+    log_level: str = typer.Option(
+        "warning", metavar="LEVEL", help="Log level: debug, info, warning, error."
+    ),
     log_json: bool = typer.Option(False, help="Write logs as JSON lines."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."

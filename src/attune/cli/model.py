@@ -36,10 +36,14 @@ def _dataset(src: Path) -> Dataset:
 
 
 def train(
-    data: Path = typer.Option(..., "--data", help="Dataset folder/file or Attune database."),
-    out: Path = typer.Option(..., "--out", help="Directory for the checkpoint."),
-    config: Path | None = typer.Option(None, "--config", help="TOML config file."),
-    set_: list[str] = typer.Option([], "--set", help="Override a key, e.g. train.lr=1e-3."),
+    data: Path = typer.Option(
+        ..., "--data", metavar="SOURCE", help="Dataset folder/file or Attune database."
+    ),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Directory for the checkpoint."),
+    config: Path | None = typer.Option(None, "--config", metavar="FILE", help="TOML config file."),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="Override a key, e.g. train.lr=1e-3."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
 ) -> None:
     """Train the interest model with leave-one-out validation and early stopping."""
@@ -65,28 +69,53 @@ def train(
     )
 
 
+# The options of `attune evaluate --protocol stream` alone.
+PROTOCOL = typer.Option(
+    "loo",
+    "--protocol",
+    metavar="loo|stream",
+    help="loo: leave-one-out test metrics; stream: prequential replay of the newest events "
+    "(static lists vs real-time state vs real-time state + fine-tuning).",
+)
+STREAM_OUT = typer.Option(
+    None,
+    "--out",
+    metavar="DIR",
+    help="stream: working directory; stream.json, stream.md, stream.png.",
+)
+TRAIN_FRACTION = typer.Option(0.8, "--train-fraction", metavar="FRACTION", help="stream: time cut.")
+FINETUNE_EVERY = typer.Option(
+    2000, "--finetune-every", metavar="EVENTS", min=1, help="stream: events."
+)
+MAX_EVENTS = typer.Option(None, "--max-events", metavar="EVENTS", min=1, help="stream: limit.")
+STREAM_CONFIG = typer.Option(None, "--config", metavar="FILE", help="stream: training TOML config.")
+STREAM_SET = typer.Option(
+    [], "--set", metavar="KEY=VALUE", help="stream: training override key=value."
+)
+
+
 def evaluate(
     model: Path | None = typer.Option(
-        None, "--model", help="Checkpoint directory (stream: one trained on the first part)."
+        None,
+        "--model",
+        metavar="DIR",
+        help="Checkpoint directory (stream: one trained on the first part).",
     ),
-    data: Path = typer.Option(..., "--data", help="Dataset folder/file or Attune database."),
-    k: int = typer.Option(10, "-k", min=1, help="Cut-off of the ranking metrics."),
+    data: Path = typer.Option(
+        ..., "--data", metavar="SOURCE", help="Dataset folder/file or Attune database."
+    ),
+    k: int = typer.Option(10, "-k", metavar="N", min=1, help="Cut-off of the ranking metrics."),
     keep_seen: bool = typer.Option(False, "--keep-seen", help="Do not exclude seen items."),
-    per_user: Path | None = typer.Option(None, "--per-user", help="Save per-user rows (CSV)."),
-    protocol: str = typer.Option(
-        "loo",
-        "--protocol",
-        help="loo: leave-one-out test metrics; stream: prequential replay of the newest events "
-        "(static lists vs real-time state vs real-time state + fine-tuning).",
+    per_user: Path | None = typer.Option(
+        None, "--per-user", metavar="FILE", help="Save per-user rows (CSV)."
     ),
-    out: Path | None = typer.Option(
-        None, "--out", help="stream: working directory; stream.json, stream.md, stream.png."
-    ),
-    train_fraction: float = typer.Option(0.8, "--train-fraction", help="stream: time cut."),
-    finetune_every: int = typer.Option(2000, "--finetune-every", min=1, help="stream: events."),
-    max_events: int | None = typer.Option(None, "--max-events", min=1, help="stream: limit."),
-    config: Path | None = typer.Option(None, "--config", help="stream: training TOML config."),
-    set_: list[str] = typer.Option([], "--set", help="stream: training override key=value."),
+    protocol: str = PROTOCOL,
+    out: Path | None = STREAM_OUT,
+    train_fraction: float = TRAIN_FRACTION,
+    finetune_every: int = FINETUNE_EVERY,
+    max_events: int | None = MAX_EVENTS,
+    config: Path | None = STREAM_CONFIG,
+    set_: list[str] = STREAM_SET,
 ) -> None:
     """Test metrics over ALL items (full ranking, seen items excluded): leave-one-out with 95%
     bootstrap CIs, or the streaming protocol."""
@@ -187,12 +216,13 @@ def _evaluate_stream(
 
 
 def recommend(
-    model: Path = typer.Option(..., "--model", help="Checkpoint directory."),
-    user: str = typer.Option(..., "--user", help="External user id."),
-    k: int = typer.Option(10, "-k", min=1, help="How many items."),
+    model: Path = typer.Option(..., "--model", metavar="DIR", help="Checkpoint directory."),
+    user: str = typer.Option(..., "--user", metavar="USER_ID", help="External user id."),
+    k: int = typer.Option(10, "-k", metavar="N", min=1, help="How many items."),
     data: Path | None = typer.Option(
         None,
         "--data",
+        metavar="SOURCE",
         help="History source (default: the "
         "model's training data is not stored; give the dataset "
         "or database).",

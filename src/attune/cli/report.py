@@ -14,7 +14,9 @@ from attune.cli.errors import fail, user_errors
 if TYPE_CHECKING:
     from attune.schemas.feedback import FeedbackSummary
 
-impressions_app = typer.Typer(help="Served lists (impressions): retention.", no_args_is_help=True)
+impressions_app = typer.Typer(
+    help="Served lists (impressions): retention.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,9 +26,12 @@ def register(app: typer.Typer) -> None:
 
 @impressions_app.command("prune")
 def prune(
-    db: Path = typer.Option(..., "--db", help="Database the server logs to."),
+    db: Path = typer.Option(..., "--db", metavar="FILE", help="Database the server logs to."),
     days: float = typer.Option(
-        ..., "--older-than-days", help="Delete lists served more than this many days ago."
+        ...,
+        "--older-than-days",
+        metavar="DAYS",
+        help="Delete lists served more than this many days ago.",
     ),
 ) -> None:
     """Delete old served lists. The report then covers the lists kept; events that name a
@@ -51,7 +56,7 @@ def prune(
 
 
 def report(
-    db: Path = typer.Option(..., "--db", help="Database the server logs to."),
+    db: Path = typer.Option(..., "--db", metavar="FILE", help="Database the server logs to."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Lists served, items shown, clicks and conversions per model version and per reason.
@@ -83,7 +88,7 @@ def _table(header: list[str], rows: list[list[str]], text_columns: int = 0) -> l
 
 
 def render(summary: FeedbackSummary) -> str:
-    """The summary as two aligned tables and the unattributed count."""
+    """The summary as two aligned tables, then the untagged and unattributed counts."""
     if not summary.by_version:
         return f"no impressions logged\nunattributed events: {summary.unattributed}"
     out = ["by model version"]
@@ -112,5 +117,9 @@ def render(summary: FeedbackSummary) -> str:
         ],
         text_columns=1,
     )
-    out += ["", f"unattributed events: {summary.unattributed}"]
+    out += [
+        "",
+        f"events on a shown item without a recommendation id: {summary.untagged}",
+        f"unattributed events: {summary.unattributed}",
+    ]
     return "\n".join(out)

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from attune.server.settings import ServerSettings
 
 keys_app = typer.Typer(
-    help="Create, list and revoke API keys; turn authentication off.", no_args_is_help=True
+    help="Create, list and revoke API keys; turn authentication off.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -38,32 +40,63 @@ def _settings(**given: Any) -> ServerSettings:
         raise fail(str(exc)) from None
 
 
+def _setting(name: str, metavar: str, help: str) -> Any:
+    """An option of `attune serve` for the setting `name`, also read from (and shown as) its
+    ATTUNE_* variable; unset, the settings' other sources (the TOML file) apply."""
+    return typer.Option(
+        None,
+        f"--{name.replace('_', '-')}",
+        metavar=metavar,
+        envvar=f"ATTUNE_{name.upper()}",
+        show_envvar=True,
+        help=help,
+    )
+
+
+SERVE_DB = _setting(
+    "db",
+    "FILE",
+    "SQLite database to serve. Required unless --store is given (here, in the variable or in "
+    "the --config file).",
+)
+SERVE_STORE = _setting(
+    "store",
+    "URL",
+    "Storage URL instead of --db: redis://host:6379/0, rediss://..., redis+cluster://host:port.",
+)
+SERVE_MODEL = _setting(
+    "model",
+    "DIR",
+    "Model registry (see `attune models`) or checkpoint directory. Required (here, in the "
+    "variable or in the --config file).",
+)
+SERVE_HOST = _setting("host", "ADDRESS", "Address to bind (127.0.0.1).")
+SERVE_PORT = _setting("port", "PORT", "Port to bind (8000).")
+SERVE_WORKERS = _setting("workers", "N", "Server processes on the port (1; more need --store).")
+SERVE_CONFIG = _setting("config", "FILE", "TOML settings file.")
+SERVE_KEYS_FILE = _setting(
+    "keys_file", "FILE", "API keys file (default <db>.keys.json; on Redis: the store)."
+)
+SERVE_ALLOW_MISMATCH = typer.Option(
+    None,
+    "--allow-mismatch",
+    envvar="ATTUNE_ALLOW_MISMATCH",
+    show_envvar=True,
+    help="Serve a model that knows under half of the store's items (trained on other data) "
+    "instead of refusing to start.",
+)
+
+
 def serve(
-    db: Path | None = typer.Option(None, "--db", help="Database to serve [env ATTUNE_DB]."),
-    store: str | None = typer.Option(
-        None,
-        "--store",
-        help="Storage URL instead of --db: redis://host:6379/0, rediss://..., "
-        "redis+cluster://host:port [env ATTUNE_STORE].",
-    ),
-    model: Path | None = typer.Option(None, "--model", help="Model directory [env ATTUNE_MODEL]."),
-    host: str | None = typer.Option(None, "--host", help="Address to bind (127.0.0.1)."),
-    port: int | None = typer.Option(None, "--port", help="Port to bind (8000)."),
-    workers: int | None = typer.Option(
-        None, "--workers", help="Server processes on the port (1; more need --store redis://)."
-    ),
-    config: Path | None = typer.Option(
-        None, "--config", help="TOML settings file [env ATTUNE_CONFIG]."
-    ),
-    keys_file: Path | None = typer.Option(
-        None, "--keys-file", help="API keys file (default <db>.keys.json; on Redis: the store)."
-    ),
-    allow_mismatch: bool | None = typer.Option(
-        None,
-        "--allow-mismatch",
-        help="Serve a model that knows under half of the store's items (trained on other "
-        "data) instead of refusing to start [env ATTUNE_ALLOW_MISMATCH].",
-    ),
+    db: Path | None = SERVE_DB,
+    store: str | None = SERVE_STORE,
+    model: Path | None = SERVE_MODEL,
+    host: str | None = SERVE_HOST,
+    port: int | None = SERVE_PORT,
+    workers: int | None = SERVE_WORKERS,
+    config: Path | None = SERVE_CONFIG,
+    keys_file: Path | None = SERVE_KEYS_FILE,
+    allow_mismatch: bool | None = SERVE_ALLOW_MISMATCH,
 ) -> None:
     """Serve the HTTP API. On SQLite one process owns the database; on Redis (--store) any
     number of servers and --workers share it.
@@ -158,16 +191,19 @@ DB = typer.Option(
     None,
     "--db",
     "--store",
+    metavar="DB|URL",
     help="Database whose keys file (<db>.keys.json) to use, or a storage URL (redis://...) "
     "that keeps the keys.",
 )
-KEYS_FILE = typer.Option(None, "--keys-file", help="Keys file to use instead.")
+KEYS_FILE = typer.Option(None, "--keys-file", metavar="FILE", help="Keys file to use instead.")
 
 
 @keys_app.command("create")
 def create(
-    scope: list[ApiScope] = typer.Option(..., "--scope", help="ingest, recommend or admin."),
-    name: str = typer.Option("", "--name", help="What the key is for."),
+    scope: list[ApiScope] = typer.Option(
+        ..., "--scope", metavar="SCOPE", help="ingest, recommend or admin."
+    ),
+    name: str = typer.Option("", "--name", metavar="NAME", help="What the key is for."),
     db: str | None = DB,
     keys_file: Path | None = KEYS_FILE,
 ) -> None:
@@ -200,7 +236,9 @@ def list_(db: str | None = DB, keys_file: Path | None = KEYS_FILE) -> None:
 
 @keys_app.command("revoke")
 def revoke(
-    key_id: str = typer.Argument(..., help="Id of the key (see `attune keys list`)."),
+    key_id: str = typer.Argument(
+        ..., metavar="KEY_ID", help="Id of the key (see `attune keys list`)."
+    ),
     db: str | None = DB,
     keys_file: Path | None = KEYS_FILE,
 ) -> None:

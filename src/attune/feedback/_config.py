@@ -36,6 +36,10 @@ class FeedbackConfig(BaseModel):
     recent_lists: int = Field(20_000, ge=0)
     """Served lists kept in memory for the join (least recent dropped, about 0.5 kB each);
     events naming an older list read it back from the database."""
+    shown_lists: int = Field(20_000, ge=0)
+    """Served lists whose items are kept in memory by user (newest first, about 0.2 kB each)
+    to count the events that name no list but are on an item their user was shown in one:
+    they could have named it (`untagged`). Older lists count in the report read at start."""
     flush_lists: int = Field(256, ge=1)
     """Buffered lists that trigger a write of the buffer."""
     flush_seconds: float = Field(1.0, ge=0.0)

@@ -4,6 +4,8 @@ Every served list is an `Impression`. An event carrying a `recommendation_id` is
 when the event's item is in the list, the event is by the list's user and falls inside the
 attribution window; each list item is then clicked and converted at most once. Anything else
 naming a recommendation id counts as unattributed: never an error, never a rejected event.
+An event naming none on an item its user was shown inside the window counts as untagged: it
+could have named the list.
 
 Impressions are buffered and written in batches so that a recommendation does not pay a
 commit; recent ones stay in memory for the join, older ones are read back from the store
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from attune.data.events import EventTypes
 from attune.feedback._config import FeedbackConfig, Outcomes
+from attune.feedback._shown import ShownToUsers
 from attune.feedback._summary import FeedbackSummary, Tally
 from attune.log import get_logger
 from attune.ports import FeedbackCounts, Impression, ImpressionLog, LoggedEvent
@@ -71,6 +74,7 @@ class FeedbackLog:
         """Stored lists of unknown users that an event has since given a user."""
         self._oldest: float | None = None
         """Monotonic time of the oldest unwritten change."""
+        self._shown = ShownToUsers(config.shown_lists, self.outcomes.window_s)
         self._tally = Tally()
         if config.enabled:
             store.save_definition(config.model_dump(mode="json"))
@@ -100,6 +104,8 @@ class FeedbackLog:
             live = _Live(imp)
             self._buffer[recommendation_id] = live
             self._remember(live)
+            if user is not None:
+                self._shown.add(user, ts, imp.items)
             with self._counting:
                 self._tally.lists[model_version] = self._tally.lists.get(model_version, 0) + 1
                 for reason in imp.reasons:
@@ -107,12 +113,16 @@ class FeedbackLog:
             self._touched()
 
     def observe(self, events: Sequence[LoggedEvent]) -> None:
-        """Join logged events that name a recommendation id to their lists and count them."""
+        """Join logged events that name a recommendation id to their lists and count them;
+        count those that name none but could have (`untagged`)."""
         if not self.config.enabled:
             return
         with self._lock:
             for e in events:
                 if e.recommendation_id is None:
+                    if self._shown.shown(e.user, e.item, e.timestamp):
+                        with self._counting:
+                            self._tally.untagged += 1
                     continue
                 live = self._find(e.recommendation_id, e.seq)
                 hit = None if live is None else self._join(live, e)
@@ -147,6 +157,7 @@ class FeedbackLog:
             for rid in unwritten:
                 del self._buffer[rid]
             self._adopted = {rid: u for rid, u in self._adopted.items() if u != user}
+            self._shown.forget(user)
             return len(unwritten)
 
     # -- reads -----------------------------------------------------------------------------
@@ -174,6 +185,7 @@ class FeedbackLog:
             return None
         if imp.user is None:
             live.impression = replace(imp, user=e.user)
+            self._shown.add(e.user, imp.ts, imp.items)
             if imp.recommendation_id not in self._buffer:
                 self._adopted[imp.recommendation_id] = e.user
                 self._touched()
@@ -234,7 +246,9 @@ class FeedbackLog:
 
 def tally_of(counts: FeedbackCounts) -> Tally:
     """A storage's report as the `Tally` the online join keeps."""
-    tally = Tally(lists=dict(counts.lists), unattributed=counts.unattributed)
+    tally = Tally(
+        lists=dict(counts.lists), unattributed=counts.unattributed, untagged=counts.untagged
+    )
     for key, items in counts.shown.items():
         tally.counts(*key).items = items
     for key, (clicks, conversions) in counts.reacted.items():

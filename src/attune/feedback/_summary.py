@@ -29,14 +29,14 @@ class Tally:
     lists: dict[int, int] = field(default_factory=dict)
     by_reason: dict[tuple[int, str], Counts] = field(default_factory=dict)
     unattributed: int = 0
+    untagged: int = 0
 
     def counts(self, version: int, reason: str) -> Counts:
         return self.by_reason.setdefault((version, reason), Counts())
 
     def copy(self) -> Tally:
-        return Tally(
-            dict(self.lists), {k: replace(v) for k, v in self.by_reason.items()}, self.unattributed
-        )
+        by_reason = {k: replace(v) for k, v in self.by_reason.items()}
+        return Tally(dict(self.lists), by_reason, self.unattributed, self.untagged)
 
     def summary(self) -> FeedbackSummary:
         versions: dict[int, Counts] = {v: Counts() for v in self.lists}
@@ -70,4 +70,5 @@ class Tally:
                 for (v, r), c in sorted(self.by_reason.items())
             ],
             unattributed=self.unattributed,
+            untagged=self.untagged,
         )

@@ -70,6 +70,9 @@ class FeedbackCounts:
     unattributed: int = 0
     """Events naming a list that join no shown item (unknown or expired list, item not in
     it, another user's list)."""
+    untagged: int = 0
+    """Events naming no list that could have named one: on an item shown to their user in a
+    list served at most the attribution window before the event."""
 
 
 class ImpressionLog(Protocol):

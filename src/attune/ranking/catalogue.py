@@ -34,6 +34,10 @@ class ItemCatalogue:
     version: int = 0
     """Bumped by every change, so compiled filters and caches can tell they are stale."""
     _token_items: sp.csc_matrix | None = field(default=None, init=False, repr=False)
+    _field_tokens: dict[str, tuple[int, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """Field name -> (token count when read, the field's token ids)."""
     _availability_cache: tuple[float, float, np.ndarray] | None = field(
         default=None, init=False, repr=False
     )
@@ -81,6 +85,7 @@ class ItemCatalogue:
         """Call after changing any array in place: invalidates caches and compiled filters."""
         self.version += 1
         self._token_items = None
+        self._field_tokens = {}
         self._availability_cache = None
 
     def token_ids(self, tokens: list[str]) -> np.ndarray:
@@ -89,12 +94,33 @@ class ItemCatalogue:
         return np.asarray([i for i in ids if i >= 0], dtype=np.int64)
 
     def field_token_ids(self, field_name: str) -> np.ndarray:
-        """All token indices of one attribute field (tokens spelled `field=...`)."""
+        """All token indices of one attribute field (tokens spelled `field=...`), read-only;
+        cached until the next `touch`."""
+        n_tokens = len(self.attributes.tokens)
+        cached = self._field_tokens.get(field_name)
+        if cached is not None and cached[0] == n_tokens:
+            return cached[1]
         prefix = f"{field_name}="
-        return np.asarray(
+        found = np.asarray(
             [i for i, t in enumerate(self.attributes.tokens.ids) if t.startswith(prefix)],
             dtype=np.int64,
         )
+        found.setflags(write=False)
+        self._field_tokens[field_name] = (n_tokens, found)
+        return found
+
+    def value_counts(self, token_ids: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, int]:
+        """How many `allowed` items (a mask over items) hold each token, and how many allowed
+        items hold none of them."""
+        mask = np.zeros(self.n_items, dtype=bool)
+        n = min(len(allowed), self.n_items)
+        mask[:n] = allowed[:n]
+        if len(token_ids) == 0:
+            return np.zeros(0, np.int64), int(mask.sum())
+        holders = self._inverted()[:, token_ids]
+        per_token = np.asarray(holders.T @ mask.astype(np.int64)).ravel()
+        holds_any = np.diff(holders.tocsr().indptr) > 0
+        return per_token, int((mask & ~holds_any).sum())
 
     def attribute_fields(self) -> frozenset[str]:
         """Names of the attribute fields some item has a `field=value` token of: the fields

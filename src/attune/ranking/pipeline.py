@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from attune.ports import PopularityCounts
 from attune.ranking.candidates import RankedItem, ReasonKind
-from attune.ranking.diversity import DiversityConfig, attribute_groups, diversify
+from attune.ranking.diversity import (
+    DiversityConfig,
+    ValueCap,
+    attribute_groups,
+    diversify,
+    list_cap,
+)
 from attune.ranking.exploration import (
     ExplorationConfig,
     exploration_candidates,
@@ -74,15 +80,15 @@ def rank(
     # which the index drops from an over-fetched list instead of copying the mask.
     allowed = ctx.filter.shared_mask(ctx.now)
     excluded = ctx.filter.user_excluded(ctx.user)
-    div = config.diversity
+    cap = list_cap(ctx.filter.catalogue, config.diversity, allowed, k)
     counts: Counter[int] = Counter()
     main: list[RankedItem] = []
     if query is not None and k > 0:
         q = np.asarray(query, np.float32)
-        main = _personal(q, k, ctx, allowed, excluded, config, counts)
+        main = _personal(q, k, ctx, allowed, excluded, config, cap, counts)
     if len(main) < k and ctx.popularity is not None:
         taken = np.concatenate([excluded, np.asarray([r.item for r in main], np.int64)])
-        main += _popular(k - len(main), ctx, allowed, taken, div, counts)
+        main += _popular(k - len(main), ctx, allowed, taken, cap, counts)
 
     positions = exploration_positions(k, config.exploration)
     if len(positions) == 0 or ctx.exposures is None:
@@ -142,6 +148,7 @@ def _personal(
     allowed: np.ndarray,
     excluded: np.ndarray,
     config: RankingConfig,
+    cap: ValueCap | None,
     counts: Counter[int],
 ) -> list[RankedItem]:
     """Similar items; the pool grows until the diversity pass can fill k (or runs dry)."""
@@ -152,8 +159,12 @@ def _personal(
         keep = ids[0] >= 0
         ids, scores = ids[0][keep], scores[0][keep]
         trial: Counter[int] = Counter(counts)
-        chosen = _diversified(ids, scores, k, ctx, div, trial)
+        chosen = _diversified(ids, scores, k, ctx, div, cap, trial)
         exhausted = len(ids) < pool or pool >= config.max_pool
+        if len(chosen) < k and exhausted and cap is not None and cap.soft:
+            # The diversity's share of the cap is soft: a short list takes the rest anyway.
+            trial = Counter(counts)
+            chosen = _diversified(ids, scores, k, ctx, div, cap.relaxed, trial)
         if len(chosen) >= k or exhausted:
             counts.clear()
             counts.update(trial)
@@ -167,18 +178,19 @@ def _diversified(
     k: int,
     ctx: RankContext,
     div: DiversityConfig,
+    cap: ValueCap | None,
     counts: Counter[int],
 ) -> np.ndarray:
-    if not div.active:
+    if not div.active and cap is None:
         return np.arange(min(k, len(ids)))
-    groups = attribute_groups(ctx.filter.catalogue, ids, div.cap_field) if div.cap_field else None
+    groups = attribute_groups(ctx.filter.catalogue, ids, cap.field) if cap else None
     return diversify(
         scores,
         k,
         vectors=ctx.index.vectors(ids) if div.mmr_lambda > 0 else None,
         mmr_lambda=div.mmr_lambda,
         groups=groups,
-        cap=div.cap_per_value if div.cap_field else None,
+        cap=cap.per_value if cap else None,
         counts=counts,
     )
 
@@ -188,7 +200,7 @@ def _popular(
     ctx: RankContext,
     allowed: np.ndarray,
     taken: np.ndarray,
-    div: DiversityConfig,
+    cap: ValueCap | None,
     counts: Counter[int],
 ) -> list[RankedItem]:
     """Most popular allowed items not yet listed, honouring the attribute cap."""
@@ -196,14 +208,17 @@ def _popular(
     want = n
     while True:
         ids, scores = ctx.popularity.top(want, ctx.now, allowed=allowed, exclude=taken)
-        if div.cap_field is None:
+        if cap is None:
             chosen = np.arange(len(ids))[:n]
         else:
-            groups = attribute_groups(ctx.filter.catalogue, ids, div.cap_field)
+            groups = attribute_groups(ctx.filter.catalogue, ids, cap.field)
             trial: Counter[int] = Counter(counts)
-            chosen = diversify(scores, n, groups=groups, cap=div.cap_per_value, counts=trial)
+            chosen = diversify(scores, n, groups=groups, cap=cap.per_value, counts=trial)
             if len(chosen) < n and len(ids) == want:
                 want *= 2
+                continue
+            if len(chosen) < n and cap.soft:
+                cap = cap.relaxed  # the diversity's share of the cap is soft (see _personal)
                 continue
             counts.clear()
             counts.update(trial)

@@ -41,3 +41,8 @@ class FeedbackSummary(BaseModel):
         description="Events that named a recommendation id but could not be joined to a shown "
         "item: unknown or expired list, item not in the list, or another user's list."
     )
+    untagged: int = Field(
+        0,
+        description="Events that named no recommendation id but could have: on an item shown "
+        "to their user in a list served at most the attribution window before the event.",
+    )

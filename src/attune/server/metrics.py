@@ -179,7 +179,13 @@ class FeedbackCollector(Collector):
             "Events naming a recommendation id that joined no shown item.",
             value=tally.unattributed,
         )
-        yield from (lists, items, clicks, conversions, unattributed)
+        untagged = CounterMetricFamily(
+            "attune_feedback_untagged",
+            "Events naming no recommendation id on an item their user was shown inside the "
+            "attribution window: they could have named the list.",
+            value=tally.untagged,
+        )
+        yield from (lists, items, clicks, conversions, unattributed, untagged)
 
 
 class RequestTimer:

@@ -160,7 +160,9 @@ def test_report_of_a_hand_checked_scenario(storage: Storage, impressions: Impres
             event("b", "i4", "purchase", ts=at, rid="R2"),  # conversion only (2, similar)
             event("b", "i3", "click", ts=T0 + 8 * DAY, rid="R2"),  # too late: unattributed
             event("c", "i5", "click", ts=at, rid="R3"),  # no user yet: joins (1, popular)
-            event("a", "i1", "click", ts=at),  # names no list: not counted
+            event("a", "i1", "click", ts=at),  # names no list, shown to a in R1: untagged
+            event("b", "i1", "click", ts=at),  # names no list, b was not shown i1: not counted
+            event("a", "i6", "click", ts=T0 - 1),  # before R4 showed it: not counted
             event("c", "i0", "purchase", ts=at, rid="R3"),  # conversion (1, popular)
         ]
     )
@@ -176,6 +178,7 @@ def test_report_of_a_hand_checked_scenario(storage: Storage, impressions: Impres
         },
         reacted={(1, "similar"): (3, 1), (1, "popular"): (2, 1), (2, "similar"): (0, 1)},
         unattributed=5,
+        untagged=1,
     )
     assert impressions.report(rules()) == expected
     # A shorter window drops every event but the late one's list stays shown.

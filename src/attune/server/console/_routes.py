@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from attune import __version__
+from attune.data.events import EventTypes, Polarity
 from attune.engine.engine import Engine
 from attune.server import reports
 from attune.server.security import KeyRing
@@ -21,9 +22,6 @@ STATIC = Path(__file__).parent / "static"
 VENDOR = STATIC / "vendor"
 """Files built from the npm registry by `make install` (`ui/`); not in the repository."""
 CHART_LIB = VENDOR / "chart.umd.min.js"
-
-PLAYGROUND_EVENTS = ("view", "click", "purchase", "dislike")
-"""Event types the playground offers for a click on an item (those the server knows)."""
 
 # Everything is served by this server: no CDN, no inline code. Plots arrive as blobs because
 # they are fetched with the API key.
@@ -70,7 +68,9 @@ async def config(request: Request) -> dict[str, Any]:
     has_report = report_dir is not None and (
         await run_in_threadpool(reports.latest, report_dir) is not None
     )
-    known = engine.event_types.names if engine is not None else PLAYGROUND_EVENTS
+    # The playground offers every event type the engine takes (the store's configuration);
+    # before the engine is up, the default ones.
+    event_types = engine.event_types if engine is not None else EventTypes()
     ranking = engine.config.ranking if engine is not None else None
     return {
         "version": __version__,
@@ -81,7 +81,10 @@ async def config(request: Request) -> dict[str, Any]:
             "feedback": "/v1/feedback" in paths,
             "report": has_report,
         },
-        "event_types": [t for t in PLAYGROUND_EVENTS if t in known],
+        "event_types": event_types.names,
+        "negative_event_types": [
+            name for name, spec in event_types.types.items() if spec.polarity is Polarity.NEGATIVE
+        ],
         "defaults": {
             "k": 10,
             "diversity": ranking.diversity.mmr_lambda if ranking else 0.0,

@@ -80,8 +80,13 @@ def feedback_report(
             key = (i.model_version, reason)
             out.shown[key] = out.shown.get(key, 0) + 1
     reacted: dict[tuple[str, int], tuple[tuple[int, str], bool, bool]] = {}
+    by_user: dict[int, list[Impression]] = {}
+    for i in stored.values():
+        if i.user is not None:
+            by_user.setdefault(i.user, []).append(i)
     for e in events:
         if e.recommendation_id is None:
+            out.untagged += _shown_before(by_user.get(e.user, ()), e, rules)
             continue
         joined = _joins(stored, e, rules)
         if not joined:
@@ -108,6 +113,12 @@ def _joins(
     return [
         ((i.model_version, i.reasons[p]), p) for p, item in enumerate(i.items) if item == e.item
     ]
+
+
+def _shown_before(lists: Iterable[Impression], e: LoggedEvent, rules: OutcomeRules) -> bool:
+    """Whether one of the user's `lists`, served at most the window before `e`, showed its
+    item: the event could have named that list."""
+    return any(i.ts <= e.timestamp <= i.ts + rules.window_s and e.item in i.items for i in lists)
 
 
 def _is(e: LoggedEvent, codes: frozenset[int], rules: OutcomeRules) -> bool:

@@ -36,6 +36,16 @@ hits AS (
 )
 """
 
+# Events naming no list on an item their user was shown at most the window before: from the
+# lists (fewer than events) to each one's user's events, by the index on (user_idx, seq).
+_UNTAGGED = """
+SELECT COUNT(DISTINCT e.seq)
+FROM impressions AS i, json_each(i.items) AS j
+JOIN events AS e ON e.user_idx = i.user_idx AND e.item_idx = CAST(j.value AS INTEGER)
+WHERE i.user_idx IS NOT NULL AND e.recommendation_id IS NULL
+  AND e.ts >= i.ts AND e.ts <= i.ts + :window
+"""
+
 
 def _predicate(codes: frozenset[int], ratings: frozenset[int]) -> str:
     """SQL truth of `Outcomes.is_click`/`is_conversion` over `e` (codes are integers)."""
@@ -177,4 +187,5 @@ class SQLiteImpressions:
             "AND seq NOT IN (SELECT seq FROM hits)",
             params,
         ).fetchone()
+        (tally.untagged,) = db.execute(_UNTAGGED, params).fetchone()
         return tally

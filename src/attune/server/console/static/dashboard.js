@@ -215,7 +215,18 @@ async function updateFeedback(session) {
           num(r.model_version), el("td", {}, el("span", { class: `kind kind-${r.reason}` }, r.reason)), num(r.items), num(r.clicks), num(r.conversions), pct(r.ctr), meter(r.ctr),
         ]),
       ),
-      el("p", { class: "hint" }, `${fmt(fb.unattributed)} events came without a recommendation id.`),
+      // Untagged: events that could have named a list (on an item shown to their user inside
+      // the attribution window) and named none, so click-through misses them.
+      el(
+        "p",
+        { class: "hint", id: "feedback-untagged", dataset: { value: fb.untagged ?? 0 } },
+        `${fmt(fb.untagged ?? 0)} events on items shown to their user came without a recommendation id.`,
+      ),
+      el(
+        "p",
+        { class: "hint", id: "feedback-unattributed", dataset: { value: fb.unattributed } },
+        `${fmt(fb.unattributed)} events named a recommendation id that matched no shown item (unknown or expired list, another item or user).`,
+      ),
     );
   } catch (err) {
     box.replaceChildren(el("p", { class: "error" }, err.message));

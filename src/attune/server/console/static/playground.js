@@ -251,7 +251,9 @@ async function send(item, name) {
       },
     });
     const changed = await refresh();
-    const negative = type === "dislike" ? " Negative events steer the list but are not part of the history." : "";
+    const negative = state.session.config.negative_event_types?.includes(type)
+      ? " Negative events steer the list but are not part of the history."
+      : "";
     say(`Sent ${type} on “${name}”: ${changed} position${changed === 1 ? "" : "s"} changed.${negative}`);
   } catch (err) {
     say(err.message, true);
