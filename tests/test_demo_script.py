@@ -4,6 +4,7 @@ none) and `make -n`: the demo itself imports, trains and serves, far too slow fo
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -77,8 +78,16 @@ def test_bad_arguments_are_refused_before_anything_runs(repo: Path, tmp_path: Pa
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_demo_passes_data_on() -> None:
     def recipe(*args: str) -> str:
+        # Under `make test` the parent's MAKEFLAGS/MAKELEVEL would make this one print
+        # "Entering directory" lines: run it as a top-level make.
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
         done = subprocess.run(
-            ["make", "-n", "demo", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ["make", "--no-print-directory", "-n", "demo", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return done.stdout.strip().splitlines()[-1]
 
