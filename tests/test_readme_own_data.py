@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -63,6 +64,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def serving(serve: list[str], cwd: Path, env: dict[str, str]) -> Iterator[int]:
+    """The README's `attune serve` line on a free port instead of its own, until ready;
+    yields the port, stops the server afterwards."""
+    port = _free_port()
+    serve = [*serve]
+    serve[serve.index("--port") + 1] = str(port)
+    server = subprocess.Popen(
+        serve, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[Path]:
     _write_data(tmp_path)
@@ -87,23 +115,7 @@ def test_the_readme_path_from_two_csv_files_to_recommendations(shop: Path) -> No
         assert done.returncode == 0, f"{argv}: {done.stdout}\n{done.stderr}"
         key = next((w for w in done.stdout.split() if w.startswith("attune_")), key)
     assert key, "`attune keys create` printed no key"
-    port = _free_port()
-    serve = commands[3]
-    serve[serve.index("--port") + 1] = str(port)
-    server = subprocess.Popen(
-        serve, cwd=shop, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+    with serving(commands[3], shop, env) as port:
         script = python.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
         done = subprocess.run(
             [sys.executable, "-c", script],
@@ -119,6 +131,3 @@ def test_the_readme_path_from_two_csv_files_to_recommendations(shop: Path) -> No
         assert len(lines) == 5, done.stdout
         assert all(line.startswith("sku-") for line in lines), done.stdout
         assert any("Thing" in line for line in lines), done.stdout  # titles reach the reasons
-    finally:
-        server.terminate()
-        server.wait(60)

@@ -9,12 +9,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.test_readme_own_data import ROOT, _commands, _free_port
+from tests.test_readme_own_data import ROOT, _commands, serving
 
 SECTION = "### Command line"
 ML_100K = "../shared/datasets/ml-100k"
@@ -62,29 +61,10 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
         assert done.returncode == 0, f"{argv}: {done.stdout}\n{done.stderr}"
         key = next((w for w in done.stdout.split() if w.startswith("attune_")), key)
     assert (tmp_path / "users.csv").exists() and key
-    serve = commands[-1]
-    port = _free_port()
-    serve[serve.index("--port") + 1] = str(port)
-    server = subprocess.Popen(
-        serve, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+    with serving(commands[-1], tmp_path, env) as port:
         answer = httpx.get(
             f"http://127.0.0.1:{port}/v1/users/1/recommendations?k=5",
             headers={"X-API-Key": key},
         )
         assert answer.status_code == 200, answer.text
         assert len(answer.json()["items"]) == 5
-    finally:
-        server.terminate()
-        server.wait(60)

@@ -3,7 +3,6 @@ says so, and the server logs the switch once when its key ring notices it."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from attune.data.dataset import Dataset
 from attune.server.app import create_app
 from attune.server.settings import ServerSettings
 from tests.server.conftest import make_db
+from tests.server.test_hardening import _serve
 
 NOW_ON = "authentication is now on: requests without a key get 401"
 
@@ -38,7 +38,7 @@ def test_the_first_key_says_auth_is_on_and_the_server_logs_it(
         second = runner.invoke(cli, create)
         return {"before": before, "after": after, "first": first, "second": second, "logs": logs}
 
-    seen = _serve(app, scenario)
+    seen = _serve(app, scenario, base_url="http://127.0.0.1")  # a loopback caller
     assert seen["before"] == 200 and seen["after"] == [401, 401]
     first, second = seen["first"], seen["second"]
     assert first.exit_code == 0 and NOW_ON in first.stderr, first.output
@@ -48,15 +48,3 @@ def test_the_first_key_says_auth_is_on_and_the_server_logs_it(
     assert len(switched) == 1, seen["logs"]
     assert switched[0]["log_level"] == "warning" and switched[0]["key_count"] == 1
     assert switched[0]["effect"] == "requests without an API key now get 401"
-
-
-def _serve(app: Any, body: Any) -> Any:
-    """Run `body(client)` against the in-process app (a loopback address) with its lifespan."""
-
-    async def run() -> Any:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
-                return await body(c)
-
-    return asyncio.run(run())

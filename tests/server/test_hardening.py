@@ -46,13 +46,15 @@ def app_and_keys(trained: tuple[Dataset, Path], tmp_path: Path) -> tuple[Any, Ke
     return create_app(ServerSettings(db=db, model=model)), keys
 
 
-def _serve(app: Any, body: Callable[[httpx.AsyncClient], Any]) -> Any:
+def _serve(
+    app: Any, body: Callable[[httpx.AsyncClient], Any], base_url: str = "http://test"
+) -> Any:
     """Run `body(client)` against the in-process app with its lifespan."""
 
     async def run() -> Any:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
                 return await body(client)
 
     return asyncio.run(run())
