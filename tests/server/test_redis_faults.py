@@ -264,6 +264,9 @@ def test_redis_down_answers_503_at_once_and_the_servers_recover_by_themselves(
             assert wait_for(lambda s=server: _ready(s), timeout=5), server.output[-3000:]
         recovered = client.sent
         assert wait_for(lambda: client.sent > recovered + 20, timeout=10)  # ingest goes on
+        up = httpx.get(f"{a.url}/metrics", timeout=5).text
+        assert "\nattune_user_states NaN\n" in up  # no walk over every key at a scrape
+        assert "\nattune_users_known NaN\n" not in up
     finally:
         stop.set()
         ingesting.join()

@@ -108,7 +108,10 @@ class Metrics:
         self.model_version.set_function(lambda: engine.model.version)
         self.users.set_function(_unless_unreachable(lambda: len(engine.store.users)))
         self.items.set_function(_unless_unreachable(lambda: len(engine.store.items)))
-        self.user_states.set_function(_unless_unreachable(lambda: len(engine.states)))
+        if engine.store.single_process:
+            self.user_states.set_function(_unless_unreachable(lambda: len(engine.states)))
+        else:  # counting them in a shared store walks every key: not at each scrape
+            self.user_states.set_function(lambda: math.nan)
         self.refresh_backlog.set_function(lambda: engine.refresh_backlog)
         self.feedback.source = lambda: engine.feedback.tally()
 
