@@ -21,6 +21,19 @@ _RESCALE_EXPONENT = 500.0
 """Rescale once the growth factor reaches 2**500 (float64 overflows past 2**1023)."""
 
 
+def event_columns(
+    items: np.ndarray, timestamps: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items (int64), times and weights (float64, 1 when not given) of a batch of events;
+    `ValueError` for a negative or non-finite weight."""
+    ids = np.asarray(items, np.int64)
+    ts = np.asarray(timestamps, np.float64)
+    w = np.ones(len(ids)) if weights is None else np.asarray(weights, np.float64)
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise ValueError("popularity weights must be finite and non-negative")
+    return ids, ts, w
+
+
 class PopularityConfig(BaseModel):
     """How fast popularity forgets."""
 
@@ -72,13 +85,9 @@ class DecayedPopularity:
         self, items: np.ndarray, timestamps: np.ndarray, weights: np.ndarray | None = None
     ) -> None:
         """Many events (a bulk load, an ingest batch): same result as `add` per row, vectorised."""
-        items = np.asarray(items, np.int64)
-        ts = np.asarray(timestamps, np.float64)
-        w = np.ones(len(items)) if weights is None else np.asarray(weights, np.float64)
+        items, ts, w = event_columns(items, timestamps, weights)
         if len(items) == 0:
             return
-        if (w < 0).any() or not np.isfinite(w).all():
-            raise ValueError("popularity weights must be finite and non-negative")
         self.ensure_size(int(items.max()) + 1)
         latest = float(ts.max())
         if (latest - self._t_ref) / self.config.half_life_seconds > _RESCALE_EXPONENT:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from attune.ranking.popularity import event_columns
 from attune.stores.redis.connection import Client
 from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.layout import global_key
@@ -87,13 +88,9 @@ class RedisPopularity:
         self, items: np.ndarray, timestamps: np.ndarray, weights: np.ndarray | None = None
     ) -> None:
         """The events in order, `_BATCH` to a script call: the same arithmetic as one by one."""
-        ids = np.asarray(items, np.int64)
-        ts = np.asarray(timestamps, np.float64)
-        w = np.ones(len(ids)) if weights is None else np.asarray(weights, np.float64)
+        ids, ts, w = event_columns(items, timestamps, weights)
         if len(ids) == 0:
             return
-        if (w < 0).any() or not np.isfinite(w).all():
-            raise ValueError("popularity weight must be finite and non-negative")
         self.ensure_size(int(ids.max()) + 1)
         head = [repr(self.half_life), repr(_RESCALE_EXPONENT)]
         columns = zip(ids.tolist(), ts.tolist(), w.tolist(), strict=True)
