@@ -51,11 +51,12 @@ def reads_attributes(metrics: Mapping[str, float], table: str, model: str = "att
     return "yes" if parse_table(table)[1] == DEFAULT_VARIANT else "no"
 
 
-def mean_sd(metrics: Mapping[str, float], key: str) -> str:
+def mean_sd(metrics: Mapping[str, float], key: str, spread: bool = True) -> str:
+    """The mean, ± its sd over seeds where there is a spread (more than one seed)."""
     if key not in metrics:
         return NOT_RUN
     sd = metrics.get(f"{key}_std")
-    return f"{metrics[key]:.4f}" + (f" ± {sd:.4f}" if sd is not None else "")
+    return f"{metrics[key]:.4f}" + (f" ± {sd:.4f}" if spread and sd is not None else "")
 
 
 def fair_table(metrics: Mapping[str, float], dataset: str) -> str:
@@ -73,8 +74,8 @@ def fair_table(metrics: Mapping[str, float], dataset: str) -> str:
                 [
                     f"{label}, `{table}`",
                     reads_attributes(metrics, table, model),
-                    mean_sd(metrics, f"{prefix}/hr@10"),
-                    mean_sd(metrics, f"{prefix}/ndcg@10"),
+                    mean_sd(metrics, f"{prefix}/hr@10", (seeds or 0) > 1),
+                    mean_sd(metrics, f"{prefix}/ndcg@10", (seeds or 0) > 1),
                     NOT_RUN if seeds is None else f"{seeds:.0f}",
                 ]
             )

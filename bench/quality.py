@@ -380,7 +380,7 @@ def main() -> None:
     write_results(
         name,
         metrics,
-        _body(metrics, shown, shown_models, runs, sources),
+        _body(metrics, shown, shown_models, runs, sources, folder.name),
         extra={"provenance": sources},
     )
 
@@ -391,6 +391,7 @@ def _body(
     models: list[str],
     runs: list[Run],
     sources: dict[str, dict[str, str]],
+    folder: str,
 ) -> str:
     body = report_md(metrics, tables, models)
     mixed = mixed_configs(runs)
@@ -402,8 +403,7 @@ def _body(
     for key, source in sources.items():
         line = f"`{source['command']}`, commit {source['commit']}, {source['date']}"
         lines.setdefault(line, []).append(key)
-    body += "\n\nResults come from these runs (a record per run in `bench/results/quality_runs/`):"
-    body += "\n\n"
+    body += f"\n\nResults come from these runs (a record per run in `bench/results/{folder}/`):\n\n"
     return body + "\n".join(f"- {', '.join(keys)}: {line}" for line, keys in lines.items())
 
 

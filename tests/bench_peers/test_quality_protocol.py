@@ -68,10 +68,14 @@ def test_records_aggregate_per_table_with_reads_summed(tmp_path: Path) -> None:
 
 
 def test_the_fair_table_shows_both_variants_beside_the_published_rows() -> None:
-    metrics = summarize([_run("beauty", "default", 0, 0.06, item_attributes=True)])
+    seeds = [_run("beauty", "default", s, 0.06 + s / 100, item_attributes=True) for s in (0, 2)]
+    metrics = summarize(seeds)
     md = report_md(metrics, ["beauty"], ["attune"])
     fair = md.split("### beauty")[1].split("###")[0]
-    assert "| Attune (default config), `beauty` | yes | 0.1200 ± 0.0000" in fair
+    assert (
+        "| Attune (default config), `beauty` | yes | 0.1400 ± 0.0200 | 0.0700 ± 0.0100 | 2 |"
+        in fair
+    )
     assert "| Attune (default config), `beauty-noattr` | no | not run yet |" in fair
     assert "| *BSARec* (BSARec log, one seed) | no | 0.1008 | 0.0611 |" in fair
     assert "popularity" not in fair
