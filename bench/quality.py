@@ -7,15 +7,32 @@ the user's earlier items (train + validation) removed from the candidates; ties 
 the target. Reported: HR@10, NDCG@10, MRR and catalogue coverage@10, mean +- std over seeds.
 Popular and item-kNN are deterministic and run once; their std is 0 by construction.
 
+Test targets are read once per run. Each run gets an `attune.data.holdout` protocol: training,
+early stopping and ensemble validation see its selection view only (no test event in it); the
+config is fixed before training; after training the final evaluation opens the test targets
+once. Every run records `selection_reads_test` (reads before that, 0 unless something chose by
+the test), its config and commit in `bench/results/quality_runs/<dataset>__<variant>__<model>__
+seed<k>.json` as soon as it finishes; those files are committed, so the table is built across
+sessions: quality.json aggregates every record there.
+
     python bench/quality.py                           # everything (long: the lead runs it)
     python bench/quality.py --datasets lastfm,ml-100k --models popular,itemknn,ials,bpr --quick
+    python bench/quality.py --datasets beauty-noattr --models attune --seeds 0,1,2
     python bench/quality.py --resume ...               # after a stop: same arguments again
 
-Writes bench/results/quality.json (keys `{dataset}/{model}/{metric}`, plus `_std`,
-`fit_seconds`, `eval_seconds`, `{dataset}/attune/train_seconds`), quality.md and, when Attune
-runs, quality_curve_{dataset}.png (validation NDCG@10 per epoch, one line per seed). `--quick`
-trains Attune for 2 epochs and writes quality_quick.* instead, so a smoke run never replaces
-the real results.
+Tables (`--datasets`): a dataset folder, or `<folder>-noattr` (Attune with
+`model.item_attributes = false`; the baselines run on the plain folder only). `scientific` is
+never used for any choice. Models: `attune` (the default config), the four baselines, and on
+request `attune1` (the default with one model).
+
+Writes bench/results/quality.json (keys `{table}/{model}/{metric}`, plus `_std`,
+`fit_seconds`, `eval_seconds`, `seeds`, `{table}/attune/train_seconds`, and
+`selection_reads_test` summed over the runs), quality.md (with the fair comparison: with and
+without item attributes beside the published rows) and, when Attune runs,
+quality_curve_{table}.png (validation NDCG@10 per epoch, one line per seed). `--quick` trains
+Attune for 2 epochs and writes quality_quick.* and quality_quick_runs/ instead, so a smoke run
+never replaces the real results. `python bench/readme_results.py` rewrites the README's results
+table from quality.json.
 """
 
 from __future__ import annotations
@@ -26,81 +43,56 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import RESULTS, SHARED, command_line, commit, markdown_table, now, write_results
+from _quality_report import report_md
+from _quality_runs import (
+    DEFAULT_VARIANT,
+    VARIANTS,
+    Run,
+    load_runs,
+    mixed_configs,
+    parse_table,
+    provenance,
+    run_path,
+    save_run,
+    summarize,
+)
+from _report import RESULTS, SHARED, command_line, commit, now, write_results
 from attune.baselines import BPR, IALS, BPRConfig, IALSConfig, ItemKNN, MostPopular
 from attune.data import Dataset, load
-from attune.data.splits import LeaveOneOut, leave_one_out
-from attune.evaluation import RankingTask, Scorer, evaluate, item_counts, leave_one_out_task
+from attune.data.holdout import Holdout, holdout
+from attune.evaluation import Scorer, evaluate, item_counts, leave_one_out_task
 from attune.log import configure
 
-DATASETS = ("beauty", "sports", "lastfm", "ml-100k")
+DATASETS = (
+    "beauty",
+    "beauty-noattr",
+    "sports",
+    "sports-noattr",
+    "lastfm",
+    "lastfm-noattr",
+    "ml-100k",
+    "scientific",
+)
+"""Tables: a dataset folder, or one with a variant (`_quality_runs.VARIANTS`). `scientific` is
+never used for any choice: it checks the default on data nothing was tuned on."""
 MODELS = ("attune", "popular", "itemknn", "ials", "bpr")
+OPTIONAL_MODELS = ("attune1",)
+"""Run only when named: `attune1` is the default config with one model (`model.members = 1`)."""
+ATTUNE_OVERRIDES: dict[str, dict[str, Any]] = {"attune": {}, "attune1": {"members": 1}}
 DETERMINISTIC = frozenset({"popular", "itemknn"})
-METRICS = ("hr@10", "ndcg@10", "mrr", "coverage@10", "popularity_ratio@10")
 QUICK_EPOCHS = 2
 
-# Full-ranking numbers on exactly these files, from ../shared/datasets/README.md:
-# (model, HR@10, NDCG@10, source).
-PUBLISHED: dict[str, list[tuple[str, float, float, str]]] = {
-    "beauty": [
-        ("popularity", 0.0152, 0.0068, "S3-Rec paper"),
-        ("SASRec (BCE, 1 negative)", 0.0605, 0.0318, "S3-Rec paper"),
-        ("DuoRec", 0.0845, 0.0443, "cited in eSASRec"),
-        ("SASRec + sampled softmax", 0.0921, 0.0531, "eSASRec"),
-        ("BSARec", 0.1008, 0.0611, "BSARec log, one seed"),
-    ],
-    "sports": [
-        ("popularity", 0.0094, 0.0053, "S3-Rec paper"),
-        ("SASRec (BCE)", 0.0350, 0.0192, "S3-Rec paper"),
-        ("SASRec + sampled softmax", 0.0569, 0.0314, "eSASRec"),
-        ("eSASRec", 0.0560, 0.0323, "eSASRec"),
-    ],
-    "lastfm": [
-        ("SASRec (BCE)", 0.0688, 0.0390, "S3-Rec paper"),
-        ("BSARec", 0.0807, 0.0435, "BSARec log, one seed"),
-    ],
-    "ml-100k": [],
-}
 
-
-@dataclass
-class Run:
-    """One model fitted with one seed on one dataset and evaluated on the test targets."""
-
-    dataset: str
-    model: str
-    seed: int
-    metrics: dict[str, float]
-    fit_seconds: float
-    eval_seconds: float
-    curve: list[float] = field(default_factory=list)
-    """Attune only: validation NDCG@10 after each epoch."""
-    best_epoch: int = 0
-    seconds_to_best: float = 0.0
-    """Attune only: training wall time until the kept model's best validation score (an
-    ensemble: every member before the last in full, then the last one to its best)."""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    dataset: Dataset
-    split: LeaveOneOut
-    test: RankingTask
-    popularity: np.ndarray
-
-
-def prepare(name: str, root: Path) -> Prepared:
-    dataset = load(root / name)
-    split = leave_one_out(dataset.interactions)
-    test = leave_one_out_task(split, dataset.n_users, "test")
-    return Prepared(dataset, split, test, item_counts(split.train.items, dataset.n_items))
+def runs_folder(quick: bool) -> Path:
+    """Where each finished run's record goes (committed for the real benchmark)."""
+    return RESULTS / ("quality_quick_runs" if quick else "quality_runs")
 
 
 BASELINES: dict[str, Callable[[int], Any]] = {
@@ -111,57 +103,96 @@ BASELINES: dict[str, Callable[[int], Any]] = {
 }
 
 
-def evaluate_test(scorer: Scorer, data: Prepared, seed: int) -> tuple[dict[str, float], float]:
-    t = data.test
+def evaluate_test(
+    scorer: Scorer, dataset: Dataset, protocol: Holdout, seed: int
+) -> tuple[dict[str, float], float]:
+    """The final evaluation: opens the test targets (their one read in this run)."""
+    split = protocol.final_split()
+    t = leave_one_out_task(split, dataset.n_users, "test")
     result = evaluate(
         scorer,
         t.users,
         t.histories,
         t.targets,
-        data.dataset.n_items,
+        dataset.n_items,
         k=10,
-        item_popularity=data.popularity,
+        item_popularity=item_counts(split.train.items, dataset.n_items),
         seed=seed,
     )
     return result.metrics, result.seconds
 
 
-def run_baseline(name: str, data: Prepared, seed: int) -> Run:
-    ds = data.dataset
+def _stamped(run: Run, protocol: Holdout, config: dict[str, Any]) -> Run:
+    run.selection_reads_test = protocol.selection_reads_test
+    run.test_reads = protocol.test.reads
+    run.config, run.commit, run.command, run.date = config, commit(), command_line(), now()
+    return run
+
+
+def run_baseline(name: str, dataset: Dataset, seed: int) -> Run:
+    protocol = holdout(dataset)
+    view = protocol.selection
+    model = BASELINES[name](seed)
+    settings = getattr(model, "config", None)
+    config = {"model": name, **(asdict(settings) if is_dataclass(settings) else {})}  # type: ignore[arg-type]
     start = time.perf_counter()
-    model = BASELINES[name](seed).fit(data.split.train, ds.n_users, ds.n_items)
+    model.fit(view.train, dataset.n_users, dataset.n_items)
     fit_seconds = time.perf_counter() - start
-    metrics, eval_seconds = evaluate_test(model, data, seed)
-    return Run(ds.name, name, seed, metrics, fit_seconds, eval_seconds)
+    metrics, eval_seconds = evaluate_test(model, dataset, protocol, seed)
+    run = Run(dataset.name, name, seed, metrics, fit_seconds, eval_seconds)
+    return _stamped(run, protocol, config)
+
+
+def attune_config(model: str, variant: str, seed: int, device: str, quick: bool) -> Any:
+    """The config of one Attune run, fixed before it trains: the default, the variant's and
+    the model's overrides, the seed and device."""
+    from attune.training import TrainConfig
+
+    config = TrainConfig()
+    fit: dict[str, Any] = {"seed": seed, "device": device, "progress": False, "tensorboard": False}
+    if quick:
+        fit["max_epochs"] = QUICK_EPOCHS
+    shape = VARIANTS[variant] | ATTUNE_OVERRIDES[model]
+    return config.model_copy(
+        update={
+            "model": config.model.model_copy(update=shape),
+            "train": config.train.model_copy(update=fit),
+        }
+    )
 
 
 def run_attune(
-    data: Prepared, seed: int, device: str, quick: bool, runs_dir: Path, resume: bool = False
+    dataset: Dataset,
+    model: str,
+    variant: str,
+    seed: int,
+    device: str,
+    quick: bool,
+    runs_dir: Path,
+    resume: bool = False,
 ) -> Run:
     # Imported here so that a baselines-only run works while the model code is in flux.
     from attune.model.scorer import checkpoint_scorer
-    from attune.training import TrainConfig, train
+    from attune.training import config_to_dict, train
     from attune.training.checkpoint import TRAINER_STATE, load_members, member_dir
 
-    ds = data.dataset
-    config = TrainConfig()
-    fit = {"seed": seed, "device": device, "progress": False, "tensorboard": False}
-    if quick:
-        fit["max_epochs"] = QUICK_EPOCHS
-    config = config.model_copy(update={"train": config.train.model_copy(update=fit)})
-    out_dir = runs_dir / ds.name / (f"seed{seed}" + ("-quick" if quick else ""))
+    config = attune_config(model, variant, seed, device, quick)
+    protocol = holdout(dataset)
+    name = f"{model}-{variant}" if (model, variant) != ("attune", DEFAULT_VARIANT) else ""
+    run_name = f"seed{seed}" + (f"-{name}" if name else "") + ("-quick" if quick else "")
+    out_dir = runs_dir / dataset.name / run_name
     # --resume continues a run a killed benchmark left behind (an ensemble: member by member).
     started = any((d / TRAINER_STATE).is_file() for d in (out_dir, member_dir(out_dir, 0)))
-    result = train(ds, config, out_dir, split=data.split, resume=resume and started)
+    result = train(protocol.selection, config, out_dir, resume=resume and started)
     members = load_members(out_dir, device=_torch_device(device))
     scorer = checkpoint_scorer([m.encoder for m in members])
-    metrics, eval_seconds = evaluate_test(scorer, data, seed)
+    metrics, eval_seconds = evaluate_test(scorer, dataset, protocol, seed)
     # An ensemble has no curve of its own: its first member's stands in.
     history = result.members[0].history if result.members else result.history
     curve = [float(h["valid_ndcg@10"]) for h in history]
-    return Run(
-        ds.name,
-        "attune",
+    run = Run(
+        dataset.name,
+        model,
         seed,
         metrics,
         result.seconds,
@@ -169,7 +200,10 @@ def run_attune(
         curve,
         result.best_epoch,
         result.seconds_to_best,
+        variant=variant,
+        item_attributes=members[0].encoder_config.n_item_tokens > 0,
     )
+    return _stamped(run, protocol, config_to_dict(config))
 
 
 def _torch_device(device: str) -> str:
@@ -180,64 +214,8 @@ def _torch_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def summarize(runs: list[Run]) -> dict[str, float]:
-    """Mean and std over seeds of every metric, keyed `{dataset}/{model}/{metric}`."""
-    out: dict[str, float] = {}
-    groups: dict[tuple[str, str], list[Run]] = {}
-    for r in runs:
-        groups.setdefault((r.dataset, r.model), []).append(r)
-    for (dataset, model), group in groups.items():
-        prefix = f"{dataset}/{model}"
-        for metric in group[0].metrics:
-            values = np.array([r.metrics[metric] for r in group])
-            out[f"{prefix}/{metric}"] = float(values.mean())
-            out[f"{prefix}/{metric}_std"] = float(values.std())
-        out[f"{prefix}/fit_seconds"] = float(np.mean([r.fit_seconds for r in group]))
-        out[f"{prefix}/eval_seconds"] = float(np.mean([r.eval_seconds for r in group]))
-        out[f"{prefix}/seeds"] = float(len(group))
-        if model == "attune":
-            out[f"{prefix}/train_seconds"] = out[f"{prefix}/fit_seconds"]
-            out[f"{prefix}/best_epoch"] = float(np.mean([r.best_epoch for r in group]))
-            to_best = [r.seconds_to_best for r in group]
-            out[f"{prefix}/seconds_to_best"] = float(np.mean(to_best))
-            out[f"{prefix}/seconds_to_best_max"] = float(np.max(to_best))
-    return out
-
-
-def report_md(metrics: dict[str, float], datasets: list[str], models: list[str]) -> str:
-    header = ["model", "HR@10", "NDCG@10", "MRR", "coverage@10", "pop. ratio", "fit s", "eval s"]
-    parts = [
-        "Test targets, full ranking over all items, seen items excluded, ties pessimistic; "
-        "mean ± std over seeds (popular and item-kNN are deterministic: one run, no ±). "
-        "`pop. ratio` is the "
-        "mean training count of recommended items over that of a catalogue item. Published "
-        "rows are from ../shared/datasets/README.md (same files, same protocol)."
-    ]
-    for dataset in datasets:
-        rows: list[list[Any]] = []
-        for model in models:
-            key = f"{dataset}/{model}"
-            if f"{key}/hr@10" not in metrics:
-                continue
-            spread = metrics[f"{key}/seeds"] > 1
-            cells = [
-                f"{metrics[f'{key}/{m}']:.2f}"
-                if m == "popularity_ratio@10"
-                else f"{metrics[f'{key}/{m}']:.4f}"
-                + (f" ± {metrics[f'{key}/{m}_std']:.4f}" if spread else "")
-                for m in METRICS
-            ]
-            seconds = [f"{metrics[f'{key}/{s}_seconds']:.1f}" for s in ("fit", "eval")]
-            rows.append([model, *cells, *seconds])
-        for name, hr, ndcg, source in PUBLISHED.get(dataset, []):
-            rows.append([f"*{name}* ({source})", f"{hr:.4f}", f"{ndcg:.4f}", "", "", "", "", ""])
-        if rows:
-            parts.append(f"## {dataset}\n\n" + markdown_table(header, rows))
-    return "\n\n".join(parts)
-
-
-def plot_curves(runs: list[Run], dataset: str, path: Path) -> Path | None:
-    curves = [r for r in runs if r.dataset == dataset and r.curve]
+def plot_curves(runs: list[Run], table: str, path: Path) -> Path | None:
+    curves = [r for r in runs if r.table == table and r.model == "attune" and r.curve]
     if not curves:
         return None
     import matplotlib
@@ -253,7 +231,7 @@ def plot_curves(runs: list[Run], dataset: str, path: Path) -> Path | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation NDCG@10")
-    ax.set_title(f"Attune on {dataset}: validation NDCG@10 per epoch")
+    ax.set_title(f"Attune on {table}: validation NDCG@10 per epoch")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -270,11 +248,11 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return names
 
 
-_PREPARED: dict[str, Prepared] = {}
+_LOADED: dict[str, Dataset] = {}
 
 
 def _job(
-    dataset: str,
+    table: str,
     model: str,
     seed: int,
     device: str,
@@ -284,32 +262,45 @@ def _job(
     threads: int | None,
     resume: bool = False,
 ) -> Run:
-    """One (dataset, model, seed) run; data is prepared once per process."""
+    """One (table, model, seed) run; each dataset is loaded once per process."""
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    if dataset not in _PREPARED:
-        _PREPARED[dataset] = prepare(dataset, data_root)
-    data = _PREPARED[dataset]
-    if model == "attune":
-        return run_attune(data, seed, device, quick, runs_dir, resume)
-    return run_baseline(model, data, seed)
+    name, variant = parse_table(table)
+    if name not in _LOADED:
+        _LOADED[name] = load(data_root / name)
+    dataset = _LOADED[name]
+    if model.startswith("attune"):
+        return run_attune(dataset, model, variant, seed, device, quick, runs_dir, resume)
+    return run_baseline(model, dataset, seed)
 
 
-def _record(run: Run, runs: list[Run], progress: Path) -> None:
-    runs.append(run)
-    with progress.open("a") as f:
-        f.write(json.dumps(run.__dict__) + "\n")
+def _record(run: Run, folder: Path) -> None:
+    save_run(run, folder)
     print(
-        f"  {run.dataset} {run.model:8s} seed {run.seed}: hr@10 {run.metrics['hr@10']:.4f} "
+        f"  {run.table} {run.model:8s} seed {run.seed}: hr@10 {run.metrics['hr@10']:.4f} "
         f"ndcg@10 {run.metrics['ndcg@10']:.4f} fit {run.fit_seconds:.1f}s "
-        f"eval {run.eval_seconds:.1f}s",
+        f"eval {run.eval_seconds:.1f}s selection_reads_test {run.selection_reads_test}",
         flush=True,
     )
 
 
-def main() -> None:
+def combinations(
+    tables: list[str], models: list[str], seeds: list[int]
+) -> list[tuple[str, str, int]]:
+    """Every (table, model, seed) to run: a variant runs Attune's models alone (the baselines
+    read no attributes), a deterministic baseline one seed."""
+    return [
+        (t, m, seed)
+        for t in tables
+        for m in models
+        if m.startswith("attune") or parse_table(t)[1] == DEFAULT_VARIANT
+        for seed in (seeds[:1] if m in DETERMINISTIC else seeds)
+    ]
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--models", default=",".join(MODELS))
@@ -321,8 +312,8 @@ def main() -> None:
     parser.add_argument(
         "--merge",
         action="store_true",
-        help="keep the results of datasets not run now from the existing results file "
-        "(each dataset's command, commit and date stay listed)",
+        help="also keep the results of the existing results file that no run record covers "
+        "(each group's command, commit and date stay listed)",
     )
     parser.add_argument(
         "--jobs",
@@ -334,103 +325,86 @@ def main() -> None:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue a benchmark that was stopped: keep the runs it finished (its progress "
-        "file) and resume Attune's unfinished training from --runs-dir",
+        help="continue a benchmark that was stopped: keep the runs it recorded (their files) "
+        "and resume Attune's unfinished training from --runs-dir",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def _run_all(args: argparse.Namespace, combos: list[tuple[str, str, int]], folder: Path) -> None:
+    common = (args.device, args.quick, args.runs_dir, args.data_root)
+    if args.jobs <= 1:
+        for t, m, seed in combos:
+            _record(_job(t, m, seed, *common, None, args.resume), folder)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(_job, t, m, seed, *common, threads, args.resume) for t, m, seed in combos
+        ]
+        for future in futures:
+            _record(future.result(), folder)
+
+
+def main() -> None:
+    args = _parser().parse_args()
     configure("warning")
-    datasets = _names(args.datasets, DATASETS, "dataset")
-    models = _names(args.models, MODELS, "model")
+    tables = _names(args.datasets, DATASETS, "dataset")
+    models = _names(args.models, MODELS + OPTIONAL_MODELS, "model")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     name = "quality_quick" if args.quick else "quality"
-    progress = RESULTS / f"{name}.runs.tmp"  # one JSON line per finished run, for long runs
+    folder = runs_folder(args.quick)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    runs: list[Run] = []
-    # Resume only what this benchmark left: without its progress file, start afresh.
-    resume = args.resume and progress.exists()
-    if resume:
-        for line in progress.read_text().splitlines():
-            try:
-                runs.append(Run(**json.loads(line)))
-            except (ValueError, TypeError):
-                continue  # a line cut short by the stop: that run is done again
-        print(f"resuming: {len(runs)} runs already finished", flush=True)
-    else:
-        progress.write_text("")
-    done = {(r.dataset, r.model, r.seed) for r in runs}
-
-    combos = [
-        (d, m, seed)
-        for d in datasets
-        for m in models
-        for seed in (seeds[:1] if m in DETERMINISTIC else seeds)
-        if (d, m, seed) not in done
-    ]
-    if args.jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = [
-                pool.submit(
-                    _job,
-                    d,
-                    m,
-                    seed,
-                    args.device,
-                    args.quick,
-                    args.runs_dir,
-                    args.data_root,
-                    threads,
-                    resume,
-                )
-                for d, m, seed in combos
-            ]
-            for future in futures:
-                _record(future.result(), runs, progress)
-    else:
-        for d, m, seed in combos:
-            _record(
-                _job(
-                    d,
-                    m,
-                    seed,
-                    args.device,
-                    args.quick,
-                    args.runs_dir,
-                    args.data_root,
-                    None,
-                    resume,
-                ),
-                runs,
-                progress,
-            )
-    for dataset in datasets:
-        plot_curves(runs, dataset, RESULTS / f"{name}_curve_{dataset}.png")
-
-    metrics = summarize(runs)
-    this_run = {"command": command_line(), "commit": commit(), "date": now()}
-    provenance = {f"{d}/{m}": this_run for d in datasets for m in models}
-    shown, shown_models = datasets, models
+    combos = combinations(tables, models, seeds)
+    if args.resume:  # the runs a stopped benchmark recorded are kept
+        todo = [c for c in combos if not run_path(folder, *parse_table(c[0]), c[1], c[2]).exists()]
+        print(f"resuming: {len(combos) - len(todo)} runs already recorded", flush=True)
+        combos = todo
+    _run_all(args, combos, folder)
+    runs = load_runs(folder)  # this session's runs and those recorded before
+    for table in tables:
+        plot_curves(runs, table, RESULTS / f"{name}_curve_{table}.png")
+    metrics, sources = summarize(runs), provenance(runs)
     if args.merge and (RESULTS / f"{name}.json").exists():
-        metrics, provenance = merged(
-            json.loads((RESULTS / f"{name}.json").read_text()), metrics, provenance
+        metrics, sources = merged(
+            json.loads((RESULTS / f"{name}.json").read_text()), metrics, sources
         )
-        present = {key.split("/")[0] for key in provenance}
-        shown = [d for d in DATASETS if d in present] + [d for d in datasets if d not in DATASETS]
-        shown_models = [m for m in MODELS if any(k.endswith(f"/{m}") for k in provenance)]
-    body = report_md(metrics, shown, shown_models)
-    sources: dict[str, list[str]] = {}
-    for key, source in provenance.items():
+    present = {key.split("/")[0] for key in sources}
+    shown = [t for t in DATASETS if t in present]
+    shown_models = [
+        m for m in MODELS + OPTIONAL_MODELS if any(k.endswith(f"/{m}") for k in sources)
+    ]
+    write_results(
+        name,
+        metrics,
+        _body(metrics, shown, shown_models, runs, sources, folder.name),
+        extra={"provenance": sources},
+    )
+
+
+def _body(
+    metrics: dict[str, float],
+    tables: list[str],
+    models: list[str],
+    runs: list[Run],
+    sources: dict[str, dict[str, str]],
+    folder: str,
+) -> str:
+    body = report_md(metrics, tables, models)
+    mixed = mixed_configs(runs)
+    if mixed:
+        body += "\n\nSeeds ran different configs (their mean is no one config's): " + ", ".join(
+            mixed
+        )
+    lines: dict[str, list[str]] = {}
+    for key, source in sources.items():
         line = f"`{source['command']}`, commit {source['commit']}, {source['date']}"
-        sources.setdefault(line, []).append(key)
-    if len(sources) > 1:
-        body += "\n\nResults come from these runs (`--merge`):\n\n" + "\n".join(
-            f"- {', '.join(keys)}: {line}" for line, keys in sources.items()
-        )
-    write_results(name, metrics, body, extra={"provenance": provenance})
-    progress.unlink()
+        lines.setdefault(line, []).append(key)
+    body += f"\n\nResults come from these runs (a record per run in `bench/results/{folder}/`):\n\n"
+    return body + "\n".join(f"- {', '.join(keys)}: {line}" for line, keys in lines.items())
 
 
 def merged(
@@ -444,7 +418,7 @@ def merged(
     def group(key: str) -> str:
         return "/".join(key.split("/")[:2])
 
-    out = {k: v for k, v in previous["metrics"].items() if group(k) not in provenance}
+    out = {k: v for k, v in previous["metrics"].items() if "/" in k and group(k) not in provenance}
     sources = {
         g: old_provenance.get(g) or old_provenance.get(g.split("/")[0], old_source)
         for g in sorted({group(k) for k in out})

@@ -162,7 +162,7 @@ def run_attune(data_dir: Path, config: TrainConfig) -> AttuneRun:
     start = time.perf_counter()
     dataset = load(data_dir)
     split = leave_one_out(dataset.interactions)
-    trainer = Trainer(dataset, config, None, split=split)
+    trainer = Trainer(dataset, config, None)  # withholds the test events itself
     setup_seconds = time.perf_counter() - start
     result = trainer.fit()  # leaves the best validation epoch's weights in trainer.model
     task = leave_one_out_task(split, dataset.n_users, "test")

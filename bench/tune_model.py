@@ -33,7 +33,7 @@ def run(name: str, config: TrainConfig, data_dir: Path = DATASETS) -> dict[str, 
     dataset = load(data_dir / name)
     split = leave_one_out(dataset.interactions)
     start = time.perf_counter()
-    trainer = Trainer(dataset, config, None, split=split)
+    trainer = Trainer(dataset, config, None)  # withholds the test events itself
     result = trainer.fit()
     task = leave_one_out_task(split, dataset.n_users, "test")
 

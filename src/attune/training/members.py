@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attune.data.dataset import Dataset
-from attune.data.splits import LeaveOneOut
+from attune.data.holdout import SelectionView
 from attune.model.device import resolve_device
 from attune.model.ensemble import Ensemble, member_seed
 from attune.training.checkpoint import load_checkpoint, member_dir, save_members
@@ -32,14 +31,14 @@ def member_config(config: TrainConfig, k: int) -> TrainConfig:
     )
 
 
-def validate_members(
-    dataset: Dataset, config: TrainConfig, out: Path, split: LeaveOneOut
-) -> dict[str, float]:
+def validate_members(selection: SelectionView, config: TrainConfig, out: Path) -> dict[str, float]:
     """Validate the trained members in `out` on their summed scores and write `members.json`
     with the metrics; returns them.
 
-    The same validation as each member's own (event types and user attributes included).
+    The same validation as each member's own (event types and user attributes included), on
+    the selection view's validation targets: the test targets are not in it.
     """
+    dataset, split = selection.dataset, selection
     device = resolve_device(config.train.device)
     members = Ensemble(
         load_checkpoint(member_dir(out, k), device) for k in range(config.model.members)

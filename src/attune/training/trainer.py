@@ -2,7 +2,8 @@
 validation NDCG@10, checkpoints after each epoch, resumable.
 
 Leave-one-out: the model trains on each user's events but the last two; the second last is the
-validation target (history = the training part); the last is left to the test evaluation.
+validation target (history = the training part). The trainer is given a selection view
+(`attune.data.holdout`): the last event, the test target, never reaches it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor
 
 from attune.data.dataset import Dataset
-from attune.data.splits import LeaveOneOut, leave_one_out
+from attune.data.holdout import SelectionView, selection_view
 from attune.log import get_logger
 from attune.model.device import resolve_device
 from attune.model.encoder import EncoderConfig, InterestEncoder
@@ -59,21 +60,22 @@ class Trainer:
 
     def __init__(
         self,
-        dataset: Dataset,
+        data: Dataset | SelectionView,
         config: TrainConfig,
         out_dir: Path | None = None,
         *,
-        split: LeaveOneOut | None = None,
         member: tuple[int, int] | None = None,
     ) -> None:
+        """`data`: a selection view, or a dataset (whose test events are then withheld)."""
         fit = config.train
+        split = selection_view(data)
+        dataset = split.dataset
         self.dataset, self.config, self.out_dir = dataset, config, out_dir
         self.member = member
         """(index, count) when this model is one member of an ensemble (progress bars)."""
         torch.set_num_threads(fit.threads or os.cpu_count() or 1)
         self.device = resolve_device(fit.device)
         torch.manual_seed(fit.seed)
-        split = split if split is not None else leave_one_out(dataset.interactions)
         self.sequences = UserSequences.from_interactions(split.train, dataset.n_users)
         self.encoder_config = self._encoder_config(dataset, split, self.sequences)
         attrs = dataset.item_attributes
@@ -115,7 +117,7 @@ class Trainer:
         self._writer: Any = None
 
     def _encoder_config(
-        self, dataset: Dataset, split: LeaveOneOut, sequences: UserSequences
+        self, dataset: Dataset, split: SelectionView, sequences: UserSequences
     ) -> EncoderConfig:
         lengths = sequences.lengths()
         n_codes = len(np.unique(split.train.event_types))
@@ -325,30 +327,32 @@ class Trainer:
 
 
 def train(
-    dataset: Dataset,
+    data: Dataset | SelectionView,
     config: TrainConfig,
     out_dir: Path | str,
     *,
-    split: LeaveOneOut | None = None,
     resume: bool = False,
     member: tuple[int, int] | None = None,
 ) -> TrainResult:
-    """Train the interest model on `dataset` and leave its best checkpoint in `out_dir`.
+    """Train the interest model and leave its best checkpoint in `out_dir`.
 
-    With `resume`, continue the run whose trainer state is in `out_dir` (same config and data).
+    `data`: a selection view (`attune.data.holdout`), or a dataset, whose last event per user
+    is then withheld as the test target. With `resume`, continue the run whose trainer state
+    is in `out_dir` (same config and data).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    selection = selection_view(data)
     if config.model.members > 1:
-        return _train_members(dataset, config, out, split=split, resume=resume)
+        return _train_members(selection, config, out, resume=resume)
     # A single model written where an ensemble was must not be shadowed by its members file.
     (out / MEMBERS_FILE).unlink(missing_ok=True)
-    trainer = Trainer(dataset, config, out, split=split, member=member)
+    trainer = Trainer(selection, config, out, member=member)
     if resume:
         trainer.resume()
     _log.info(
         "training",
-        dataset=dataset.name,
+        dataset=selection.dataset.name,
         device=str(trainer.device),
         windows=len(trainer.windows),
         batch_size=trainer.batch_size,
@@ -359,16 +363,10 @@ def train(
 
 
 def _train_members(
-    dataset: Dataset,
-    config: TrainConfig,
-    out: Path,
-    *,
-    split: LeaveOneOut | None,
-    resume: bool,
+    selection: SelectionView, config: TrainConfig, out: Path, *, resume: bool
 ) -> TrainResult:
     """Train each member as an independent single model (`attune.training.members`), then
     validate their summed scores."""
-    split = split if split is not None else leave_one_out(dataset.interactions)
     results: list[TrainResult] = []
     for k in range(config.model.members):
         path = member_dir(out, k)
@@ -376,15 +374,14 @@ def _train_members(
         _log.info("training ensemble member", member=k, of=config.model.members)
         results.append(
             train(
-                dataset,
+                selection,
                 member_config(config, k),
                 path,
-                split=split,
                 resume=again,
                 member=(k, config.model.members),
             )
         )
-    metrics = validate_members(dataset, config, out, split)
+    metrics = validate_members(selection, config, out)
     _log.info("trained ensemble", members=len(results), **metrics)
     return TrainResult.of_members(out, results, metrics)
 
