@@ -138,10 +138,9 @@ def fine_tune(
     promote: bool = True,
     feed: LearningFeed | None = None,
 ) -> FineTuneOutcome:
-    """One fine-tuning round on `store`'s log from the registry's current version. The new
-    events come from `feed` (default: the store's learning feed, this process a consumer of
-    the learning group); they are acknowledged there once a version trained on them is
-    current (docs/scaling.md, "The learning loop on Redis")."""
+    """One fine-tuning round on `store`'s log from the registry's current version, on the new
+    events `feed` gives (default: the store's, this process a consumer of the learning group;
+    acknowledged once a version that accounts for them is current)."""
     cfg = config or FineTuneConfig()
     t0 = time.perf_counter()
     parent = registry.current()
@@ -149,8 +148,7 @@ def fine_tune(
         raise ValueError(f"registry {registry.root} has no current version")
     feed = feed or store.learning_feed(LEARN_GROUP, consumer_name())
     cursor = covered(registry.info(parent).data_window, feed.partitions)
-    log = EventArrays.read(store.events)
-    events, start = arrange(log, feed.take(cursor), cursor)
+    events, start = arrange(EventArrays.read(store.events), feed.take(cursor), cursor)
     n_new = len(events) - start
     skip = _nothing_to_learn(registry, parent, events, start, feed.partitions, cfg.min_events)
     if skip is not None:
@@ -170,20 +168,14 @@ def fine_tune(
     info = publish_candidate(
         registry, tuned.candidates, parent, better, window, metrics, reason, promote
     )
-    if better and promote:  # current now: what it accounts for leaves the feed
+    if better and promote:  # current now: the events it accounts for leave the feed
         feed.acknowledge(covered(window, feed.partitions))
+    status: Literal["published", "rejected"] = "published" if better else "rejected"
+    seconds, trained = time.perf_counter() - t0, tuned.trained_events
     outcome = FineTuneOutcome(
-        "published" if better else "rejected",
-        parent,
-        info.version,
-        n_new,
-        tuned.trained_events,
-        n_hold,
-        metrics,
-        time.perf_counter() - t0,
-        tuned.train_seconds,
-        reason,
-    )
+        status, parent, info.version, n_new, trained, n_hold, metrics, seconds,
+        tuned.train_seconds, reason,
+    )  # fmt: skip
     _log.info(
         "fine-tune round",
         status=outcome.status,

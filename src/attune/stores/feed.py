@@ -35,6 +35,7 @@ def refuse_trim(backend: str) -> list[PartitionTrim]:
     """Trimming refused on a single-process store (docs/scaling.md, "Retention")."""
     raise StorageError(
         f"attune data trim works on a Redis store only: the {backend} event log is the record "
-        "user states are rebuilt from when the state snapshot is missing or its settings "
-        "change, and the data `attune train` reads, so nothing in it may go"
+        "user states are rebuilt from whenever their snapshot is missing (a copy of the "
+        "database alone, a lost .state file) and the data `attune train` reads, so none of it "
+        "may go"
     )

@@ -38,15 +38,16 @@ def trim_partition(
         **_group_bound(client, stream, group),
         "state snapshot position": applied + 1,
     }
-    limit = min(bounds, key=lambda name: bounds[name])
-    minid = bounds[limit]
+    minid = min(bounds.values())
     trimmed = 0
     if math.isfinite(minid):
         trimmed = int(client.xtrim(stream, minid=f"{int(minid)}-0", approximate=False))
     first = client.xrange(stream, count=1)
-    kept_from = int(first[0][0].split(b"-")[0]) if first else None
-    if kept_from is None:
-        limit = "end of the log"
+    if not first:
+        return PartitionTrim(part, trimmed, None, "end of the log")
+    kept_from = int(first[0][0].split(b"-")[0])
+    # Every bound that alone would have stopped at the first event kept (or before it).
+    limit = "; ".join(name for name, bound in bounds.items() if bound <= kept_from)
     return PartitionTrim(part, trimmed, kept_from, limit)
 
 
