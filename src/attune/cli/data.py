@@ -1,4 +1,4 @@
-"""`attune data import|inspect|fetch`."""
+"""`attune data import|inspect|fetch` (and `trim`, in `retention`)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ data_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    from attune.cli.retention import trim
+
+    data_app.command("trim")(trim)
     app.add_typer(data_app, name="data")
 
 

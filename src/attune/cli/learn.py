@@ -94,7 +94,9 @@ def init(
     if db is not None:
         with user_errors(), _db(db) as store:
             counts = store.counts()
-            window = DataWindow(last_seq=store.events.last_seq(), events=counts.events)
+            heads = store.learning_feed().heads()  # per log partition: all of it is learned
+            cursor = tuple(heads) if len(heads) > 1 else None
+            window = DataWindow(last_seq=max(heads), events=counts.events, cursor=cursor)
     with _registry_errors():
         ModelRegistry.create(registry, checkpoint, window)
     typer.echo(f"created registry {registry} with version 1 from {checkpoint}")
@@ -207,6 +209,15 @@ EVENT_LOG = typer.Option(
     "store the version it publishes becomes current for every server.",
 )
 
+CLAIM_IDLE = typer.Option(
+    60.0,
+    "--claim-idle",
+    metavar="SECONDS",
+    min=0.0,
+    help="On Redis: take over events another learner took and left unacknowledged this long "
+    "(it died); the learner acknowledges events once a version trained on them is current.",
+)
+
 
 # The defaults of --min-events, --epochs, --lr and --tolerance are `FineTuneConfig`'s, written
 # out because its module loads torch (tests/cli checks they agree).
@@ -240,12 +251,15 @@ def learn(
     ),
     keep_versions: int | None = KEEP_VERSIONS,
     keep_rejected: int = KEEP_REJECTED,
+    claim_idle: float = CLAIM_IDLE,
 ) -> None:
     """Fine-tune the current version on the events logged since its data window, check it on
     the newest events, and publish it only if it is not worse. A server started on the
     registry swaps to a published version by itself. After a candidate that was not made
     current, the next round waits for --min-events events newer than those it saw."""
     from attune.learning.finetune import FineTuneConfig, fine_tune
+    from attune.learning.progress import consumer_name
+    from attune.ports import LEARN_GROUP
     from attune.training.config_loader import ConfigError, validate
 
     options = {"min_events": min_events, "epochs": epochs, "lr": lr, "tolerance": tolerance}
@@ -254,7 +268,8 @@ def learn(
     reg = _registry(registry, db)
     while True:
         with _registry_errors(), _db(db) as store:
-            outcome = fine_tune(store, reg, config, promote=not no_promote)
+            feed = store.learning_feed(LEARN_GROUP, consumer_name(), claim_idle)
+            outcome = fine_tune(store, reg, config, promote=not no_promote, feed=feed)
             deleted = reg.prune(keep_versions) if keep_versions is not None else []
             deleted = sorted([*deleted, *reg.prune_rejected(keep_rejected)])
         typer.echo(_describe(outcome))

@@ -37,13 +37,22 @@ from attune.engine.interest import InterestModel, serving_model
 from attune.learning.finetune_config import FineTuneConfig
 from attune.learning.grow import grow_vocabulary
 from attune.learning.heldout import EventArrays, evaluate_cases, heldout_cases
+from attune.learning.progress import (
+    advance,
+    arrange,
+    beyond,
+    consumer_name,
+    covered,
+    read_to,
+    window_cursors,
+)
 from attune.learning.publish import publish_candidate
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.learning.tuning_windows import tuning_windows
 from attune.log import get_logger
 from attune.model.device import resolve_device
 from attune.model.ensemble import Ensemble
-from attune.ports import Storage
+from attune.ports import LEARN_GROUP, LearningFeed, Storage
 from attune.training.checkpoint import LoadedModel
 from attune.training.loop import EpochLoop, next_item_loss
 
@@ -76,28 +85,37 @@ class FineTuneOutcome:
 
 @dataclass(frozen=True)
 class _Round:
-    """Where one round's events lie in the log (log order): `events[first:boundary]` are
-    trained on (the newest of the events since the parent), `events[boundary:]` held out."""
+    """Where one round's events lie (`progress.arrange`: what the parent accounts for, then
+    the new events): `events[start:]` are new, `events[first:boundary]` are trained on (the
+    newest of the new ones before the check set), `events[boundary:]` held out."""
 
     parent: int
     events: EventArrays
+    start: int
     first: int
     boundary: int
+    cursor: list[int]
+    """The parent's cursor (per log partition)."""
 
     @property
     def holdout_events(self) -> int:
         return len(self.events) - self.boundary
 
     def trained_window(self, trained_events: int) -> DataWindow:
-        """The data window of a candidate trained on this round's events."""
+        """The data window of a candidate trained on this round's events: it accounts for
+        every new event before the check set (a backlog older than `first` is passed over)."""
         first, last = self.first, self.boundary - 1
+        seq = self.events.seq
+        trained = seq[first : self.boundary]
+        cursors = window_cursors(self.cursor, self.events, self.start, self.boundary)
         return DataWindow(
-            first_seq=int(self.events.seq[first]),
-            last_seq=int(self.events.seq[last]),
+            first_seq=int(trained.min()) if len(trained) else int(seq[first]),
+            last_seq=max(advance(self.cursor, seq[self.start : self.boundary])),
             events=trained_events,
             first_time=float(self.events.time[first]),
             last_time=float(self.events.time[last]),
-            checked_last_seq=int(self.events.seq[-1]),
+            checked_last_seq=max(advance(self.cursor, seq[self.start :])),
+            **cursors,
         )
 
 
@@ -118,18 +136,21 @@ def fine_tune(
     config: FineTuneConfig | None = None,
     *,
     promote: bool = True,
+    feed: LearningFeed | None = None,
 ) -> FineTuneOutcome:
-    """One fine-tuning round on `store`'s log from the registry's current version."""
+    """One fine-tuning round on `store`'s log from the registry's current version, on the new
+    events `feed` gives (default: the store's, this process a consumer of the learning group;
+    acknowledged once a version that accounts for them is current)."""
     cfg = config or FineTuneConfig()
     t0 = time.perf_counter()
     parent = registry.current()
     if parent is None:
         raise ValueError(f"registry {registry.root} has no current version")
-    last_seq = registry.info(parent).data_window.last_seq
-    events = EventArrays.read(store.events)
-    start = int(np.searchsorted(events.seq, last_seq, side="right"))
+    feed = feed or store.learning_feed(LEARN_GROUP, consumer_name())
+    cursor = covered(registry.info(parent).data_window, feed.partitions)
+    events, start = arrange(EventArrays.read(store.events), feed.take(cursor), cursor)
     n_new = len(events) - start
-    skip = _nothing_to_learn(registry, parent, events, n_new, cfg.min_events)
+    skip = _nothing_to_learn(registry, parent, events, start, feed.partitions, cfg.min_events)
     if skip is not None:
         _log.info("fine-tune round skipped", parent=parent, new_events=n_new, reason=skip)
         seconds = time.perf_counter() - t0
@@ -139,7 +160,7 @@ def fine_tune(
     # After rejected rounds the new events pile up; a round trains on the newest of them only
     # (older ones still come back as context and in replayed windows), so its cost stays flat.
     first = max(start, boundary - cfg.max_train_events)
-    rnd = _Round(parent, events, first, boundary)
+    rnd = _Round(parent, events, start, first, boundary, cursor)
     tuned = _tune_and_check(store, registry, rnd, cfg)
     better, reason = _verdict(tuned, rnd, cfg)
     metrics = _round_metrics(tuned, rnd, cfg.k)
@@ -147,18 +168,14 @@ def fine_tune(
     info = publish_candidate(
         registry, tuned.candidates, parent, better, window, metrics, reason, promote
     )
+    if better and promote:  # current now: the events it accounts for leave the feed
+        feed.acknowledge(covered(window, feed.partitions))
+    status: Literal["published", "rejected"] = "published" if better else "rejected"
+    seconds, trained = time.perf_counter() - t0, tuned.trained_events
     outcome = FineTuneOutcome(
-        "published" if better else "rejected",
-        parent,
-        info.version,
-        n_new,
-        tuned.trained_events,
-        n_hold,
-        metrics,
-        time.perf_counter() - t0,
-        tuned.train_seconds,
-        reason,
-    )
+        status, parent, info.version, n_new, trained, n_hold, metrics, seconds,
+        tuned.train_seconds, reason,
+    )  # fmt: skip
     _log.info(
         "fine-tune round",
         status=outcome.status,
@@ -173,19 +190,25 @@ def fine_tune(
 
 
 def _nothing_to_learn(
-    registry: ModelRegistry, parent: int, events: EventArrays, n_new: int, min_events: int
+    registry: ModelRegistry,
+    parent: int,
+    events: EventArrays,
+    start: int,
+    partitions: int,
+    min_events: int,
 ) -> str | None:
     """Why a round from `parent` would learn nothing new (None: it would). Too few events
     since the parent's window; or too few since the last candidate from the same parent
     (rejected, or published but not promoted): a round on the same events would train that
     candidate again and store a copy of it every time."""
+    n_new = len(events) - start
     if n_new < min_events:
         return f"{n_new} new events, fewer than min_events={min_events}"
     last = registry.last_candidate(parent)
     if last is None:
         return None
-    seen = last.data_window.read_to_seq
-    unseen = len(events) - int(np.searchsorted(events.seq, seen, side="right"))
+    seen = read_to(last.data_window, partitions)
+    unseen = int(beyond(events.seq[start:], seen).sum())
     if unseen >= min_events:
         return None
     return (

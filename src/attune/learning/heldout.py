@@ -51,6 +51,17 @@ class EventArrays:
             cols[:, 5],
         )
 
+    def select(self, rows: np.ndarray) -> EventArrays:
+        """The events at `rows`, in that order."""
+        return EventArrays(
+            self.seq[rows],
+            self.user[rows],
+            self.item[rows],
+            self.event_type[rows],
+            self.time[rows],
+            self.value[rows],
+        )
+
     def head(self, n: int) -> EventArrays:
         return EventArrays(
             self.seq[:n],

@@ -69,6 +69,17 @@ class DataWindow(BaseModel):
         "round read the log up to there); None: it was not checked on any.",
     )
 
+    cursor: tuple[int, ...] | None = Field(
+        None,
+        description="Per log partition (seq % P), the last seq accounted for: trained on, or "
+        "passed over as backlog; None: last_seq in every partition (a log of one partition).",
+    )
+    checked_cursor: tuple[int, ...] | None = Field(
+        None,
+        description="Per log partition, the last seq the version's round read (trained or "
+        "checked on); None: read_to_seq in every partition.",
+    )
+
     @property
     def read_to_seq(self) -> int:
         """Last log position the version's round read, trained on or checked on: the next

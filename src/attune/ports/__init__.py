@@ -8,6 +8,7 @@ backend: it receives a `Storage` from `attune.stores.open_storage(url)`.
 
 from attune.ports.catalogue import ItemCatalogue, ItemWindow, UserProfiles
 from attune.ports.events import EventLog, LoggedEvent
+from attune.ports.feed import LEARN_GROUP, LearningFeed, LogRetention, PartitionTrim
 from attune.ports.impressions import FeedbackCounts, Impression, ImpressionLog, OutcomeRules
 from attune.ports.keys import KeyRecord, KeyStore
 from attune.ports.pointer import ModelPointer
@@ -17,6 +18,7 @@ from attune.ports.storage import Durability, Storage, StorageError, StoreCounts
 from attune.ports.vocab import IdVocabulary
 
 __all__ = [
+    "LEARN_GROUP",
     "Durability",
     "EventLog",
     "FeedbackCounts",
@@ -27,9 +29,12 @@ __all__ = [
     "ItemWindow",
     "KeyRecord",
     "KeyStore",
+    "LearningFeed",
+    "LogRetention",
     "LoggedEvent",
     "ModelPointer",
     "OutcomeRules",
+    "PartitionTrim",
     "PopularityCounts",
     "SharedUserStates",
     "StateRead",

@@ -11,6 +11,7 @@ from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
 from attune.ports.catalogue import ItemCatalogue, UserProfiles
 from attune.ports.events import EventLog
+from attune.ports.feed import LEARN_GROUP, LearningFeed, PartitionTrim
 from attune.ports.impressions import ImpressionLog
 from attune.ports.keys import KeyStore
 from attune.ports.pointer import ModelPointer
@@ -114,6 +115,19 @@ class Storage(Protocol):
 
     def model_pointer(self, registry: Path) -> ModelPointer:
         """The current-version pointer of the model registry at `registry`."""
+        ...
+
+    def learning_feed(
+        self, group: str = LEARN_GROUP, consumer: str = "learner", claim_idle_s: float = 60.0
+    ) -> LearningFeed:
+        """The learning job's reader of the log (`LearningFeed`): `consumer` names this
+        process in the group, and another consumer's unacknowledged events are taken over
+        once idle for `claim_idle_s` (a store with one writer ignores both)."""
+        ...
+
+    def trim_log(self, older_than: float, group: str = LEARN_GROUP) -> list[PartitionTrim]:
+        """`LogRetention.trim_log`: the oldest events removed, per partition, within every
+        bound; `StorageError` where the log cannot be trimmed safely."""
         ...
 
     def close(self) -> None: ...

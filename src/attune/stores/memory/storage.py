@@ -10,9 +10,10 @@ import numpy as np
 from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
 from attune.data.vocab import Vocabulary
-from attune.ports import KeyRecord, PopularityCounts, StoreCounts
+from attune.ports import LEARN_GROUP, KeyRecord, PartitionTrim, PopularityCounts, StoreCounts
 from attune.ranking.popularity import PopularityConfig
 from attune.stores.assemble import tokens_to_attributes
+from attune.stores.feed import PositionFeed, refuse_trim
 from attune.stores.memory.catalogue import MemoryCatalogue, MemoryProfiles
 from attune.stores.memory.events import MemoryEventLog
 from attune.stores.memory.export import to_dataset
@@ -149,6 +150,15 @@ class MemoryStorage:
 
     def start_maintenance(self) -> None:
         """Nothing to maintain in memory."""
+
+    def learning_feed(
+        self, group: str = LEARN_GROUP, consumer: str = "learner", claim_idle_s: float = 60.0
+    ) -> PositionFeed:
+        """Position based: one writer logs seqs in commit order."""
+        return PositionFeed(self.events)
+
+    def trim_log(self, older_than: float, group: str = LEARN_GROUP) -> list[PartitionTrim]:
+        return refuse_trim("memory")
 
     def close(self) -> None:
         """Nothing to release: the data lives as long as this object."""

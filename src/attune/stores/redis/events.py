@@ -346,13 +346,13 @@ class RedisEventLog:
         rows: list[Any] = [e[:6] for e in self.read_events(0)]
         return np.array(rows, dtype=np.float64).reshape(-1, 6)
 
+    def heads(self) -> list[int]:
+        """The newest seq of each partition (0 where none)."""
+        tops = [self._r.xrevrange(self.stream(p), count=1) for p in range(self.partitions)]
+        return [int(top[0][0].split(b"-")[0]) if top else 0 for top in tops]
+
     def last_seq(self) -> int:
-        newest = 0
-        for p in range(self.partitions):
-            top = self._r.xrevrange(self.stream(p), count=1)
-            if top:
-                newest = max(newest, int(top[0][0].split(b"-")[0]))
-        return newest
+        return max(self.heads())
 
     def count(self) -> int:
         return sum(int(self._r.xlen(self.stream(p))) for p in range(self.partitions))

@@ -62,20 +62,63 @@ class RedisFeed:
         done = 0
         for p in range(self.partitions):
             ids = [e.entry_id for e in entries if e.partition == p]
-            if ids:
-                done += int(self._r.xack(partition_key(p, "events"), self.group, *ids))
+            for lo in range(0, len(ids), 1000):
+                chunk = ids[lo : lo + 1000]
+                done += int(self._r.xack(partition_key(p, "events"), self.group, *chunk))
         return done
 
     def claim_stale(self, idle_ms: int, count: int = 1000) -> list[FeedEntry]:
         """Events delivered to some consumer and not acknowledged for `idle_ms`: taken over by
-        this one (after a consumer died)."""
+        this one (after a consumer died); every page of each partition's pending list."""
         out: list[FeedEntry] = []
         for p in range(self.partitions):
-            reply = self._r.xautoclaim(
-                partition_key(p, "events"), self.group, self.consumer, idle_ms, count=count
-            )
-            out += self._entries(p, reply[1])
+            start: bytes | str = "0-0"
+            while True:
+                reply = self._r.xautoclaim(
+                    partition_key(p, "events"),
+                    self.group,
+                    self.consumer,
+                    idle_ms,
+                    start_id=start,
+                    count=count,
+                )
+                out += self._entries(p, reply[1])
+                start = reply[0]
+                if start in (b"0-0", "0-0"):
+                    break
         return out
+
+    def own(self, count: int = 1000) -> list[FeedEntry]:
+        """Every event delivered to this consumer and not acknowledged (its pending list), in
+        seq order per partition; entries erased since their delivery are acknowledged."""
+        out: list[FeedEntry] = []
+        for p in range(self.partitions):
+            stream, start = partition_key(p, "events"), "0"
+            while True:
+                reply = self._r.xreadgroup(self.group, self.consumer, {stream: start}, count=count)
+                rows = reply[0][1] if reply else []
+                gone = [entry_id for entry_id, fields in rows if not fields]
+                if gone:
+                    self._r.xack(stream, self.group, *gone)
+                out += self._entries(p, rows)
+                if len(rows) < count:
+                    break
+                start = rows[-1][0]
+        return out
+
+    def forget_idle_consumers(self, idle_ms: int) -> int:
+        """Drop the group's other consumers that hold nothing and were idle for `idle_ms`
+        (one per learner process that ever ran); returns how many."""
+        dropped = 0
+        for p in range(self.partitions):
+            stream = partition_key(p, "events")
+            for info in self._r.xinfo_consumers(stream, self.group):
+                name = info["name"]
+                name = name.decode() if isinstance(name, bytes) else str(name)
+                if name != self.consumer and not info["pending"] and info["idle"] >= idle_ms:
+                    self._r.xgroup_delconsumer(stream, self.group, name)
+                    dropped += 1
+        return dropped
 
     def _entries(self, part: int, rows: list[tuple[bytes, dict[bytes, bytes]]]) -> list[FeedEntry]:
         return [

@@ -17,15 +17,17 @@ from redis.exceptions import RedisClusterException
 
 from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
-from attune.ports import StorageError, StoreCounts
+from attune.ports import LEARN_GROUP, PartitionTrim, StorageError, StoreCounts
 from attune.stores.assemble import assemble_dataset, attribute_table, tokens_to_attributes
 from attune.stores.redis.catalogue import RedisCatalogue, RedisProfiles
 from attune.stores.redis.connection import connect, log_partitions
 from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.impressions import RedisImpressions
 from attune.stores.redis.layout import META
+from attune.stores.redis.learning import GroupLearningFeed
 from attune.stores.redis.popularity import RedisPopularity
 from attune.stores.redis.registry import RedisKeyStore, RedisModelPointer
+from attune.stores.redis.retention import trim_partition
 from attune.stores.redis.state import RedisUserStateStore
 from attune.stores.redis.vocab import RedisVocabulary
 
@@ -147,6 +149,18 @@ class RedisStorage:
 
     def model_pointer(self, registry: Path) -> RedisModelPointer:
         return RedisModelPointer(self.client, Path(registry).resolve())
+
+    def learning_feed(
+        self, group: str = LEARN_GROUP, consumer: str = "learner", claim_idle_s: float = 60.0
+    ) -> GroupLearningFeed:
+        """The consumer group `group` of every log partition, as `consumer`."""
+        return GroupLearningFeed(self.events, group, consumer, claim_idle_s)
+
+    def trim_log(self, older_than: float, group: str = LEARN_GROUP) -> list[PartitionTrim]:
+        """Each partition trimmed within its bounds (`retention`), one slot per command."""
+        applied = self.states.applied()
+        parts = range(self.events.partitions)
+        return [trim_partition(self.client, p, older_than, group, applied) for p in parts]
 
     def start_maintenance(self) -> None:
         """Nothing to maintain from a server: Redis rewrites its own append-only file."""

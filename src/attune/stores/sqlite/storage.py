@@ -15,8 +15,9 @@ from pathlib import Path
 
 from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
-from attune.ports import Durability, PopularityCounts, StoreCounts
+from attune.ports import LEARN_GROUP, Durability, PartitionTrim, PopularityCounts, StoreCounts
 from attune.ranking.popularity import PopularityConfig
+from attune.stores.feed import PositionFeed, refuse_trim
 from attune.stores.keyfile import FileKeyStore
 from attune.stores.pointer import FileModelPointer
 from attune.stores.popularity import SnapshotPopularity
@@ -128,6 +129,15 @@ class SQLiteStorage:
         self.scrubber.start()
         self._checkpointer = Checkpointer(self.path, interval_s)
         self._checkpointer.start()
+
+    def learning_feed(
+        self, group: str = LEARN_GROUP, consumer: str = "learner", claim_idle_s: float = 60.0
+    ) -> PositionFeed:
+        """Position based: one writer logs seqs in commit order."""
+        return PositionFeed(self.events)
+
+    def trim_log(self, older_than: float, group: str = LEARN_GROUP) -> list[PartitionTrim]:
+        return refuse_trim("SQLite")
 
     def close(self) -> None:
         self.scrubber.stop()
