@@ -148,6 +148,28 @@ def test_a_trial_left_running_by_a_killed_run_runs_again(tmp_path: Path) -> None
     assert study.trials[1].params == killed.params  # budget: the rerun counts, not the kill
 
 
+def test_a_trial_stopped_by_ctrl_c_runs_again_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attune.tuning import study as study_module
+
+    out, dataset = tmp_path / "study", markov_dataset(n_users=60, n_items=30)
+    space = parse_search_space({"train": {"lr": {"type": "float", "low": 1e-3, "high": 0.1}}}, "t")
+
+    def interrupted(*args: object, **kwargs: object) -> float:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(study_module, "validation_score", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_study(dataset, BASE, space, out, TuneOptions(trials=1))
+    study = run_study(dataset, BASE, space, out, TuneOptions(trials=1))
+    stopped, rerun = study.trials
+    assert stopped.user_attrs["interrupted"] is True
+    assert rerun.state == optuna.trial.TrialState.COMPLETE
+    assert rerun.params == stopped.params
+
+
 def test_selection_split_withholds_the_test_targets() -> None:
     dataset = markov_dataset(n_users=50, n_items=20)
     split, full = selection_split(dataset), leave_one_out(dataset.interactions)

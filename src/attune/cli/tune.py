@@ -118,7 +118,11 @@ def _run(
         base: dict[str, Any] = with_overrides(read_toml(config) if config else {}, [*env, *set_])
         with_params(base, {})  # a bad base key fails before any trial
         dataset = _dataset(data)
-        study = run_study(dataset, base, search_space, out, options)
+        try:
+            study = run_study(dataset, base, search_space, out, options)
+        except KeyboardInterrupt:
+            typer.echo(f"stopped; the same command continues the study in {out}", err=True)
+            raise typer.Exit(130) from None
         report = write_report(study, base, search_space, out)
     counts = trial_counts(study)
     typer.echo(

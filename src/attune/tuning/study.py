@@ -161,6 +161,10 @@ def _objective(
             score = validation_score(dataset, config, split, log)
             state = "complete"
             return score
+        except KeyboardInterrupt:  # stopped by the user: the next run trains these again
+            trial.set_user_attr("interrupted", True)
+            trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            raise
         finally:
             trial.set_user_attr("epochs", log.epochs)
             log.close(params, state)
