@@ -15,6 +15,7 @@ from attune.cli import learn as learn_cli
 from attune.cli import model as model_cli
 from attune.cli import report as report_cli
 from attune.cli import serve as serve_cli
+from attune.cli import tune as tune_cli
 from attune.cli.config import config_app
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ def main(
 
 data_cli.register(app)
 model_cli.register(app)
+tune_cli.register(app)
 learn_cli.register(app)
 report_cli.register(app)
 serve_cli.register(app)

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ _log = get_logger(__name__)
 
 VALID_METRIC = "valid_ndcg@10"
 """The metric early stopping and the best checkpoint follow."""
+
+EpochHook = Callable[[int, Mapping[str, float]], None]
+"""(epoch, its metrics) after each epoch of `fit`; what it raises stops training (a pruned
+hyper-parameter trial, `attune.tuning`)."""
 
 
 class Trainer:
@@ -169,7 +174,7 @@ class Trainer:
 
     # ---- the loop --------------------------------------------------------------------------
 
-    def fit(self) -> TrainResult:
+    def fit(self, on_epoch: EpochHook | None = None) -> TrainResult:
         """Train until `patience` epochs pass without a better validation NDCG@10."""
         fit = self.config.train
         if len(self.validation) == 0:
@@ -199,6 +204,8 @@ class Trainer:
             _log.info("finished epoch", epoch=self.epoch, best_epoch=self.best_epoch, **metrics)
             self._write_scalars(metrics)
             self._save_state()
+            if on_epoch is not None:
+                on_epoch(self.epoch, metrics)
         self.model.load_state_dict(self.best_state)
         best = self.history[self.best_epoch - 1] if self.best_epoch else {}
         averaged = self._try_average()
@@ -386,4 +393,4 @@ def _train_members(
     return TrainResult.of_members(out, results, metrics)
 
 
-__all__ = ["TrainResult", "Trainer", "train"]
+__all__ = ["EpochHook", "TrainResult", "Trainer", "train"]
