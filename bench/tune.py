@@ -29,8 +29,9 @@ import _report
 import attune  # noqa: F401  (sets the OpenMP wait policy before torch loads)
 from _report import SHARED, markdown_table, write_results
 from attune.data import load
+from attune.data.holdout import holdout
 from attune.training.config import with_overrides
-from attune.tuning import best_value, selection_split, validation_score
+from attune.tuning import best_value, validation_score
 from attune.tuning.report import HISTORY_PLOT, IMPORTANCE_PLOT, trial_counts
 from attune.tuning.space import with_params
 from attune.tuning.study import STUDY_DB, STUDY_NAME
@@ -62,7 +63,7 @@ def _default_score(args: argparse.Namespace, study: Path) -> float:
     dataset = load(SHARED / args.dataset)
     base = with_overrides({}, [*BASE_SETS, *args.set])
     config = with_params(base, {"model.members": args.members})
-    score = validation_score(dataset, config, selection_split(dataset))
+    score = validation_score(holdout(dataset).selection, config)
     cache.write_text(json.dumps({"key": key, "valid_ndcg@10": score}) + "\n")
     return score
 

@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from attune.cli.main import app
+from attune.data.holdout import SelectionView
 from attune.data.splits import leave_one_out
 from attune.training.config import ConfigError, load_config
-from attune.tuning import TuneOptions, load_search_space, run_study, selection_split
+from attune.tuning import TuneOptions, load_search_space, run_study
 from attune.tuning.space import parse_search_space
 from attune.tuning.study import STUDY_DB, STUDY_NAME
 from tests.training.synthetic import markov_dataset
@@ -170,12 +171,30 @@ def test_a_trial_stopped_by_ctrl_c_runs_again_next_time(
     assert rerun.params == stopped.params
 
 
-def test_selection_split_withholds_the_test_targets() -> None:
+def test_trials_train_on_the_selection_view_without_test_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attune.tuning import study as study_module
+
     dataset = markov_dataset(n_users=50, n_items=20)
-    split, full = selection_split(dataset), leave_one_out(dataset.interactions)
-    assert len(split.test) == 0 and len(full.test) == 50
-    assert (split.train.items == full.train.items).all()
-    assert (split.valid.items == full.valid.items).all()
+    seen: list[SelectionView] = []
+
+    def record(view: SelectionView, *args: object, **kwargs: object) -> float:
+        seen.append(view)
+        return 0.5
+
+    monkeypatch.setattr(study_module, "validation_score", record)
+    space = parse_search_space({"train": {"lr": {"type": "float", "low": 1e-3, "high": 0.1}}}, "t")
+    run_study(dataset, BASE, space, tmp_path / "s", TuneOptions(trials=1))
+    full = leave_one_out(dataset.interactions)
+    (view,) = seen
+    assert (
+        len(view.dataset.interactions)
+        == len(full.train) + len(full.valid)
+        < len(dataset.interactions)
+    )
+    assert (view.train.items == full.train.items).all()
+    assert (view.valid.items == full.valid.items).all()
 
 
 BAD_SPACES = [

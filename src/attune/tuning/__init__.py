@@ -4,7 +4,7 @@ best config (TOML), a Markdown report with plots, and TensorBoard runs per trial
 
 from attune.tuning.report import best_value, write_report
 from attune.tuning.space import DEFAULT_SEARCH_SPACE, ParamSpec, load_search_space
-from attune.tuning.study import TuneOptions, run_study, selection_split, validation_score
+from attune.tuning.study import TuneOptions, run_study, validation_score
 
 __all__ = [
     "DEFAULT_SEARCH_SPACE",
@@ -13,7 +13,6 @@ __all__ = [
     "best_value",
     "load_search_space",
     "run_study",
-    "selection_split",
     "validation_score",
     "write_report",
 ]

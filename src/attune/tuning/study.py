@@ -3,9 +3,10 @@ from the search space, the median pruner stops trials whose per-epoch validation
 falls behind the others' at the same epoch, and the study lives in SQLite (`study.db` in the
 study folder), so running the same command again continues it.
 
-Every choice reads validation targets only: trials train on `selection_split`, which holds no
-test events. Each trial logs its epochs and its parameters (TensorBoard hparams) to
-`tensorboard/trial-NNNN` under the study folder.
+Every choice reads validation targets only: trials train on the selection view of
+`attune.data.holdout`, which holds no test event (the test targets are never opened here).
+Each trial logs its epochs and its parameters (TensorBoard hparams) to `tensorboard/trial-NNNN`
+under the study folder.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from attune.data.dataset import Dataset
-from attune.data.splits import LeaveOneOut, leave_one_out
+from attune.data.holdout import SelectionView, holdout
 from attune.log import get_logger
 from attune.model.ensemble import Ensemble
 from attune.training.config import ConfigError, TrainConfig
@@ -69,30 +69,19 @@ class TuneOptions:
     """Receives one line per finished trial (the command prints it)."""
 
 
-def selection_split(dataset: Dataset) -> LeaveOneOut:
-    """The split model selection reads: leave-one-out train and validation; the test targets
-    are withheld (an empty `test`), so no trial can read them."""
-    split = leave_one_out(dataset.interactions)
-    withheld = split.test.take(np.zeros(len(split.test), bool))
-    return LeaveOneOut(train=split.train, valid=split.valid, test=withheld)
-
-
 EpochReport = Callable[[int, Mapping[str, float]], None]
 
 
 def validation_score(
-    dataset: Dataset,
-    config: TrainConfig,
-    split: LeaveOneOut,
-    on_epoch: EpochReport | None = None,
+    view: SelectionView, config: TrainConfig, on_epoch: EpochReport | None = None
 ) -> float:
-    """Validation NDCG@10 of `config` trained on `split`: of its one model, or of the summed
-    scores of its `model.members` models (`on_epoch` follows the first member)."""
+    """Validation NDCG@10 of `config` trained on the selection `view`: of its one model, or of
+    the summed scores of its `model.members` models (`on_epoch` follows the first member)."""
     members = config.model.members
     trainers = []
     for k in range(members):
         member = (k, members) if members > 1 else None
-        trainer = Trainer(dataset, member_config(config, k), None, split=split, member=member)
+        trainer = Trainer(view, member_config(config, k), None, member=member)
         result = trainer.fit(on_epoch if k == 0 else None)
         trainers.append(trainer)
     if members == 1:
@@ -144,10 +133,8 @@ class _TrialLog:
 
 
 def _objective(
-    dataset: Dataset, base: dict[str, Any], space: list[ParamSpec], out: Path, members: int
+    view: SelectionView, base: dict[str, Any], space: list[ParamSpec], out: Path, members: int
 ) -> Callable[[Trial], float]:
-    split = selection_split(dataset)
-
     def objective(trial: Trial) -> float:
         params = {spec.key: _suggest(trial, spec) for spec in space}
         try:
@@ -158,7 +145,7 @@ def _objective(
         log = _TrialLog(trial, out / TENSORBOARD / f"trial-{trial.number:04d}")
         state = "pruned"
         try:
-            score = validation_score(dataset, config, split, log)
+            score = validation_score(view, config, log)
             state = "complete"
             return score
         except KeyboardInterrupt:  # stopped by the user: the next run trains these again
@@ -253,7 +240,8 @@ def run_study(
     """Run (or continue) the study in `out` until its budget: `options.trials` finished
     trials in all, or `options.timeout` seconds of this run. `base` is the config's tables
     (`--config` and `--set`) the drawn parameters are set on."""
-    if len(selection_split(dataset).valid) == 0:
+    view = holdout(dataset).selection
+    if len(view.valid) == 0:
         raise ConfigError(f"{dataset.name}: no user has a validation event to tune on")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     identity = {
@@ -271,7 +259,7 @@ def run_study(
         return study
     start = time.perf_counter()
     study.optimize(
-        _objective(dataset, base, space, out, options.members),
+        _objective(view, base, space, out, options.members),
         n_trials=remaining,
         timeout=options.timeout,
         catch=(ConfigError,),
@@ -288,7 +276,6 @@ __all__ = [
     "finished_trials",
     "open_study",
     "run_study",
-    "selection_split",
     "trial_line",
     "validation_score",
 ]
