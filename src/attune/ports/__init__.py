@@ -8,7 +8,13 @@ backend: it receives a `Storage` from `attune.stores.open_storage(url)`.
 
 from attune.ports.catalogue import ItemCatalogue, ItemWindow, UserProfiles
 from attune.ports.events import EventLog, LoggedEvent
-from attune.ports.impressions import FeedbackCounts, Impression, ImpressionLog, OutcomeRules
+from attune.ports.impressions import (
+    ArmCounts,
+    FeedbackCounts,
+    Impression,
+    ImpressionLog,
+    OutcomeRules,
+)
 from attune.ports.keys import KeyRecord, KeyStore
 from attune.ports.pointer import ModelPointer
 from attune.ports.popularity import PopularityCounts
@@ -17,6 +23,7 @@ from attune.ports.storage import Durability, Storage, StorageError, StoreCounts
 from attune.ports.vocab import IdVocabulary
 
 __all__ = [
+    "ArmCounts",
     "Durability",
     "EventLog",
     "FeedbackCounts",
