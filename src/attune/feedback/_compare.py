@@ -36,7 +36,8 @@ def wilson(successes: int, trials: int, z: float = Z95) -> Rate:
     denominator = 1.0 + z2 / trials
     centre = (p + z2 / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
-    return Rate(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half))
+    # The interval holds p; min/max only keep rounding (x = 0 or x = n) from crossing it.
+    return Rate(value=p, low=max(0.0, min(p, centre - half)), high=min(1.0, max(p, centre + half)))
 
 
 def difference(x1: int, n1: int, x0: int, n0: int, z: float = Z95) -> Difference:
