@@ -24,6 +24,9 @@ class ModelVersions(BaseModel):
     current: int | None = Field(description="Version the registry names as current.")
     serving: int = Field(description="Version this server answers with right now.")
     versions: list[VersionInfo] = Field(description="All versions, oldest first.")
+    experiment: Experiment | None = Field(
+        None, description="The latest online A/B test, running or stopped; null when none has run."
+    )
 
 
 @router.get(
@@ -39,12 +42,17 @@ async def list_models(request: Request, access: EngineDep) -> ModelVersions:
     if registry is None:
         raise HTTPException(404, "this server serves a single checkpoint, not a model registry")
     try:
-        current, versions = await run_in_threadpool(
-            lambda: (registry.current(), registry.versions())
+        current, versions, experiment = await run_in_threadpool(
+            lambda: (registry.current(), registry.versions(), current_experiment(registry))
         )
     except RegistryError as err:
         raise HTTPException(503, f"the model registry is unreadable: {err}") from err
-    return ModelVersions(current=current, serving=access.engine.model.version, versions=versions)
+    return ModelVersions(
+        current=current,
+        serving=access.engine.model.version,
+        versions=versions,
+        experiment=experiment,
+    )
 
 
 def _registry_of(request: Request) -> ModelRegistry:
