@@ -66,6 +66,14 @@ def _simulate(
     return {arm: (n, x) for arm, (n, x) in made.items()}
 
 
+def _fixed_id(registry: ModelRegistry, experiment: Experiment, exp_id: str) -> Experiment:
+    """`experiment` under a fixed id: the arms, and so the outcome, are the same every run
+    (equal arms differ significantly in 5% of random draws)."""
+    fixed = experiment.model_copy(update={"id": exp_id})
+    registry.pointer.set_experiment(fixed)
+    return fixed
+
+
 def _wilson_by_hand(x: int, n: int) -> tuple[float, float]:
     p = x / n
     centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
@@ -94,7 +102,7 @@ def test_a_simulated_population(ab_files: tuple[Path, ModelRegistry]) -> None:
     engine = Engine(open_storage(db), load_model(registry.path(1), 1), EngineConfig())
     try:
         # Equal arms: no winner, and the gate refuses the promotion.
-        equal = start_experiment(registry, 2, 0.5)
+        equal = _fixed_id(registry, start_experiment(registry, 2, 0.5), "e0e0e0")
         _simulate(engine, registry, equal, {"control": 0.08, "challenger": 0.08}, seed=1)
         report = _compare(registry, db)
         assert report["experiment"]["id"] == equal.id
@@ -110,6 +118,7 @@ def test_a_simulated_population(ab_files: tuple[Path, ModelRegistry]) -> None:
         # The challenger's users click more: it wins, with the simulation's own counts.
         better = start_experiment(registry, 2, 0.5)
         assert better.id != equal.id
+        better = _fixed_id(registry, better, "b1b1b1")
         made = _simulate(engine, registry, better, {"control": 0.05, "challenger": 0.12}, seed=2)
         report = _compare(registry, db)
         arms = {a["arm"]: a for a in report["arms"]}
