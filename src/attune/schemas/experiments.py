@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from attune.schemas.request import Count
+
 Arm = Literal["control", "challenger"]
 """control: the current version; challenger: the version tested against it."""
 
@@ -51,7 +53,7 @@ class ExperimentStart(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    challenger: int = Field(ge=1, description="Registered version to test.")
+    challenger: Count = Field(ge=1, description="Registered version to test.")
     share: float = Field(
         ge=0.0, le=1.0, description="Share of users (0..1) served by the challenger."
     )

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from attune.feedback import compare
 from attune.learning.experiments import current_experiment, end_experiment, start_experiment
-from attune.learning.registry import ModelRegistry, RegistryError, VersionInfo
+from attune.learning.registry import VERSION_FILE, ModelRegistry, RegistryError, VersionInfo
 from attune.schemas.experiments import Comparison, Experiment, ExperimentStart
 from attune.server.deps import CanRecommend, EngineDep, IsAdmin
 from attune.server.model_watch import ModelWatcher
@@ -91,20 +91,24 @@ async def get_experiment(request: Request, access: EngineDep) -> Experiment:
 @router.put(
     "/experiment",
     dependencies=[IsAdmin],
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
     summary="Start an online A/B test",
 )
 async def put_experiment(request: Request, body: ExperimentStart, access: EngineDep) -> Experiment:
     """Serve the `challenger` version to a stable `share` of users (by a hash of their id),
     the current version to the rest, in place of any test running. Every server of the
-    deployment follows within its poll interval; this one at once."""
+    deployment follows within its poll interval; this one at once. 404 when the version does
+    not exist; 409 when it is current already or does not load."""
     registry = _registry_of(request)
+    if not (registry.path(body.challenger) / VERSION_FILE).is_file():
+        message = f"version {body.challenger} does not exist in the registry"
+        raise InvalidInputError.one("challenger", message, status=404)
     try:
         experiment = await run_in_threadpool(
             start_experiment, registry, body.challenger, body.share
         )
     except RegistryError as err:
-        raise InvalidInputError.one("challenger", str(err)) from None
+        raise InvalidInputError.one("challenger", str(err), status=409) from None
     await _follow(request)
     return experiment
 
