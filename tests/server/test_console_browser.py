@@ -23,6 +23,7 @@ import pytest
 from attune.client import Client
 from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
+from attune.learning.experiments import start_experiment
 from attune.learning.registry import DataWindow, ModelRegistry
 from attune.server.console._routes import CHART_LIB
 from attune.stores import open_storage
@@ -336,11 +337,15 @@ def test_the_dashboard_shows_versions_and_the_report_and_follows_a_promotion(
 ) -> None:
     server, keys, registry = registry_server.server, registry_server.keys, registry_server.registry
     admin = Client(server.url, api_key=keys.admin)
+    experiment = start_experiment(registry, 2, 0.5)  # the A/B panel has one to show
     ui = open_tab(browser, server.url, admin)
     page = ui.page
     try:
         sign_in(ui, keys.admin, "/ui/dashboard")
         page.wait_for_selector("#models tbody tr[data-version='2']")
+        page.wait_for_selector("#experiment tbody tr[data-arm='challenger']")
+        assert experiment.id in page.inner_text("#experiment caption")
+        assert page.get_attribute("#experiment-winner", "data-winner") == ""
         shown = _versions(page)
         assert set(shown) == {1, 2}
         assert shown[1][0] == "current serving" and shown[2][0] == ""

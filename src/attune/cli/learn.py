@@ -13,6 +13,7 @@ import typer
 from attune.cli.errors import fail, user_errors
 
 if TYPE_CHECKING:
+    from attune.learning.experiments import PromotionReason
     from attune.learning.finetune import FineTuneOutcome
     from attune.learning.registry import ModelRegistry, VersionInfo
     from attune.ports import Storage
@@ -127,9 +128,30 @@ def promote(
     force: bool = typer.Option(
         False, "--force", help="Promote a version even though its check rejected it."
     ),
+    require_online_win: bool = typer.Option(
+        False,
+        "--require-online-win",
+        envvar="ATTUNE_REQUIRE_ONLINE_WIN",
+        help="Promote only a version that won its online A/B test against the current one "
+        "(click-through, 95%), read from --store's impression log.",
+    ),
+    reason: str = typer.Option(
+        "manual",
+        "--reason",
+        metavar="manual|erasure",
+        help="erasure: a version retrained without erased users' data; it bypasses "
+        "--require-online-win.",
+    ),
 ) -> None:
     """Make a version current (after checking it loads); serving processes follow within
-    their poll interval. A version `attune learn` rejected needs --force."""
+    their poll interval. A version `attune learn` rejected needs --force. Promoting stops a
+    running A/B test."""
+    from attune.learning.experiments import promote_version
+
+    if reason not in ("manual", "erasure"):
+        raise fail(f"--reason must be manual or erasure, got {reason!r}")
+    if require_online_win and reason != "erasure" and store is None:
+        raise fail("--require-online-win reads the impression log: give --store")
     reg = _registry(registry, store)
     with _registry_errors():
         info = reg.info(version)
@@ -142,7 +164,12 @@ def promote(
                 err=True,
                 fg=typer.colors.YELLOW,
             )
-        reg.promote(version)
+        if require_online_win and reason != "erasure":
+            with user_errors(), _db(str(store)) as deployment:
+                promote_version(reg, version, require_online_win=True, store=deployment)
+        else:
+            cause: PromotionReason = "erasure" if reason == "erasure" else "manual"
+            promote_version(reg, version, reason=cause, require_online_win=require_online_win)
     typer.echo(f"version {version} is current")
 
 

@@ -19,6 +19,7 @@ import torch
 from attune.data.events import EventTypes
 from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
+from attune.engine.experiment import ChallengerArm
 from attune.engine.explain import Reasoner
 from attune.engine.gate import AppendGate
 from attune.engine.interest import InterestModel
@@ -60,6 +61,8 @@ class EngineContext:
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     closed: bool = False
     """Set by `Engine.close`: background work stops at its next step."""
+    challenger: ChallengerArm | None = None
+    """The running online A/B test's challenger (its item index in `items`); None: no test."""
 
     def __post_init__(self) -> None:
         self.gate = AppendGate(self.lock)

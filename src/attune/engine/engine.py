@@ -24,6 +24,7 @@ from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
 from attune.engine.context import UnknownItemError, UnknownUserError, build_context
 from attune.engine.erasure import UserErasure
+from attune.engine.experiment import ChallengerArm, assign_arm
 from attune.engine.explain import Reason, Reasoner
 from attune.engine.follow import StoreFollower, StorePositions
 from attune.engine.ingest import IngestResult
@@ -45,6 +46,7 @@ from attune.feedback import FeedbackLog
 from attune.model.incremental import KVCache
 from attune.ports import Storage, UserStateStore
 from attune.ranking import FilterSpec
+from attune.schemas.experiments import Experiment
 from attune.stores import open_storage, resolve_model
 
 
@@ -140,6 +142,41 @@ class Engine:
     def wait_refreshed(self, timeout: float | None = None) -> None:
         """Block until the background refresh after the last swap has finished."""
         self._swap.wait_refreshed(timeout)
+
+    @property
+    def experiment(self) -> Experiment | None:
+        """The online A/B test being served (None: every user gets the served model)."""
+        challenger = self._ctx.challenger
+        return None if challenger is None else challenger.experiment
+
+    def start_experiment(self, experiment: Experiment, challenger: InterestModel) -> None:
+        """Serve `challenger` to the experiment's challenger arm from now on, in place of any
+        test running (`attune.engine.experiment`). Its item index is built while lists keep
+        being served; the switch is a few assignments under the lock."""
+        ctx = self._ctx
+        if experiment.control != ctx.model.version:
+            raise ValueError(
+                f"the experiment's control is version {experiment.control}, "
+                f"the engine serves {ctx.model.version}"
+            )
+        if challenger.version != experiment.challenger:
+            raise ValueError(
+                f"the challenger model is version {challenger.version}, "
+                f"the experiment's is {experiment.challenger}"
+            )
+        with ctx.lock:
+            n_indexed = ctx.n_items()
+        index = ctx.items.prepare(challenger)
+        with ctx.lock:
+            ctx.items.install_challenger(challenger, index, n_indexed)
+            ctx.challenger = ChallengerArm(experiment, challenger, ctx.config.explain_cache_users)
+
+    def stop_experiment(self) -> None:
+        """Serve every user the served model again."""
+        ctx = self._ctx
+        with ctx.lock:
+            ctx.items.install_challenger(None, None, 0)
+            ctx.challenger = None
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -267,6 +304,7 @@ __all__ = [
     "Recommended",
     "UnknownItemError",
     "UnknownUserError",
+    "assign_arm",
     "load_model",
     "seen_pairs",
     "seen_pairs_reference",

@@ -28,6 +28,8 @@ class UserErasure:
             removed["impressions"] = removed.get("impressions", 0) + unwritten
             removed["state"] = int(self.vectors.forget(idx))
             ctx.user_tokens.pop(idx, None)
+            if ctx.challenger is not None:  # its V_u of the user, cached
+                ctx.challenger.forget(idx)
             # A snapshot would still hold the user's state: rewrite it now. The popularity
             # counts still hold the user's events: none is kept, a restart recounts the log.
             self.persistence.popularity_stale = True

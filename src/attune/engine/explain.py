@@ -13,6 +13,7 @@ from attune.engine.interest import Explanation
 from attune.engine.items import ItemSide
 from attune.engine.state import UserState
 from attune.ranking import RankedItem, ReasonKind
+from attune.retrieval import ItemIndex
 
 _VERBS = {
     "view": "viewed",
@@ -110,14 +111,16 @@ class Reasoner:
         source: str,
         user_tokens: list[str],
         now: float,
+        index: ItemIndex | None = None,
     ) -> list[Reason]:
-        """Reasons of a whole list; the similarity work is one matrix product for all items."""
+        """Reasons of a whole list; the similarity work is one matrix product for all items,
+        over `index` (default: the served model's)."""
         similar = [r.item for r in ranked if r.reason is ReasonKind.SIMILAR]
         found = (
             dict(
                 zip(
                     similar,
-                    self.similar_many(np.asarray(similar, np.int64), state, expl, now),
+                    self.similar_many(np.asarray(similar, np.int64), state, expl, now, index),
                     strict=True,
                 )
             )
@@ -145,14 +148,19 @@ class Reasoner:
         return out
 
     def similar_many(
-        self, items: np.ndarray, state: UserState, expl: Explanation | None, now: float
+        self,
+        items: np.ndarray,
+        state: UserState,
+        expl: Explanation | None,
+        now: float,
+        index: ItemIndex | None = None,
     ) -> list[Reason]:
         """For each item, its own reason: the past events whose items are closest to it
         (`influences`; the 3 strongest first, one event per past item)."""
         if expl is None or len(expl.items) == 0:
             return [Reason("similar", "similar to your interests") for _ in items]
         history, positions, attention = latest_per_item(expl)
-        shares = self._shares(items, history, attention)
+        shares = self._shares(items, history, attention, index or self.items.index)
         # One argsort for all rows, then plain Python over lists: per-item numpy indexing
         # (scalars out of arrays, a sort per row) took most of a list's time.
         orders = np.argsort(-shares, axis=1, kind="stable")[:, :3]
@@ -175,10 +183,11 @@ class Reasoner:
             out.append(Reason("similar", text, infl, matched))
         return out
 
-    def _shares(self, items: np.ndarray, history: np.ndarray, attention: np.ndarray) -> np.ndarray:
+    def _shares(
+        self, items: np.ndarray, history: np.ndarray, attention: np.ndarray, index: ItemIndex
+    ) -> np.ndarray:
         """`influences` of every (item, past item) pair, as one matrix product: [items,
         history]. Past items without a vector in the index count as pointing nowhere."""
-        index = self.items.index
         sims = np.zeros((len(items), len(history)), np.float32)
         indexed = index.contains(history)
         if bool(indexed.any()):

@@ -47,6 +47,9 @@ class ItemSide:
         self.config = config
         self.model = model
         self.index: ItemIndex = self.prepare(model)
+        self.challenger: tuple[InterestModel, ItemIndex] | None = None
+        """The challenger model of a running A/B test and its own index, kept in step with
+        the catalogue as the served one is (`attune.engine.experiment`)."""
 
     def prepare(self, model: InterestModel) -> ItemIndex:
         """A new index of `model`'s vectors for the items known now (the slow part of a model
@@ -68,6 +71,18 @@ class ItemSide:
         model.bind_items(self.store.items)
         self.reindex(np.arange(n_indexed, len(self.store.items)))
 
+    def install_challenger(
+        self, model: InterestModel | None, index: ItemIndex | None, n_indexed: int
+    ) -> None:
+        """Rank a challenger with `model` and its prepared `index` (None: no challenger);
+        call under the engine lock."""
+        if model is None or index is None:
+            self.challenger = None
+            return
+        self.challenger = (model, index)
+        model.bind_items(self.store.items)
+        self._reindex_one(model, index, np.arange(n_indexed, len(self.store.items)))
+
     def title(self, item: int) -> str:
         return self.titles.get(item, self.store.items.external(item))
 
@@ -85,6 +100,8 @@ class ItemSide:
             self.popularity.ensure_size(n)
             self.exposures = np.concatenate([self.exposures, np.zeros(n - start, np.int64)])
             self.model.bind_items(self.store.items)
+            if self.challenger is not None:
+                self.challenger[0].bind_items(self.store.items)
         return np.arange(start, n)
 
     def upsert(self, updates: Sequence[ItemUpdate]) -> None:
@@ -110,13 +127,21 @@ class ItemSide:
             self.tokens, self.catalogue.attributes.tokens
         )
         self.catalogue.touch()
-        known = self.model.model_index(items) > 0
-        vecs = self.model.item_vectors(items, self.catalogue.attributes)
+        self._reindex_one(self.model, self.index, items)
+        if self.challenger is not None:
+            self._reindex_one(*self.challenger, items)
+
+    def _reindex_one(self, model: InterestModel, index: ItemIndex, items: np.ndarray) -> None:
+        """`model`'s vectors of `items` into `index`."""
+        if not len(items):
+            return
+        known = model.model_index(items) > 0
+        vecs = model.item_vectors(items, self.catalogue.attributes)
         # A zero vector (no attribute the model knows) would tie with everything: such an
         # item stays out of similarity search until it has one (exploration can still show it).
         has_vec = known | (np.abs(vecs).sum(axis=1) > 0)
         if has_vec.any():
-            self.index.upsert(items[has_vec], vecs[has_vec])
+            index.upsert(items[has_vec], vecs[has_vec])
 
 
 def _ts(dt: object) -> float:

@@ -17,9 +17,11 @@ import numpy as np
 
 from attune.engine.context import EngineContext
 from attune.engine.explain import Reason
+from attune.engine.interest import Explanation
 from attune.engine.refresh import UserVectors
 from attune.engine.state import UserState
-from attune.ranking import FilterSpec, RankContext, RankedItem, RankingConfig, UserItems, rank
+from attune.ranking import FilterSpec, RankContext, RankingConfig, UserItems, rank
+from attune.retrieval import ItemIndex
 
 
 @dataclass(slots=True)  # built 10 times a request: not frozen, whose __init__ costs 3x
@@ -37,6 +39,22 @@ class Recommendations:
     model_version: int
     source: str
     """What produced the list: model, attributes (cold-start vector) or popularity."""
+    experiment: str | None = None
+    """Id of the online A/B test the list was served in; None when none runs."""
+    arm: str | None = None
+    """The user's arm of that test: control or challenger."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What a list is ranked with: a user vector (None: popularity), what produced it, the
+    item index of the same model, the model's version and the attention behind the vector."""
+
+    vector: np.ndarray | None
+    source: str
+    index: ItemIndex
+    version: int
+    explanation: Explanation | None
 
 
 class Recommender:
@@ -66,7 +84,7 @@ class Recommender:
         spec = self._filter_spec(filters, exclude)
         ranking = self._ranking(diversity, explore)
         now = time.time() if now is None else now
-        read = None
+        read, idx = None, -1
         if self.vectors.shared is not None:  # its round trip need not hold the lock
             idx = ctx.user_index(user_id)
             read = self.vectors.state(idx) if idx >= 0 else UserState()
@@ -76,35 +94,63 @@ class Recommender:
                 state = self.vectors.state(idx) if idx >= 0 else UserState()
             else:
                 state = read
-            query, source = self.query(idx, state)
+            query, experiment, arm = self._query_of(user_id, idx, state)
             rank_ctx = RankContext(
-                index=ctx.items.index,
+                index=query.index,
                 filter=ctx.items.filters.get(spec),
                 now=now,
                 user=user_items(state),
                 popularity=ctx.items.popularity,
                 exposures=ctx.items.exposures,
             )
-            ranked = rank(query, k, rank_ctx, ranking, ctx.rng)
+            ranked = rank(query.vector, k, rank_ctx, ranking, ctx.rng)
             shown = [r.item for r in ranked]
             ctx.items.exposures[shown] += 1
-            reasons = self._reasons(idx, state, ranked, source, now)
+            tokens = ctx.user_tokens.get(idx, [])
+            reasons = ctx.reasons.for_list(
+                ranked, state, query.explanation, query.source, tokens, now, query.index
+            )
             ids = ctx.item_ids(shown)
             items = [
                 Recommended(item_id, r.score, reason)
                 for item_id, r, reason in zip(ids, ranked, reasons, strict=True)
             ]
-            rec_id, version = uuid.uuid4().hex, ctx.model.version
+            rec_id = uuid.uuid4().hex
+            kinds = [reason.kind for reason in reasons]
+            user = idx if idx >= 0 else None
             ctx.feedback.record(
-                rec_id,
-                idx if idx >= 0 else None,
-                now,
-                version,
-                source,
-                shown,
-                [reason.kind for reason in reasons],
+                rec_id, user, now, query.version, query.source, shown, kinds, experiment, arm
             )
-        return Recommendations(rec_id, user_id, items, version, source)
+        return Recommendations(
+            rec_id, user_id, items, query.version, query.source, experiment or None, arm or None
+        )
+
+    def _query_of(self, user_id: str, idx: int, state: UserState) -> tuple[_Query, str, str]:
+        """What to rank the user's list with, and the (experiment id, arm) it is served in
+        ("" when no test runs). A challenger-arm user with a history the challenger can read
+        is ranked by the challenger's V_u and index; otherwise (the control arm, or a cold
+        user in either arm) by the served model's query and its fallbacks."""
+        ctx = self.ctx
+        test, side = ctx.challenger, ctx.items.challenger
+        if test is None or side is None:
+            return self._control(idx, state), "", ""
+        arm = test.arm(user_id)
+        if arm == "challenger" and idx >= 0:
+            tokens = test.model.user_tokens(ctx.user_tokens.get(idx, []))
+            result = test.user_vector(idx, state, tokens)
+            if result is not None:
+                vec, expl = result  # at the precision V_u is stored in, as it will be served
+                vec = vec.astype(np.float16).astype(np.float32)
+                query = _Query(vec, "model", side[1], test.model.version, expl)
+                return query, test.experiment.id, arm
+        return self._control(idx, state), test.experiment.id, arm
+
+    def _control(self, idx: int, state: UserState) -> _Query:
+        """The served model's query of a user (`query`), with its index and attention."""
+        ctx = self.ctx
+        vector, source = self.query(idx, state)
+        expl = self.vectors.explanation(idx, state) if source == "model" else None
+        return _Query(vector, source, ctx.items.index, ctx.model.version, expl)
 
     def _check_k(self, k: int) -> None:
         if not 1 <= k <= self.ctx.config.max_k:
@@ -136,13 +182,6 @@ class Recommender:
                 ),
             }
         )
-
-    def _reasons(
-        self, idx: int, state: UserState, ranked: list[RankedItem], source: str, now: float
-    ) -> list[Reason]:
-        tokens = self.ctx.user_tokens.get(idx, [])
-        expl = self.vectors.explanation(idx, state) if source == "model" else None
-        return self.ctx.reasons.for_list(ranked, state, expl, source, tokens, now)
 
     def query(self, idx: int, state: UserState) -> tuple[np.ndarray | None, str]:
         """The vector to rank with and what it is: the user's V_u (refreshed when stale or

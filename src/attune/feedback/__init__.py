@@ -2,9 +2,11 @@
 
 `FeedbackLog` records impressions and counts click-through and conversion online, per model
 version and per reason; a storage's `ImpressionLog` (`attune.ports`) persists them and
-computes the same counts from the storage alone (`attune report`).
+computes the same counts from the storage alone (`attune report`). Lists served in an online
+A/B test also count per arm; `compare` sets the arms side by side with 95% intervals.
 """
 
+from attune.feedback._compare import compare, difference, wilson
 from attune.feedback._config import FeedbackConfig, Outcomes
 from attune.feedback._log import FeedbackLog, tally_of
 from attune.feedback._summary import (
@@ -27,5 +29,8 @@ __all__ = [
     "ReasonFeedback",
     "Tally",
     "VersionFeedback",
+    "compare",
+    "difference",
     "tally_of",
+    "wilson",
 ]

@@ -91,14 +91,25 @@ class FeedbackLog:
         source: str,
         items: Sequence[int],
         reasons: Sequence[str],
+        experiment: str = "",
+        arm: str = "",
     ) -> None:
-        """Log one served list (written with the next batch)."""
+        """Log one served list (written with the next batch); `experiment` and `arm` name
+        the online A/B test and arm it was served in, if any."""
         if not self.config.enabled:
             return
         if len(items) != len(reasons):
             raise ValueError("one reason per item is needed")
         imp = Impression(
-            recommendation_id, user, ts, model_version, source, tuple(items), tuple(reasons)
+            recommendation_id,
+            user,
+            ts,
+            model_version,
+            source,
+            tuple(items),
+            tuple(reasons),
+            experiment,
+            arm,
         )
         with self._lock:
             live = _Live(imp)
@@ -110,6 +121,10 @@ class FeedbackLog:
                 self._tally.lists[model_version] = self._tally.lists.get(model_version, 0) + 1
                 for reason in imp.reasons:
                     self._tally.counts(model_version, reason).items += 1
+                if experiment:
+                    served = self._tally.arm(experiment, arm)
+                    served.lists += 1
+                    served.items += len(imp.items)
             self._touched()
 
     def observe(self, events: Sequence[LoggedEvent]) -> None:
@@ -134,6 +149,10 @@ class FeedbackLog:
                     counts = self._tally.counts(imp.model_version, imp.reasons[hit.position])
                     counts.clicks += hit.click
                     counts.conversions += hit.conversion
+                    if imp.experiment:
+                        arm = self._tally.arm(imp.experiment, imp.arm)
+                        arm.clicks += hit.click
+                        arm.conversions += hit.conversion
             self._flush_if_due()
 
     def flush(self) -> None:
@@ -247,7 +266,10 @@ class FeedbackLog:
 def tally_of(counts: FeedbackCounts) -> Tally:
     """A storage's report as the `Tally` the online join keeps."""
     tally = Tally(
-        lists=dict(counts.lists), unattributed=counts.unattributed, untagged=counts.untagged
+        lists=dict(counts.lists),
+        unattributed=counts.unattributed,
+        untagged=counts.untagged,
+        arms={k: replace(v) for k, v in counts.arms.items()},
     )
     for key, items in counts.shown.items():
         tally.counts(*key).items = items

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from attune.ports import ArmCounts
 from attune.schemas.feedback import FeedbackSummary, ReasonFeedback, VersionFeedback
 
 
@@ -30,13 +31,19 @@ class Tally:
     by_reason: dict[tuple[int, str], Counts] = field(default_factory=dict)
     unattributed: int = 0
     untagged: int = 0
+    arms: dict[tuple[str, str], ArmCounts] = field(default_factory=dict)
+    """Per (experiment id, arm): lists, shown items and reactions (online A/B tests)."""
 
     def counts(self, version: int, reason: str) -> Counts:
         return self.by_reason.setdefault((version, reason), Counts())
 
+    def arm(self, experiment: str, arm: str) -> ArmCounts:
+        return self.arms.setdefault((experiment, arm), ArmCounts())
+
     def copy(self) -> Tally:
         by_reason = {k: replace(v) for k, v in self.by_reason.items()}
-        return Tally(dict(self.lists), by_reason, self.unattributed, self.untagged)
+        arms = {k: replace(v) for k, v in self.arms.items()}
+        return Tally(dict(self.lists), by_reason, self.unattributed, self.untagged, arms)
 
     def summary(self) -> FeedbackSummary:
         versions: dict[int, Counts] = {v: Counts() for v in self.lists}

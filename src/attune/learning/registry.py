@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from attune.log import get_logger
 from attune.ports import ModelPointer, StorageError
+from attune.schemas.experiments import Experiment
 from attune.stores import FileModelPointer, version_dir
 from attune.training.checkpoint import (
     TRAINER_STATE,
@@ -283,6 +284,7 @@ class ModelRegistry:
             if self.pointer.current() == version:
                 return
             self.pointer.set_current(version)
+            stop_experiment(self.pointer)  # its control is no longer served
         _log.info("promoted model version", version=version)
 
     def rollback(self) -> int:
@@ -295,6 +297,7 @@ class ModelRegistry:
             previous = history[-1]
             self.load_members(previous)
             self.pointer.set_history(history)
+            stop_experiment(self.pointer)
         _log.info("rolled back model version", version=previous)
         return previous
 
@@ -357,6 +360,17 @@ class ModelRegistry:
         trash = self.root / "versions" / f".deleting-{version}"
         os.replace(self.path(version), trash)
         shutil.rmtree(trash)
+
+
+def stop_experiment(pointer: ModelPointer) -> Experiment | None:
+    """Mark the running online experiment stopped now (under the registry's lock); the
+    stopped experiment, or None when none was running."""
+    experiment = pointer.experiment()
+    if experiment is None or not experiment.running:
+        return None
+    stopped = experiment.model_copy(update={"stopped": datetime.now(UTC)})
+    pointer.set_experiment(stopped)
+    return stopped
 
 
 def _last_distinct(history: list[int], n: int) -> list[int]:

@@ -9,7 +9,13 @@ backend: it receives a `Storage` from `attune.stores.open_storage(url)`.
 from attune.ports.catalogue import ItemCatalogue, ItemWindow, UserProfiles
 from attune.ports.events import EventLog, LoggedEvent
 from attune.ports.feed import LEARN_GROUP, LearningFeed, LogRetention, PartitionTrim
-from attune.ports.impressions import FeedbackCounts, Impression, ImpressionLog, OutcomeRules
+from attune.ports.impressions import (
+    ArmCounts,
+    FeedbackCounts,
+    Impression,
+    ImpressionLog,
+    OutcomeRules,
+)
 from attune.ports.keys import KeyRecord, KeyStore
 from attune.ports.pointer import ModelPointer
 from attune.ports.popularity import PopularityCounts
@@ -19,6 +25,7 @@ from attune.ports.vocab import IdVocabulary
 
 __all__ = [
     "LEARN_GROUP",
+    "ArmCounts",
     "Durability",
     "EventLog",
     "FeedbackCounts",

@@ -25,6 +25,10 @@ class Impression:
     """Item indices in position order."""
     reasons: tuple[str, ...]
     """Reason kind of the item at each position."""
+    experiment: str = ""
+    """Id of the online experiment the list was served in ("": none)."""
+    arm: str = ""
+    """The experiment's arm of the list's user: control or challenger ("": none)."""
 
     def position(self, item: int) -> int | None:
         try:
@@ -57,6 +61,17 @@ class OutcomeRules(Protocol):
 
 
 @dataclass
+class ArmCounts:
+    """The lists of one experiment arm and the reactions to their items."""
+
+    lists: int = 0
+    items: int = 0
+    clicks: int = 0
+    """Shown items clicked (each list item once at most)."""
+    conversions: int = 0
+
+
+@dataclass
 class FeedbackCounts:
     """The stored impressions joined to the events that name them, counted."""
 
@@ -73,6 +88,9 @@ class FeedbackCounts:
     untagged: int = 0
     """Events naming no list that could have named one: on an item shown to their user in a
     list served at most the attribution window before the event."""
+    arms: dict[tuple[str, str], ArmCounts] = field(default_factory=dict)
+    """Per (experiment id, arm): lists, shown items and reactions of the lists served in an
+    online experiment."""
 
 
 class ImpressionLog(Protocol):

@@ -1,8 +1,11 @@
-"""The model-version pointer port: which registered model version every server serves."""
+"""The model-version pointer port: which registered model version every server serves, and
+the online A/B experiment they run, if any (polled together, so both reach every server)."""
 
 from __future__ import annotations
 
 from typing import Protocol
+
+from attune.schemas.experiments import Experiment
 
 
 class ModelPointer(Protocol):
@@ -23,4 +26,12 @@ class ModelPointer(Protocol):
 
     def set_history(self, history: list[int]) -> None:
         """Replace the history (rollback, pruning); its last entry becomes current."""
+        ...
+
+    def experiment(self) -> Experiment | None:
+        """The latest experiment, running or stopped; None when there has been none."""
+        ...
+
+    def set_experiment(self, experiment: Experiment | None) -> None:
+        """Store `experiment` in place of the latest one (None: forget it)."""
         ...

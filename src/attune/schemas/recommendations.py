@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.schemas.experiments import Arm
 from attune.schemas.filters import Filters
 from attune.schemas.request import MAX_K, Count
 
@@ -52,6 +53,14 @@ class Recommendations(BaseModel):
         "user attributes) or popularity (cold start without attributes)."
     )
     items: list[RecommendedItem] = Field(description="The items, best first.")
+    experiment: str | None = Field(
+        None, description="Id of the online A/B test the list was served in; null when none runs."
+    )
+    arm: Arm | None = Field(
+        None,
+        description="The user's arm of that test: control (the current version) or challenger "
+        "(the version tested); stable for the user during the test.",
+    )
 
 
 class RecommendRequest(BaseModel):

@@ -110,6 +110,7 @@ def _watchers(app: FastAPI, settings: ServerSettings, serving: Serving) -> list[
             settings.model_poll_s,
             on_failure=lambda v, _: app.state.metrics.model_load_failures.inc(),
         )
+        app.state.model_watcher = watcher  # the experiment routes apply a change at once
         tasks.append(asyncio.create_task(watcher.run(), name="attune-model-watch"))
     if not serving.engine.store.single_process:
         follower = StoreWatcher(serving.engine, settings.store_poll_s)
@@ -137,7 +138,7 @@ def create_app(settings: ServerSettings | None = None, serving: Serving | None =
     app.state.keys = open_key_ring(settings.storage_url, settings.keys_file)
     app.state.metrics = Metrics()
     app.state.engine = app.state.engine_access = None
-    app.state.registry = None
+    app.state.registry = app.state.model_watcher = None
     app.state.fast_paths = True  # the hot routes' fast paths (server/fastpath.py)
     install_problem_handlers(app)
     for module in (events, users, items, models, feedback, health):

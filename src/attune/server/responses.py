@@ -48,4 +48,6 @@ def recommendations(recs: Recommendations) -> dict[str, Any]:
         "items": [
             {"item_id": r.item_id, "score": r.score, "reason": reason(r.reason)} for r in recs.items
         ],
+        "experiment": recs.experiment,
+        "arm": recs.arm,
     }

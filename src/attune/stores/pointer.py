@@ -1,6 +1,9 @@
 """The model registry's current-version pointer in `<registry>/registry.json`.
 
-    {"format": 1, "current": 3, "history": [1, 2, 3]}
+    {"format": 1, "current": 3, "history": [1, 2, 3], "experiment": null}
+
+`experiment` is the latest online A/B test (`attune.schemas.experiments.Experiment`), absent
+in files written before there were any.
 
 Readers never lock: the file is replaced atomically, so they see the old or the new one.
 Writers serialise through the registry's lock (`attune.learning.registry`).
@@ -15,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from attune.ports import StorageError
+from attune.schemas.experiments import Experiment
 
 FORMAT = 1
 POINTER_FILE = "registry.json"
@@ -26,6 +30,7 @@ class _Index(BaseModel):
     format: int = FORMAT
     current: int | None = None
     history: list[int] = Field(default_factory=list)
+    experiment: Experiment | None = None
 
 
 class FileModelPointer:
@@ -63,6 +68,14 @@ class FileModelPointer:
         index.current = history[-1] if history else None
         self._write(index)
 
+    def experiment(self) -> Experiment | None:
+        return self._read().experiment
+
+    def set_experiment(self, experiment: Experiment | None) -> None:
+        index = self._read()
+        index.experiment = experiment
+        self._write(index)
+
     def _read(self) -> _Index:
         try:
             return _Index.model_validate_json(self.path.read_text("utf-8"))
@@ -71,7 +84,7 @@ class FileModelPointer:
 
     def _write(self, index: _Index) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(index.model_dump(), indent=2), encoding="utf-8")
+        tmp.write_text(json.dumps(index.model_dump(mode="json"), indent=2), encoding="utf-8")
         os.replace(tmp, self.path)
 
 

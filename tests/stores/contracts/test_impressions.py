@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attune.data.events import EventTypes, Interaction, ItemUpdate, UserUpdate
-from attune.ports import FeedbackCounts, Impression, ImpressionLog, Storage
+from attune.ports import ArmCounts, FeedbackCounts, Impression, ImpressionLog, Storage
 from attune.stores import open_storage
 from tests.stores.conftest import Backend
 from tests.stores.contracts.records import T0, event
@@ -187,6 +187,40 @@ def test_report_of_a_hand_checked_scenario(storage: Storage, impressions: Impres
     )
 
 
+def test_report_counts_experiment_arms(storage: Storage, impressions: ImpressionLog) -> None:
+    """Lists of an experiment count per (experiment, arm): lists, shown items, and each list
+    item clicked or converted once at most; lists of no experiment stay out of `arms`."""
+    storage.events.append_events([event(f"u{k}", f"i{k}") for k in range(4)])
+    impressions.write(
+        [
+            Impression("C1", 0, T0, 1, "model", (0, 1), ("similar",) * 2, "e1", "control"),
+            Impression("C2", 1, T0, 1, "popularity", (2,), ("popular",), "e1", "control"),
+            Impression("X1", 2, T0, 2, "model", (0, 3, 1), ("similar",) * 3, "e1", "challenger"),
+            Impression("N1", 3, T0, 1, "model", (0,), ("similar",)),
+        ],
+        {},
+    )
+    at = T0 + 10
+    storage.events.append_events(
+        [
+            event("u0", "i0", "click", ts=at, rid="C1"),
+            event("u0", "i0", "click", ts=at, rid="C1"),  # again: once
+            event("u2", "i3", "click", ts=at, rid="X1"),
+            event("u2", "i3", "purchase", ts=at, rid="X1"),
+            event("u2", "i1", "view", ts=at, rid="X1"),
+            event("u3", "i0", "click", ts=at, rid="N1"),  # no experiment
+        ]
+    )
+    arms = impressions.report(rules()).arms
+    assert arms == {
+        ("e1", "control"): ArmCounts(lists=2, items=3, clicks=1, conversions=0),
+        ("e1", "challenger"): ArmCounts(lists=1, items=3, clicks=2, conversions=1),
+    }
+    assert impressions.get("X1") == Impression(
+        "X1", 2, T0, 2, "model", (0, 3, 1), ("similar",) * 3, "e1", "challenger"
+    )
+
+
 # -- the report on random data, against the reference -----------------------------------------
 
 USERS, ITEMS, LISTS = 2, 4, 3
@@ -196,6 +230,8 @@ OFFSETS = (0.0, 1.0, WINDOW - 0.5, WINDOW, WINDOW + 0.5)
 """Seconds from serving to the event: inside, at and past the end of the window."""
 RATINGS = (1.0, 3.5, 5.0)
 """Below, at and above the default rating threshold."""
+ARMS = (("", ""), ("e1", "control"), ("e1", "challenger"), ("e2", "challenger"))
+"""(experiment, arm) of a list: none, or an arm of one of two experiments."""
 
 
 @st.composite
@@ -213,6 +249,7 @@ def impressions(draw: st.DrawFn) -> list[Impression]:
                 "model",
                 tuple(items),
                 tuple(draw(st.sampled_from(("similar", "popular"))) for _ in items),
+                *draw(st.sampled_from(ARMS)),
             )
         )
     return out

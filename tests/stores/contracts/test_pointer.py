@@ -48,3 +48,22 @@ def test_one_pointer_per_registry(
     pointer.set_current(3)
     assert other.current() is None
     assert storage.model_pointer(tmp_path / "registry").current() == 3
+
+
+def test_experiment_is_stored_replaced_and_forgotten(pointer: ModelPointer) -> None:
+    from datetime import UTC, datetime
+
+    from attune.schemas.experiments import Experiment
+
+    assert pointer.experiment() is None
+    started = datetime(2024, 5, 1, tzinfo=UTC)
+    first = Experiment(id="abc123", control=1, challenger=2, share=0.25, started=started)
+    pointer.set_experiment(first)
+    assert pointer.experiment() == first
+    stopped = first.model_copy(update={"stopped": datetime(2024, 5, 2, tzinfo=UTC)})
+    pointer.set_experiment(stopped)
+    assert pointer.experiment() == stopped and not stopped.running
+    pointer.set_current(3)  # the version history and the experiment are kept apart
+    assert pointer.experiment() == stopped and pointer.history() == [3]
+    pointer.set_experiment(None)
+    assert pointer.experiment() is None and pointer.current() == 3

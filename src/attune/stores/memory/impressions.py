@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from attune.ports import FeedbackCounts, Impression, LoggedEvent, OutcomeRules
+from attune.ports import ArmCounts, FeedbackCounts, Impression, LoggedEvent, OutcomeRules
 from attune.stores.memory.events import MemoryEventLog
 
 
@@ -79,6 +79,10 @@ def feedback_report(
         for reason in i.reasons:
             key = (i.model_version, reason)
             out.shown[key] = out.shown.get(key, 0) + 1
+        if i.experiment:
+            arm = out.arms.setdefault((i.experiment, i.arm), ArmCounts())
+            arm.lists += 1
+            arm.items += len(i.items)
     reacted: dict[tuple[str, int], tuple[tuple[int, str], bool, bool]] = {}
     by_user: dict[int, list[Impression]] = {}
     for i in stored.values():
@@ -95,9 +99,14 @@ def feedback_report(
             click, conversion = _is(e, rules.clicks, rules), _is(e, rules.conversions, rules)
             _, c0, v0 = reacted.get((e.recommendation_id, position), (key, False, False))
             reacted[(e.recommendation_id, position)] = (key, c0 or click, v0 or conversion)
-    for key, click, conversion in reacted.values():
+    for (rid, _), (key, click, conversion) in reacted.items():
         clicks, conversions = out.reacted.get(key, (0, 0))
         out.reacted[key] = (clicks + click, conversions + conversion)
+        served = stored[rid]
+        if served.experiment:
+            arm = out.arms[(served.experiment, served.arm)]
+            arm.clicks += click
+            arm.conversions += conversion
     return out
 
 

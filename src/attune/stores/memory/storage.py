@@ -12,6 +12,7 @@ from attune.data.events import EventTypes
 from attune.data.vocab import Vocabulary
 from attune.ports import LEARN_GROUP, KeyRecord, PartitionTrim, PopularityCounts, StoreCounts
 from attune.ranking.popularity import PopularityConfig
+from attune.schemas.experiments import Experiment
 from attune.stores.assemble import tokens_to_attributes
 from attune.stores.feed import PositionFeed, refuse_trim
 from attune.stores.memory.catalogue import MemoryCatalogue, MemoryProfiles
@@ -60,6 +61,7 @@ class MemoryModelPointer:
 
     def __init__(self) -> None:
         self._history: list[int] = []
+        self._experiment: Experiment | None = None
 
     def current(self) -> int | None:
         return self._history[-1] if self._history else None
@@ -73,6 +75,12 @@ class MemoryModelPointer:
 
     def set_history(self, history: list[int]) -> None:
         self._history = list(history)
+
+    def experiment(self) -> Experiment | None:
+        return self._experiment
+
+    def set_experiment(self, experiment: Experiment | None) -> None:
+        self._experiment = experiment
 
 
 class MemoryStorage:

@@ -14,7 +14,8 @@ from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.layout import global_key
 
 LISTS = global_key("impressions", "lists")
-"""recommendation id -> JSON [ts, model version, source, items, reasons]"""
+"""recommendation id -> JSON [ts, model version, source, items, reasons, experiment, arm]
+(lists written before experiments existed end at reasons)"""
 USERS = global_key("impressions", "users")
 """recommendation id -> user index (absent while the user is unknown)"""
 SERVED = global_key("impressions", "ts")
@@ -49,7 +50,15 @@ class RedisImpressions:
         """New lists and adoptions in one script: atomic, first write of a list wins."""
         args: list[str | int | float] = [len(impressions)]
         for i in impressions:
-            body = [i.ts, i.model_version, i.source, list(i.items), list(i.reasons)]
+            body = [
+                i.ts,
+                i.model_version,
+                i.source,
+                list(i.items),
+                list(i.reasons),
+                i.experiment,
+                i.arm,
+            ]
             user = "" if i.user is None else str(i.user)
             args += [i.recommendation_id, json.dumps(body), repr(i.ts), user]
         for rid, user_idx in adopted.items():
@@ -107,7 +116,16 @@ class RedisImpressions:
 
 
 def _impression(rid: str, body: bytes, user: bytes | None) -> Impression:
-    ts, version, source, items, reasons = json.loads(body)
+    ts, version, source, items, reasons, *tagged = json.loads(body)
+    experiment, arm = tagged if tagged else ("", "")
     return Impression(
-        rid, None if user is None else int(user), ts, version, source, tuple(items), tuple(reasons)
+        rid,
+        None if user is None else int(user),
+        ts,
+        version,
+        source,
+        tuple(items),
+        tuple(reasons),
+        experiment,
+        arm,
     )

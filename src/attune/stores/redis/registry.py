@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from attune.ports import KeyRecord
+from attune.schemas.experiments import Experiment
 from attune.stores.redis.connection import Client
 from attune.stores.redis.layout import global_key
 
@@ -85,6 +86,7 @@ class RedisModelPointer:
     def __init__(self, client: Client, registry: Path) -> None:
         self._r = client
         self._key = global_key(f"pointer:{registry}", "history")
+        self._experiment = global_key(f"pointer:{registry}", "experiment")
         self._set_current = client.register_script(_SET_CURRENT)
 
     def current(self) -> int | None:
@@ -100,3 +102,13 @@ class RedisModelPointer:
 
     def set_history(self, history: list[int]) -> None:
         self._r.set(self._key, json.dumps([int(v) for v in history]))
+
+    def experiment(self) -> Experiment | None:
+        raw = self._r.get(self._experiment)
+        return None if raw is None else Experiment.model_validate_json(raw)
+
+    def set_experiment(self, experiment: Experiment | None) -> None:
+        if experiment is None:
+            self._r.delete(self._experiment)
+        else:
+            self._r.set(self._experiment, experiment.model_dump_json())

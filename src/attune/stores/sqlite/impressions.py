@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from attune.ports import FeedbackCounts, Impression, LoggedEvent, OutcomeRules
+from attune.ports import ArmCounts, FeedbackCounts, Impression, LoggedEvent, OutcomeRules
 from attune.stores.sqlite.database import Database
 
 _DEFINITION_KEY = "feedback_definition"
@@ -21,13 +21,15 @@ _DEFINITION_KEY = "feedback_definition"
 _JOINED = """
 WITH shown AS (
     SELECT i.recommendation_id AS rid, i.user_idx AS user_idx, i.ts AS ts,
-           i.model_version AS version, CAST(j.value AS INTEGER) AS item,
+           i.model_version AS version, i.experiment AS experiment, i.arm AS arm,
+           CAST(j.value AS INTEGER) AS item,
            json_extract(i.reasons, '$[' || j.key || ']') AS reason
     FROM impressions AS i, json_each(i.items) AS j
 ),
 hits AS (
     SELECT e.seq AS seq, s.rid AS rid, s.item AS item, s.version AS version,
-           s.reason AS reason, {click} AS click, {conversion} AS conversion
+           s.reason AS reason, s.experiment AS experiment, s.arm AS arm,
+           {click} AS click, {conversion} AS conversion
     FROM events AS e JOIN shown AS s
       ON s.rid = e.recommendation_id AND s.item = e.item_idx
     WHERE e.recommendation_id IS NOT NULL
@@ -78,11 +80,18 @@ class SQLiteImpressions:
                 i.source,
                 json.dumps(i.items, separators=(",", ":")),
                 json.dumps(i.reasons, separators=(",", ":")),
+                i.experiment,
+                i.arm,
             )
             for i in impressions
         ]
         with self._d.transaction() as db:
-            db.executemany("INSERT OR IGNORE INTO impressions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR IGNORE INTO impressions (recommendation_id, user_idx, ts, "
+                "model_version, source, items, reasons, experiment, arm) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             db.executemany(
                 "UPDATE impressions SET user_idx=? WHERE recommendation_id=? AND user_idx IS NULL",
                 [(user, rid) for rid, user in adopted.items()],
@@ -90,13 +99,14 @@ class SQLiteImpressions:
 
     def get(self, recommendation_id: str) -> Impression | None:
         row = self._d.db.execute(
-            "SELECT user_idx, ts, model_version, source, items, reasons FROM impressions "
+            "SELECT user_idx, ts, model_version, source, items, reasons, experiment, arm "
+            "FROM impressions "
             "WHERE recommendation_id=?",
             (recommendation_id,),
         ).fetchone()
         if row is None:
             return None
-        user, ts, version, source, items, reasons = row
+        user, ts, version, source, items, reasons, experiment, arm = row
         return Impression(
             recommendation_id,
             None if user is None else int(user),
@@ -105,6 +115,8 @@ class SQLiteImpressions:
             str(source),
             tuple(int(i) for i in json.loads(items)),
             tuple(str(r) for r in json.loads(reasons)),
+            str(experiment),
+            str(arm),
         )
 
     def events_before(self, recommendation_id: str, seq: int) -> list[LoggedEvent]:
@@ -188,4 +200,22 @@ class SQLiteImpressions:
             params,
         ).fetchone()
         (tally.untagged,) = db.execute(_UNTAGGED, params).fetchone()
+        _count_arms(db, joined, params, tally)
         return tally
+
+
+def _count_arms(db: Any, joined: str, params: dict[str, Any], tally: FeedbackCounts) -> None:
+    """Lists, shown items and reactions per (experiment, arm) of the experiments' lists."""
+    for experiment, arm, lists, items in db.execute(
+        "SELECT experiment, arm, COUNT(*), SUM(json_array_length(items)) FROM impressions "
+        "WHERE experiment != '' GROUP BY experiment, arm"
+    ):
+        tally.arms[(str(experiment), str(arm))] = ArmCounts(int(lists), int(items or 0))
+    for experiment, arm, clicks, conversions in db.execute(
+        joined + "SELECT experiment, arm, SUM(click), SUM(conversion) FROM ("
+        "SELECT experiment, arm, MAX(click) AS click, MAX(conversion) AS conversion "
+        "FROM hits WHERE experiment != '' GROUP BY rid, item) GROUP BY experiment, arm",
+        params,
+    ):
+        counts = tally.arms.setdefault((str(experiment), str(arm)), ArmCounts())
+        counts.clicks, counts.conversions = int(clicks), int(conversions)

@@ -62,4 +62,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX events_event_id ON events (user_idx, event_id)
         WHERE event_id IS NOT NULL;
     """,
+    # 5: the online experiment and arm a list was served in ('' when none).
+    """
+    ALTER TABLE impressions ADD COLUMN experiment TEXT NOT NULL DEFAULT '';
+    ALTER TABLE impressions ADD COLUMN arm TEXT NOT NULL DEFAULT '';
+    """,
 )

@@ -157,10 +157,12 @@ async function updateModels(session) {
   const box = $("models");
   if (!session.config.features.models) {
     box.replaceChildren(el("p", { class: "hint" }, "No model registry: this server serves a single checkpoint."));
+    $("experiment").replaceChildren(el("p", { class: "hint" }, "No model registry: nothing to test against the served model."));
     return;
   }
   try {
     const found = await session.call("/v1/models");
+    await updateExperiment(session, found.experiment);
     const names = metricNames(found.versions);
     const versions = [...found.versions].reverse();
     const marks = (v) => [
@@ -185,6 +187,43 @@ async function updateModels(session) {
         (i) => [versions[i].version === found.current ? "current" : null, versions[i].version === found.serving ? "serving" : null].filter(Boolean).join(" ") || null,
         (i) => ({ version: versions[i].version }),
       ),
+    );
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, err.message));
+  }
+}
+
+const signed = (value, digits) => `${value > 0 ? "+" : ""}${fmt(value, digits)}`;
+
+// The registry's latest A/B test: each arm's rates with their 95% Wilson intervals, and the
+// challenger's difference with its 95% interval (GET /v1/models/experiment/compare).
+async function updateExperiment(session, experiment) {
+  const box = $("experiment");
+  if (!experiment) {
+    box.replaceChildren(el("p", { class: "hint" }, "No online A/B test has run. Start one with: attune models ab start VERSION --share 0.2"));
+    return;
+  }
+  try {
+    const c = await session.call("/v1/models/experiment/compare");
+    const rate = (r) => el("td", { class: "num" }, `${fmt(r.value * 100, 2)}%`, el("small", { class: "sub" }, `${fmt(r.low * 100, 2)} – ${fmt(r.high * 100, 2)}%`));
+    const diff = (name, d) =>
+      el(
+        "p",
+        { class: "hint", dataset: { significant: String(d.significant) } },
+        `${name}, challenger − control: ${signed(d.value * 100, 2)} points (95% CI ${signed(d.low * 100, 2)} to ${signed(d.high * 100, 2)}), p = ${fmt(d.p_value, 3)}: ${d.significant ? "significant" : "not significant"}.`,
+      );
+    const state = experiment.stopped ? `stopped ${new Date(experiment.stopped).toLocaleString("en-GB", { dateStyle: "short", timeStyle: "short" })}` : "running";
+    box.replaceChildren(
+      table(
+        `Experiment ${experiment.id}: version ${experiment.challenger} for ${fmt(experiment.share * 100, 0)}% of users against version ${experiment.control}; ${state}.`,
+        [["Arm"], ["Version", true], ["Lists", true], ["Shown", true], ["Clicks", true], ["CTR (95% CI)", true], ["Conversions", true], ["Conv. rate (95% CI)", true]],
+        c.arms.map((a) => [el("td", {}, a.arm), num(a.model_version), num(a.lists), num(a.items), num(a.clicks), rate(a.ctr), num(a.conversions), rate(a.conversion_rate)]),
+        () => null,
+        (i) => ({ arm: c.arms[i].arm }),
+      ),
+      diff("Click-through", c.ctr),
+      diff("Conversion", c.conversion),
+      el("p", { id: "experiment-winner", dataset: { winner: c.winner ?? "" } }, c.winner ? `Winner: ${c.winner} (click-through, 95%).` : "No significant winner (click-through, 95%)."),
     );
   } catch (err) {
     box.replaceChildren(el("p", { class: "error" }, err.message));
