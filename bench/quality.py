@@ -139,9 +139,9 @@ def run_attune(
     data: Prepared, seed: int, device: str, quick: bool, runs_dir: Path, resume: bool = False
 ) -> Run:
     # Imported here so that a baselines-only run works while the model code is in flux.
-    from attune.model.scorer import checkpoint_scorer
     from attune.training import TrainConfig, train
     from attune.training.checkpoint import TRAINER_STATE, load_members, member_dir
+    from attune.training.recommend import served_scorer
 
     ds = data.dataset
     config = TrainConfig()
@@ -154,7 +154,7 @@ def run_attune(
     started = any((d / TRAINER_STATE).is_file() for d in (out_dir, member_dir(out_dir, 0)))
     result = train(ds, config, out_dir, split=data.split, resume=resume and started)
     members = load_members(out_dir, device=_torch_device(device))
-    scorer = checkpoint_scorer([m.encoder for m in members])
+    scorer = served_scorer(members, ds)  # as the server scores (event types, user attributes)
     metrics, eval_seconds = evaluate_test(scorer, data, seed)
     # An ensemble has no curve of its own: its first member's stands in.
     history = result.members[0].history if result.members else result.history

@@ -147,8 +147,8 @@ def _evaluate_leave_one_out(
     from attune.data.splits import leave_one_out
     from attune.evaluation import evaluate as evaluate_ranking
     from attune.evaluation import item_counts, leave_one_out_task
-    from attune.model.scorer import checkpoint_scorer
     from attune.training.checkpoint import CheckpointError, load_members
+    from attune.training.recommend import served_scorer
 
     with user_errors(CheckpointError):
         members = load_members(model)
@@ -158,8 +158,9 @@ def _evaluate_leave_one_out(
             raise CheckpointError(f"{model} was trained on other item ids than {data}")
         split = leave_one_out(dataset.interactions)
         task = leave_one_out_task(split, dataset.n_users, "test")
+        # Scored as the server scores: event types, user attributes, the ensemble's join.
         return evaluate_ranking(
-            checkpoint_scorer([m.encoder for m in members]),
+            served_scorer(members, dataset),
             task.users,
             task.histories,
             task.targets,
@@ -230,7 +231,7 @@ def recommend(
 ) -> None:
     """Top-k for a user from their stored history (offline; `attune serve` is real-time)."""
     from attune.training.checkpoint import CheckpointError, load_members
-    from attune.training.recommend import recommend_offline
+    from attune.training.recommend import recommend_offline, user_history
 
     with user_errors(CheckpointError, KeyError, ValueError):
         members = load_members(model)
@@ -242,8 +243,11 @@ def recommend(
         if uidx < 0:
             raise KeyError(f"user {user!r} is not in {data}")
         history_ext = dataset.items.decode(dataset.sequences()[uidx])
-        history = [loaded.items.get(i) for i in history_ext if i in loaded.items]
-        items, scores = recommend_offline(members, history, k)
+        history = user_history(dataset, uidx, loaded)
+        # The server's list and scores (cosine), business filters and diversity off.
+        items, scores = recommend_offline(
+            members, history.items, k, event_types=history.event_types, user_tokens=history.tokens
+        )
     titles = dataset.item_titles
     typer.echo(
         f"user {user}: {len(history_ext)} events; last: "
@@ -253,7 +257,7 @@ def recommend(
         ext = loaded.items.external(item)
         didx = dataset.items.get(ext)
         title = titles.get(didx, "") if didx >= 0 else ""
-        typer.echo(f"{rank:>3}. {ext:<10} {score:7.3f}  {title}")
+        typer.echo(f"{rank:>3}. {ext:<10} {score:7.4f}  {title}")
 
 
 def _name(dataset: Dataset, idx: int) -> str:
