@@ -154,7 +154,9 @@ def run_attune(
     started = any((d / TRAINER_STATE).is_file() for d in (out_dir, member_dir(out_dir, 0)))
     result = train(ds, config, out_dir, split=data.split, resume=resume and started)
     members = load_members(out_dir, device=_torch_device(device))
-    scorer = served_scorer(members, ds)  # as the server scores (event types, user attributes)
+    # As the server scores (event types, user attributes, the ensemble's join), reading every
+    # event of a history as training does (the server's `window = "all"`).
+    scorer = served_scorer(members, ds, window="all")
     metrics, eval_seconds = evaluate_test(scorer, data, seed)
     # An ensemble has no curve of its own: its first member's stands in.
     history = result.members[0].history if result.members else result.history

@@ -32,11 +32,13 @@ from tests.server.conftest import make_db
 from tests.server.test_ids_and_auth import _serve
 
 USERS = ["u1", "u6", "u31", "u58"]
-TYPES = ("view", "click", "purchase")
+TYPES = ("view", "click", "purchase", "skip")
+"""A skip is negative: the server keeps it out of the window, but the item counts as seen."""
 
 
 def typed_dataset(n_users: int = 96, length: int = 10) -> Dataset:
-    """Clustered sessions (as in tests/engine) with mixed event types and a user segment."""
+    """Clustered sessions (as in tests/engine) with mixed event types, skips among them, and
+    user attributes."""
     rng = np.random.default_rng(1)
     b = DatasetBuilder("typed")
     for c in range(N_CLUSTERS):
@@ -47,7 +49,7 @@ def typed_dataset(n_users: int = 96, length: int = 10) -> Dataset:
         b.user_attrs[b.users.add(uid)] = [f"segment=s{u % N_CLUSTERS}", f"age=a{u % 3}"]
         for session, c in enumerate(((u // N_CLUSTERS) % N_CLUSTERS, u % N_CLUSTERS)):
             for t, j in enumerate(rng.choice(PER_CLUSTER, size=length // 2, replace=False)):
-                kind = TYPES[int(rng.integers(len(TYPES)))]
+                kind = TYPES[int(rng.choice(len(TYPES), p=[0.4, 0.2, 0.2, 0.2]))]
                 b.add(uid, f"c{c}-{j}", T0 + u * 100 + session * 50 + t, kind)
     return b.build()
 
@@ -108,7 +110,12 @@ def test_offline_recommend_gives_the_served_items_and_scores(
         assert listed["source"] == "model" and len(listed["items"]) == 10
         history = user_history(data, data.users.get(user), members[0])
         items, scores = recommend_offline(
-            members, history.items, 10, event_types=history.event_types, user_tokens=history.tokens
+            members,
+            history.items,
+            10,
+            event_types=history.event_types,
+            user_tokens=history.tokens,
+            seen=history.seen,
         )
         ids = [members[0].items.external(i) for i in items.tolist()]
         assert ids == [r["item_id"] for r in listed["items"]], user

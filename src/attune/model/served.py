@@ -191,9 +191,10 @@ class ServedScorer:
     """Offline evaluation's `Scorer` of a model version: every item scored as it is served.
 
     It knows each user's events in time order (`items`: internal item indices, `event_types`:
-    their codes) and attribute token ids (`user_tokens`, None: no attributes). A history given
-    to `score` is the start of its user's events, as leave-one-out histories are; the event
-    types of those events go with it. Users without history get a zero row (every item ties).
+    their codes, `in_window`: which of them the engine's window rule keeps, None: all) and
+    attribute token ids (`user_tokens`, None: no attributes). A history given to `score` is
+    the start of its user's events, as leave-one-out histories are; the event types of those
+    events go with it. Users without a window get a zero row (every item ties).
     """
 
     def __init__(
@@ -202,30 +203,37 @@ class ServedScorer:
         items: Sequence[np.ndarray],
         event_types: Sequence[np.ndarray],
         user_tokens: Sequence[torch.Tensor] | None = None,
+        in_window: Sequence[np.ndarray] | None = None,
     ) -> None:
-        if len(items) != len(event_types):
-            raise ValueError("items and event_types need one row per user")
+        if len(event_types) != len(items) or len(in_window or items) != len(items):
+            raise ValueError("items, event_types and in_window need one row per user")
         self.model = model
         self.items = items
         self.event_types = event_types
         self.user_tokens = user_tokens
+        self.in_window = in_window
 
     def score(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> torch.Tensor:
         out = torch.zeros((len(users), self.model.n_items), device=self.model.unit_items.device)
-        rows = [b for b, h in enumerate(histories) if len(h)]
+        pairs = zip(users, histories, strict=True)
+        windows = [self._window(int(u), np.asarray(h, np.int64)) for u, h in pairs]
+        rows = [b for b, (items, _) in enumerate(windows) if len(items)]
         if not rows:
             return out
-        types = [self._types_of(int(users[b]), histories[b]) for b in rows]
         tokens = None
         if self.user_tokens is not None:
             tokens = [self.user_tokens[int(users[b])] for b in rows]
-        windows = [np.asarray(histories[b], np.int64) + 1 for b in rows]
-        out[rows] = self.model.scores(windows, types, tokens)
+        items = [windows[b][0] + 1 for b in rows]
+        out[rows] = self.model.scores(items, [windows[b][1] for b in rows], tokens)
         return out
 
-    def _types_of(self, user: int, history: np.ndarray) -> np.ndarray:
-        """The event types of `history`, the first len(history) events of `user`."""
+    def _window(self, user: int, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(items, event types) of the window of `history`, the first events of `user`."""
         n = len(history)
         if n > len(self.items[user]) or not np.array_equal(self.items[user][:n], history):
             raise ValueError(f"the history of user {user} is not the start of their events")
-        return self.event_types[user][:n]
+        types = self.event_types[user][:n]
+        if self.in_window is None:
+            return history, types
+        keep = self.in_window[user][:n]
+        return history[keep], types[keep]
