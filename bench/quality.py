@@ -172,9 +172,9 @@ def run_attune(
     resume: bool = False,
 ) -> Run:
     # Imported here so that a baselines-only run works while the model code is in flux.
-    from attune.model.scorer import checkpoint_scorer
     from attune.training import config_to_dict, train
     from attune.training.checkpoint import TRAINER_STATE, load_members, member_dir
+    from attune.training.recommend import served_scorer
 
     config = attune_config(model, variant, seed, device, quick)
     protocol = holdout(dataset)
@@ -185,7 +185,9 @@ def run_attune(
     started = any((d / TRAINER_STATE).is_file() for d in (out_dir, member_dir(out_dir, 0)))
     result = train(protocol.selection, config, out_dir, resume=resume and started)
     members = load_members(out_dir, device=_torch_device(device))
-    scorer = checkpoint_scorer([m.encoder for m in members])
+    # As the server scores (event types, user attributes, the ensemble's join), reading every
+    # event of a history as training does (the server's `window = "all"`).
+    scorer = served_scorer(members, dataset, window="all")
     metrics, eval_seconds = evaluate_test(scorer, dataset, protocol, seed)
     # An ensemble has no curve of its own: its first member's stands in.
     history = result.members[0].history if result.members else result.history

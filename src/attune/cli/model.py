@@ -13,6 +13,7 @@ from attune.cli.errors import user_errors
 
 if TYPE_CHECKING:
     from attune.data.dataset import Dataset
+    from attune.data.events import WindowRule
     from attune.evaluation import EvaluationResult
 
 
@@ -106,6 +107,13 @@ def evaluate(
     ),
     k: int = typer.Option(10, "-k", metavar="N", min=1, help="Cut-off of the ranking metrics."),
     keep_seen: bool = typer.Option(False, "--keep-seen", help="Do not exclude seen items."),
+    window: str = typer.Option(
+        "positive",
+        "--window",
+        metavar="positive|all",
+        help="Events in a user's window, as the server's `window` setting: positive ones "
+        "(the default) or every event but hide.",
+    ),
     per_user: Path | None = typer.Option(
         None, "--per-user", metavar="FILE", help="Save per-user rows (CSV)."
     ),
@@ -128,7 +136,11 @@ def evaluate(
         raise typer.BadParameter("must be loo or stream", param_hint="--protocol")
     if model is None:
         raise typer.BadParameter("is required with --protocol loo", param_hint="--model")
-    result = _evaluate_leave_one_out(model, data, k, exclude_seen=not keep_seen)
+    if window not in ("positive", "all"):
+        raise typer.BadParameter("must be positive or all", param_hint="--window")
+    result = _evaluate_leave_one_out(
+        model, data, k, exclude_seen=not keep_seen, window="all" if window == "all" else "positive"
+    )
     for name, value in result.metrics.items():
         low, high = result.ci95.get(name, (float("nan"), float("nan")))
         ci = f"  (95% CI {low:.4f} .. {high:.4f})" if not math.isnan(low) else ""
@@ -141,14 +153,14 @@ def evaluate(
 
 
 def _evaluate_leave_one_out(
-    model: Path, data: Path, k: int, *, exclude_seen: bool
+    model: Path, data: Path, k: int, *, exclude_seen: bool, window: WindowRule
 ) -> EvaluationResult:
     """The checkpoint's test metrics on `data`'s leave-one-out split (its newest events)."""
     from attune.data.splits import leave_one_out
     from attune.evaluation import evaluate as evaluate_ranking
     from attune.evaluation import item_counts, leave_one_out_task
-    from attune.model.scorer import checkpoint_scorer
     from attune.training.checkpoint import CheckpointError, load_members
+    from attune.training.recommend import served_scorer
 
     with user_errors(CheckpointError):
         members = load_members(model)
@@ -158,8 +170,9 @@ def _evaluate_leave_one_out(
             raise CheckpointError(f"{model} was trained on other item ids than {data}")
         split = leave_one_out(dataset.interactions)
         task = leave_one_out_task(split, dataset.n_users, "test")
+        # Scored as the server scores: event types, user attributes, the ensemble's join.
         return evaluate_ranking(
-            checkpoint_scorer([m.encoder for m in members]),
+            served_scorer(members, dataset, window),
             task.users,
             task.histories,
             task.targets,
@@ -230,7 +243,7 @@ def recommend(
 ) -> None:
     """Top-k for a user from their stored history (offline; `attune serve` is real-time)."""
     from attune.training.checkpoint import CheckpointError, load_members
-    from attune.training.recommend import recommend_offline
+    from attune.training.recommend import recommend_offline, user_history
 
     with user_errors(CheckpointError, KeyError, ValueError):
         members = load_members(model)
@@ -242,8 +255,16 @@ def recommend(
         if uidx < 0:
             raise KeyError(f"user {user!r} is not in {data}")
         history_ext = dataset.items.decode(dataset.sequences()[uidx])
-        history = [loaded.items.get(i) for i in history_ext if i in loaded.items]
-        items, scores = recommend_offline(members, history, k)
+        history = user_history(dataset, uidx, loaded)
+        # The server's list and scores (cosine), business filters and diversity off.
+        items, scores = recommend_offline(
+            members,
+            history.items,
+            k,
+            event_types=history.event_types,
+            user_tokens=history.tokens,
+            seen=history.seen,
+        )
     titles = dataset.item_titles
     typer.echo(
         f"user {user}: {len(history_ext)} events; last: "
@@ -253,7 +274,7 @@ def recommend(
         ext = loaded.items.external(item)
         didx = dataset.items.get(ext)
         title = titles.get(didx, "") if didx >= 0 else ""
-        typer.echo(f"{rank:>3}. {ext:<10} {score:7.3f}  {title}")
+        typer.echo(f"{rank:>3}. {ext:<10} {score:7.4f}  {title}")
 
 
 def _name(dataset: Dataset, idx: int) -> str:

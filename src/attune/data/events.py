@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +79,17 @@ DEFAULT_EVENT_TYPES: dict[str, EventTypeSpec] = {
 
 HIDE_EVENT = "hide"
 """Event type that adds an item to the user's hidden items."""
+
+WindowRule = Literal["positive", "all"]
+"""Which events enter the model's window of a user (`EngineConfig.window`)."""
+DEFAULT_WINDOW: WindowRule = "positive"
+"""The engine's default rule, which offline scoring follows unless told otherwise."""
+
+
+def enters_window(name: str, positive: bool, window: WindowRule) -> bool:
+    """Whether an event of type `name` enters the model's window of a user: a positive one
+    always; with the rule "all", every event but `hide`."""
+    return positive or (window == "all" and name != HIDE_EVENT)
 
 
 class EventTypes(BaseModel):

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.data.events import DEFAULT_WINDOW, WindowRule
 from attune.feedback import FeedbackConfig
 from attune.ports import Durability
 from attune.ranking import FilterSpec, PopularityConfig, RankingConfig
@@ -25,7 +26,7 @@ class EngineConfig(BaseModel):
     removes the leftover copies of erased rows that deleting them leaves in pages. Erasures
     within this span share one rebuild, during which writes wait (about a second per million
     events); 0 = rebuild inside each erasure request."""
-    window: Literal["positive", "all"] = "positive"
+    window: WindowRule = DEFAULT_WINDOW
     """Events that enter the model's window of a user: positive ones only (a low rating or a
     skip then only filters the item), or every event but `hide`, as the trainer sees them
     (it learns from every logged event, its type embedded). `all` suits rating logs where any

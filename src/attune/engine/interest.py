@@ -18,11 +18,9 @@ import torch
 
 from attune.data.dataset import AttributeTable
 from attune.engine.state import UserState
-from attune.model.encoder import pad_histories
-from attune.model.ensemble import CosineJoin, Ensemble
+from attune.model.ensemble import Ensemble
 from attune.model.incremental import KVCache, encode_with_cache, extend
-from attune.model.numpy_serving import NumpyServingEncoder
-from attune.model.serving import last_position
+from attune.model.served import MemberForward, join_members, user_token_ids
 from attune.ports import IdVocabulary
 from attune.training.checkpoint import LoadedModel
 
@@ -37,14 +35,6 @@ class Explanation:
     """Position of each in the state's window (events on items the model lacks are skipped)."""
     weights: np.ndarray
     """Attention weight of each (sums to 1)."""
-
-
-_BUCKET = 128
-"""Users per padded forward when refreshing many at once (rows sorted by window length)."""
-_NO_TOKENS = torch.empty(0, dtype=torch.long)
-"""The attribute tokens of a user without attributes (read only)."""
-_NUMPY_MAX_ROWS = 4
-"""Up to this many users per refresh go through the numpy path, one by one."""
 
 
 class InterestModel(ABC):
@@ -118,13 +108,9 @@ class EncoderInterestModel(InterestModel):
         self._store_to_model = np.zeros(0, np.int64)
         self._model_tokens = loaded.item_attributes.tokens
         self._user_tokens = loaded.user_attributes.tokens
-        with torch.inference_mode():
-            self._table = self.encoder._item_table().detach()
-        self._numpy = (
-            NumpyServingEncoder(self.encoder, self._table)
-            if self.encoder.user_token_emb is None
-            else None
-        )
+        self.forward = MemberForward(self.encoder)
+        """V_u of windows, as offline evaluation computes it too (`attune.model.served`)."""
+        self._table = self.forward.table
 
     # -- item side ---------------------------------------------------------------------------
 
@@ -172,76 +158,34 @@ class EncoderInterestModel(InterestModel):
     def _readable(self, state: UserState) -> np.ndarray:
         return np.flatnonzero(self.model_index(state.items.astype(np.int64)) > 0)
 
-    def _types(self, types: np.ndarray) -> np.ndarray:
-        n = self.loaded.encoder_config.n_event_types
-        return np.clip(types, 0, max(n - 1, 0))
-
     def user_tokens(self, tokens: list[str]) -> torch.Tensor:
-        if not tokens:  # most users: one shared empty tensor instead of a new one per refresh
-            return _NO_TOKENS
-        ids = [self._user_tokens.get(t) for t in tokens]
-        return torch.tensor([t for t in ids if t >= 0], dtype=torch.long)
+        return user_token_ids(self._user_tokens, tokens)
 
-    @torch.inference_mode()
     def user_vectors(
         self, states: Sequence[UserState], user_tokens: Sequence[torch.Tensor | None] | None = None
     ) -> list[tuple[np.ndarray, Explanation] | None]:
-        """V_u and its attention for many users in one batched forward (the micro-batch); None
+        """V_u and its attention for many users in batched forwards (the micro-batch); None
         for a user whose window holds no item the model knows.
 
-        The attention of the last position comes out of the same pass (`last_position`), so
-        explaining a list later costs nothing.
+        The attention of the last position comes out of the same pass, so explaining a list
+        later costs nothing.
         """
         windows = [self._window(s) for s in states]
         rows = [k for k, (_, m, _) in enumerate(windows) if len(m)]
         out: list[tuple[np.ndarray, Explanation] | None] = [None] * len(states)
         if not rows:
             return out
-        # Length buckets: most windows are far shorter than max_len, and one padded batch
-        # would cost as much as if every user had the longest history in it.
-        rows.sort(key=lambda k: len(windows[k][1]))
-        vec_rows: list[np.ndarray] = []
-        att_rows: list[np.ndarray] = []
-        if self._numpy is not None and len(rows) <= _NUMPY_MAX_ROWS:
-            # A few users (the per-event case): numpy beats torch's per-operator overhead.
-            for k in rows:
-                vec, att = self._numpy(windows[k][1], self._types(windows[k][2]))
-                vec_rows.append(vec)
-                att_rows.append(att)
-            rows_done = len(rows)
-        else:
-            rows_done = 0
-        for start in range(rows_done, len(rows), _BUCKET):
-            bucket = rows[start : start + _BUCKET]
-            vecs, att = self._forward(
-                [windows[k][1] for k in bucket],
-                [windows[k][2] for k in bucket],
-                None if user_tokens is None else [user_tokens[k] for k in bucket],
-            )
-            vec_rows.extend(vecs)
-            att_rows.extend(att)
-        for j, k in enumerate(rows):
+        vecs, atts = self.forward.vectors(
+            [windows[k][1] for k in rows],
+            [windows[k][2] for k in rows],
+            None if user_tokens is None else [user_tokens[k] for k in rows],
+        )
+        for k, vec, att in zip(rows, vecs, atts, strict=True):
             store_items, model_items, _ = windows[k]
             n = min(len(model_items), self.max_len)
             positions = self._readable(states[k])[-n:]
-            out[k] = (vec_rows[j], Explanation(store_items[-n:], positions, att_rows[j][:n]))
+            out[k] = (vec, Explanation(store_items[-n:], positions, att[:n]))
         return out
-
-    def _forward(
-        self,
-        model_items: list[np.ndarray],
-        types: list[np.ndarray],
-        user_tokens: Sequence[torch.Tensor | None] | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One padded forward: (V_u [B, D], last-position attention [B, L])."""
-        items = pad_histories(model_items, self.max_len, offset=0).to(self.device)
-        etypes = pad_histories([self._types(t) for t in types], self.max_len, offset=0)
-        tokens: list[torch.Tensor] | None = None
-        if user_tokens is not None and self.encoder.user_token_emb is not None:
-            empty = torch.empty(0, dtype=torch.long)
-            tokens = [t if t is not None else empty for t in user_tokens]
-        vecs, att = last_position(self.encoder, items, etypes.to(self.device), tokens, self._table)
-        return vecs.float().cpu().numpy(), att.float().cpu().numpy()
 
     @torch.inference_mode()
     def extend_cached(
@@ -256,7 +200,7 @@ class EncoderInterestModel(InterestModel):
             self.encoder,
             cache,
             int(model_items[-1]),
-            int(self._types(types)[-1]),
+            int(self.forward.event_codes(types)[-1]),
             None,
             self._table,
         )
@@ -269,7 +213,7 @@ class EncoderInterestModel(InterestModel):
         if not len(model_items) or len(model_items) >= self.max_len:
             return None
         _, cache = encode_with_cache(
-            self.encoder, model_items.tolist(), self._types(types).tolist()
+            self.encoder, model_items.tolist(), self.forward.event_codes(types).tolist()
         )
         return cache
 
@@ -292,9 +236,7 @@ class EnsembleInterestModel(InterestModel):
         first = self.members.first
         super().__init__(first.loaded, first.version, first.device, sum(m.dim for m in members))
         self._layers = [m.loaded.encoder_config.n_layers for m in self.members]
-        self._join_vectors = CosineJoin(
-            [float(m.encoder.log_inv_temperature.exp()) for m in self.members]
-        )
+        self._join_vectors = join_members([m.encoder for m in self.members])
 
     # -- item side ---------------------------------------------------------------------------
 

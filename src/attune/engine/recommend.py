@@ -20,6 +20,7 @@ from attune.engine.explain import Reason
 from attune.engine.interest import Explanation
 from attune.engine.refresh import UserVectors
 from attune.engine.state import UserState
+from attune.model.served import as_stored
 from attune.ranking import FilterSpec, RankContext, RankingConfig, UserItems, rank
 from attune.retrieval import ItemIndex
 
@@ -201,7 +202,7 @@ class Recommender:
             # deadlock with a combining thread that waits for the lock we hold.
             vec = self.vectors.refresh([idx]).get(idx)
             if vec is not None:
-                return vec.astype(np.float16).astype(np.float32), "model"
+                return as_stored(vec), "model"
         for fallback in ctx.config.fallbacks:
             if fallback == "attributes":
                 vec = ctx.profiles.vector(ctx.user_tokens.get(idx, []))

@@ -26,6 +26,7 @@ from attune.engine.interest import Explanation
 from attune.engine.state import UserState, fold_event
 from attune.log import get_logger
 from attune.model.incremental import KVCache
+from attune.model.served import STORED_DTYPE, as_stored
 from attune.ports import LoggedEvent, SharedUserStates, StateRead, StorageError
 
 _V = TypeVar("_V")
@@ -148,7 +149,7 @@ class UserVectors:
                 if not state.unfolded:
                     return None if state.vector is None else state.vector.astype(np.float32)
                 vec = self.refresh([user]).get(user)
-                return None if vec is None else vec.astype(np.float16).astype(np.float32)
+                return None if vec is None else as_stored(vec)
             if user in self.pending:  # not reached by the backlog yet
                 self.refresh([user])
             return self.vector_of(user)
@@ -190,7 +191,7 @@ class UserVectors:
         out.update(self._recompute(full, states))
         for u, s in states.items():
             vec = out[u]
-            s.vector = None if vec is None else vec.astype(np.float16)
+            s.vector = None if vec is None else vec.astype(STORED_DTYPE)
             s.model_version = ctx.model.version
         return out
 

@@ -12,11 +12,10 @@ import hashlib
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
-from attune.data.events import HIDE_EVENT, EventTypes
+from attune.data.events import DEFAULT_WINDOW, HIDE_EVENT, EventTypes, WindowRule, enters_window
 from attune.ports import LoggedEvent
 
 # format, n_hist, n_seen, n_neg, n_hidden, dim, model_version, last_seq
@@ -224,7 +223,7 @@ def fold_event(
     *,
     max_len: int,
     max_seen: int,
-    window: Literal["positive", "all"] = "positive",
+    window: WindowRule = DEFAULT_WINDOW,
 ) -> bool:
     """Apply one logged event to a state as the engine does; False when applied before."""
     name = event_types.names[event.event_type]
@@ -239,5 +238,5 @@ def fold_event(
         max_len=max_len,
         max_seen=max_seen,
         hide=hide,
-        in_window=positive or (window == "all" and not hide),
+        in_window=enters_window(name, positive, window),
     )

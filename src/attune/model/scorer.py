@@ -49,9 +49,3 @@ class SummedScorer:
 
     def score(self, users: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
         return self.members.score(lambda member: member.score(users, histories))
-
-
-def checkpoint_scorer(encoders: Sequence[InterestEncoder]) -> EncoderScorer | SummedScorer:
-    """The scorer of a checkpoint's models: the plain one for a single model."""
-    scorers = [EncoderScorer(e) for e in encoders]
-    return scorers[0] if len(scorers) == 1 else SummedScorer(scorers)
