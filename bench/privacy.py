@@ -27,7 +27,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _redis_server import redis_server
 from _report import merge_part, write_parts
-
 from attune.data.dataset import Dataset, Interactions
 from attune.data.events import EventTypes
 from attune.data.vocab import Vocabulary
