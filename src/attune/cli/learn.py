@@ -13,6 +13,8 @@ import typer
 from attune.cli.errors import fail, user_errors
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from attune.learning.experiments import PromotionReason
     from attune.learning.finetune import FineTuneOutcome
     from attune.learning.registry import ModelRegistry, VersionInfo
@@ -85,39 +87,79 @@ def init(
         "--store",
         metavar="DB|URL",
         help="Database or storage URL the checkpoint was trained on: its events so far count "
-        "as learned, so `attune learn` starts after them.",
+        "as learned, so `attune learn` starts after them, and its users as the version's "
+        "(`attune models list` then says which versions saw an erased user).",
     ),
 ) -> None:
     """Create a registry whose version 1 (current) is a copy of a trained checkpoint."""
     from attune.learning.registry import DataWindow, ModelRegistry
+    from attune.learning.trained_users import checkpoint_users
 
-    window = DataWindow()
+    window, users = DataWindow(), None
     if db is not None:
         with user_errors(), _db(db) as store:
             counts = store.counts()
             heads = store.learning_feed().heads()  # per log partition: all of it is learned
             cursor = tuple(heads) if len(heads) > 1 else None
             window = DataWindow(last_seq=max(heads), events=counts.events, cursor=cursor)
+            with user_errors(ValueError):
+                users = checkpoint_users(store, checkpoint)
     with _registry_errors():
-        ModelRegistry.create(registry, checkpoint, window)
+        ModelRegistry.create(registry, checkpoint, window, users=users)
     typer.echo(f"created registry {registry} with version 1 from {checkpoint}")
 
 
+LIST_STORE = typer.Option(
+    None,
+    "--store",
+    "--db",
+    metavar="URL|DB",
+    help="The deployment's storage: each version then says which erased users it learned "
+    "from (by internal index: their ids are gone), and a shared store's current version is "
+    "marked.",
+)
+
+
 @models_app.command("list")
-def list_(registry: Path = REGISTRY, store: str | None = STORE) -> None:
-    """Versions, oldest first: status, parent, data window, metrics; `*` marks the current one."""
+def list_(registry: Path = REGISTRY, store: str | None = LIST_STORE) -> None:
+    """Versions, oldest first: status, parent, data window, users it learned from (it or an
+    ancestor), metrics; `*` marks the current one. With --store, `saw-erased` lists the erased
+    users a version learned from (`attune models forget` replaces it)."""
     reg = _registry(registry, store)
     with _registry_errors():
         current, versions = reg.current(), reg.versions()
-    for v in versions:
-        mark = "*" if v.version == current else " "
-        metrics = " ".join(f"{k}={val:.4f}" for k, val in sorted(v.metrics.items()) if "@" in k)
-        w = v.data_window
-        typer.echo(
-            f"{mark} v{v.version:<4} {v.status:<9} parent={v.parent or '-':<4} "
-            f"seq {w.first_seq}..{w.last_seq} ({w.events} events)  {metrics}  "
-            f"{v.created:%Y-%m-%d %H:%M}  {v.note}"
-        )
+        erased = None if store is None else _erased(store)
+        for v in versions:
+            mark = "*" if v.version == current else " "
+            metrics = " ".join(f"{k}={x:.4f}" for k, x in sorted(v.metrics.items()) if "@" in k)
+            w = v.data_window
+            users = "?" if v.users is None else str(v.users)
+            seen = "" if erased is None else f"  saw-erased={_seen(reg, v.version, erased)}"
+            typer.echo(
+                f"{mark} v{v.version:<4} {v.status:<9} parent={v.parent or '-':<4} "
+                f"seq {w.first_seq}..{w.last_seq} ({w.events} events) users={users}{seen}  "
+                f"{metrics}  {v.created:%Y-%m-%d %H:%M}  {v.note}"
+            )
+
+
+def _erased(store: str) -> np.ndarray:
+    """Internal indices of the users `store` has erased."""
+    from attune.learning.trained_users import erased_users
+
+    with user_errors(), _db(store) as deployment:
+        return erased_users(deployment.users)
+
+
+def _seen(reg: ModelRegistry, version: int, erased: np.ndarray) -> str:
+    """The erased users a version learned from: `-` for none, `?` when it recorded no users."""
+    import numpy as np
+
+    users = reg.users(version)
+    if users is None:
+        return "?" if len(erased) else "-"
+    seen = np.intersect1d(users, erased)
+    shown = ",".join(f"#{u}" for u in seen[:5]) + (f",+{len(seen) - 5}" if len(seen) > 5 else "")
+    return shown or "-"
 
 
 @models_app.command("promote")

@@ -12,6 +12,7 @@ import typer
 from attune import __version__
 from attune.cli import data as data_cli
 from attune.cli import experiments as experiments_cli
+from attune.cli import forget as forget_cli
 from attune.cli import learn as learn_cli
 from attune.cli import model as model_cli
 from attune.cli import report as report_cli
@@ -58,6 +59,7 @@ model_cli.register(app)
 tune_cli.register(app)
 learn_cli.register(app)
 experiments_cli.register(learn_cli.models_app)
+forget_cli.register(learn_cli.models_app)
 report_cli.register(app)
 serve_cli.register(app)
 app.add_typer(config_app, name="config")

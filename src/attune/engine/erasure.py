@@ -19,7 +19,8 @@ class UserErasure:
         self.persistence = persistence
 
     def forget_user(self, user_id: str) -> dict[str, int]:
-        """Erase a user's events, state and attributes; returns what was removed."""
+        """Erase a user's events, state and attributes; returns what was removed, and the
+        internal index the user had (`user_index`: what model versions record)."""
         ctx = self.ctx
         with ctx.lock, ctx.gate.alone():  # no append of this process in flight
             idx = ctx.known_user(user_id)
@@ -34,4 +35,5 @@ class UserErasure:
             # counts still hold the user's events: none is kept, a restart recounts the log.
             self.persistence.popularity_stale = True
             self.persistence.snapshot()
+            removed["user_index"] = idx
             return removed

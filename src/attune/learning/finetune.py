@@ -16,6 +16,9 @@ One round:
    as the parent minus `tolerance`, else `rejected` with the reason.
 
 The next round starts after the held-out events, so every event is trained on exactly once.
+Events of erased users are left out wherever they come from (`trained_users`); the version
+records its user set, its parent's and the users of its windows; a candidate that trained on
+a user erased while the round ran is rejected.
 A round from a parent whose last candidate was not made current waits for `min_events` events
 newer than those that candidate saw (held-out ones included): the same events would only train
 the same candidate again.
@@ -34,6 +37,7 @@ import torch
 from torch import nn
 
 from attune.engine.interest import InterestModel, serving_model
+from attune.learning import trained_users
 from attune.learning.finetune_config import FineTuneConfig
 from attune.learning.grow import grow_vocabulary
 from attune.learning.heldout import EventArrays, evaluate_cases, heldout_cases
@@ -96,6 +100,8 @@ class _Round:
     boundary: int
     cursor: list[int]
     """The parent's cursor (per log partition)."""
+    erased: np.ndarray
+    """Store indices of the users erased when the round read the log: never trained on."""
 
     @property
     def holdout_events(self) -> int:
@@ -128,6 +134,8 @@ class _Tuned:
     train_seconds: float
     parent_check: dict[str, float]
     candidate_check: dict[str, float]
+    users: np.ndarray
+    """Store indices of the users whose windows the candidates trained on."""
 
 
 def fine_tune(
@@ -137,20 +145,25 @@ def fine_tune(
     *,
     promote: bool = True,
     feed: LearningFeed | None = None,
+    parent: int | None = None,
+    gate: bool = True,
 ) -> FineTuneOutcome:
-    """One fine-tuning round on `store`'s log from the registry's current version, on the new
-    events `feed` gives (default: the store's, this process a consumer of the learning group;
-    acknowledged once a version that accounts for them is current)."""
+    """One fine-tuning round on `store`'s log from `parent` (default: the registry's current
+    version), on the new events `feed` gives (default: the store's, this process a consumer
+    of the learning group; acknowledged once a version that accounts for them is current).
+    Without `gate` (a version that must exist: `attune models forget`) the candidate is
+    published whatever its check says, and a round runs on any two new events."""
     cfg = config or FineTuneConfig()
     t0 = time.perf_counter()
-    parent = registry.current()
+    parent = registry.current() if parent is None else parent
     if parent is None:
         raise ValueError(f"registry {registry.root} has no current version")
     feed = feed or store.learning_feed(LEARN_GROUP, consumer_name())
     cursor = covered(registry.info(parent).data_window, feed.partitions)
-    events, start = arrange(EventArrays.read(store.events), feed.take(cursor), cursor)
+    events, start, erased = _read(store, feed, cursor)
     n_new = len(events) - start
-    skip = _nothing_to_learn(registry, parent, events, start, feed.partitions, cfg.min_events)
+    min_events = cfg.min_events if gate else 2
+    skip = _nothing_to_learn(registry, parent, events, start, feed.partitions, min_events, gate)
     if skip is not None:
         _log.info("fine-tune round skipped", parent=parent, new_events=n_new, reason=skip)
         seconds = time.perf_counter() - t0
@@ -160,13 +173,14 @@ def fine_tune(
     # After rejected rounds the new events pile up; a round trains on the newest of them only
     # (older ones still come back as context and in replayed windows), so its cost stays flat.
     first = max(start, boundary - cfg.max_train_events)
-    rnd = _Round(parent, events, start, first, boundary, cursor)
+    rnd = _Round(parent, events, start, first, boundary, cursor, erased)
     tuned = _tune_and_check(store, registry, rnd, cfg)
-    better, reason = _verdict(tuned, rnd, cfg)
+    better, reason = _verdict(tuned, rnd, cfg, gate, trained_users.erased_users(store.users))
+    users = _user_set(registry, parent, tuned.users)
     metrics = _round_metrics(tuned, rnd, cfg.k)
     window = rnd.trained_window(tuned.trained_events)
     info = publish_candidate(
-        registry, tuned.candidates, parent, better, window, metrics, reason, promote
+        registry, tuned.candidates, parent, better, window, metrics, reason, promote, users
     )
     if better and promote:  # current now: the events it accounts for leave the feed
         feed.acknowledge(covered(window, feed.partitions))
@@ -177,16 +191,22 @@ def fine_tune(
         tuned.train_seconds, reason,
     )  # fmt: skip
     _log.info(
-        "fine-tune round",
-        status=outcome.status,
-        parent=parent,
-        version=info.version,
-        new_events=n_new,
-        seconds=round(outcome.seconds, 2),
-        events_per_s=round(outcome.events_per_s),
-        reason=reason,
-    )
+        "fine-tune round", status=outcome.status, parent=parent, version=info.version,
+        new_events=n_new, seconds=round(outcome.seconds, 2),
+        events_per_s=round(outcome.events_per_s), reason=reason,
+    )  # fmt: skip
     return outcome
+
+
+def _read(
+    store: Storage, feed: LearningFeed, cursor: list[int]
+) -> tuple[EventArrays, int, np.ndarray]:
+    """The round's events (`progress.arrange`), where the new ones start, and the erased users,
+    whose events are left out whatever path they came by."""
+    erased = trained_users.erased_users(store.users)
+    log = trained_users.without_erased_events(EventArrays.read(store.events), erased)
+    events, start = arrange(log, feed.take(cursor), cursor)
+    return events, start, erased
 
 
 def _nothing_to_learn(
@@ -196,15 +216,16 @@ def _nothing_to_learn(
     start: int,
     partitions: int,
     min_events: int,
+    gate: bool,
 ) -> str | None:
     """Why a round from `parent` would learn nothing new (None: it would). Too few events
-    since the parent's window; or too few since the last candidate from the same parent
-    (rejected, or published but not promoted): a round on the same events would train that
-    candidate again and store a copy of it every time."""
+    since the parent's window; or, with the `gate`, too few since the last candidate from the
+    same parent (rejected, or published but not promoted): a round on the same events would
+    train that candidate again and store a copy of it every time."""
     n_new = len(events) - start
     if n_new < min_events:
         return f"{n_new} new events, fewer than min_events={min_events}"
-    last = registry.last_candidate(parent)
+    last = registry.last_candidate(parent) if gate else None
     if last is None:
         return None
     seen = read_to(last.data_window, partitions)
@@ -245,12 +266,12 @@ def _tune_and_check(
         if tokens is not None:
             bags = {u: served.user_tokens(t).to(device) for u, t in tokens.items()}
         t_train = time.perf_counter()
-        trained = 0  # every member trains on the same new events: one count
+        trained, users = 0, np.empty(0, np.int64)  # every member: the same new events
         for candidate, seed in zip(candidates, candidates.seeds(rnd.parent), strict=True):
-            trained = _train(
-                candidate, rnd.events, rnd.first, rnd.boundary, cfg, device, seed=seed,
-                user_bags=bags,
+            trained, seen = _train(
+                candidate, rnd, cfg, device, seed=seed, user_bags=bags,
             )  # fmt: skip
+            users = np.union1d(users, seen)
         train_seconds = time.perf_counter() - t_train
         max_len = parents.first.encoder_config.max_len
         cases = heldout_cases(rnd.events, rnd.boundary, data.event_types, max_len, cfg.window)
@@ -272,12 +293,17 @@ def _tune_and_check(
         after = check(serving_model(candidates.members, 0, str(device)))
     finally:
         torch.set_num_threads(threads)
-    return _Tuned(candidates, trained, train_seconds, before, after)
+    return _Tuned(candidates, trained, train_seconds, before, after, users)
 
 
-def _verdict(tuned: _Tuned, rnd: _Round, cfg: FineTuneConfig) -> tuple[bool, str]:
-    """Whether the candidate is published (not worse than the parent beyond `tolerance`), and
-    why."""
+def _verdict(
+    tuned: _Tuned, rnd: _Round, cfg: FineTuneConfig, gate: bool, erased_now: np.ndarray
+) -> tuple[bool, str]:
+    """Whether the candidate is published (not worse than the parent beyond `tolerance`, or
+    whatever its check says without the `gate`; never when it trained on a user erased while
+    the round ran: in `erased_now`), and why."""
+    if np.isin(tuned.users, erased_now).any():
+        return False, "a user it trained on was erased while the round ran"
     key = f"ndcg@{cfg.k}"
     after, before = tuned.candidate_check[key], tuned.parent_check[key]
     better = after >= before - cfg.tolerance
@@ -291,7 +317,16 @@ def _verdict(tuned: _Tuned, rnd: _Round, cfg: FineTuneConfig) -> tuple[bool, str
         f"NDCG@{cfg.k} on the {rnd.holdout_events} newest events: candidate {after:.4f}, "
         f"parent v{rnd.parent} {before:.4f}{note}"
     )
+    if not gate:
+        return True, f"erasure: published without its check ({reason})"
     return better, reason
+
+
+def _user_set(registry: ModelRegistry, parent: int, trained: np.ndarray) -> np.ndarray | None:
+    """A candidate's user set: its parent's and those it trained on (None: the parent's is not
+    recorded, so neither is the candidate's)."""
+    inherited = registry.users(parent)
+    return None if inherited is None else np.union1d(inherited, trained)
 
 
 def _round_metrics(tuned: _Tuned, rnd: _Round, k: int) -> dict[str, float]:
@@ -309,24 +344,24 @@ def _round_metrics(tuned: _Tuned, rnd: _Round, k: int) -> dict[str, float]:
 
 def _train(
     model: LoadedModel,
-    events: EventArrays,
-    start: int,
-    boundary: int,
+    rnd: _Round,
     cfg: FineTuneConfig,
     device: torch.device,
     seed: int,
     user_bags: dict[int, torch.Tensor] | None = None,
-) -> int:
-    """Fine-tune `model.encoder` in place on the round's windows (`tuning_windows`) with the
-    training loop, `cfg.epochs` passes at a constant learning rate; returns the number of new
-    events trained on."""
+) -> tuple[int, np.ndarray]:
+    """Fine-tune `model.encoder` in place on the round's windows (`tuning_windows`, erased
+    users' left out) with the training loop, `cfg.epochs` passes at a constant learning rate;
+    returns the number of new events trained on and the users whose windows it trained on."""
     torch.manual_seed(cfg.seed * 1_000_003 + seed)
     rng = np.random.default_rng([cfg.seed, seed])
-    head = events.head(boundary)
+    start, boundary = rnd.first, rnd.boundary
+    head = rnd.events.head(boundary)
     encoder = model.encoder
     windows = tuning_windows(head, start, encoder.config.max_len, cfg.replay, rng)
+    windows = trained_users.without_erased_windows(windows, rnd.erased)
     if not len(windows):
-        return 0
+        return 0, np.empty(0, np.int64)
     if not encoder.config.n_event_types:
         windows = dataclasses.replace(windows, event_types=np.zeros_like(windows.event_types))
     fit = model.train_config.train
@@ -348,7 +383,7 @@ def _train(
     for _ in range(cfg.epochs):
         loop.run_epoch(windows, cfg.batch_size, rng)
     encoder.eval()
-    return boundary - start
+    return boundary - start, np.unique(windows.users)
 
 
 def _bags_lookup(

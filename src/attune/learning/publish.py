@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from attune.learning.registry import DataWindow, ModelRegistry, VersionInfo
 from attune.model.ensemble import Ensemble
 from attune.training.checkpoint import LoadedModel, member_dir, save_checkpoint, save_members
@@ -21,10 +23,11 @@ def publish_candidate(
     metrics: dict[str, float],
     reason: str,
     promote: bool,
+    users: np.ndarray | None = None,
 ) -> VersionInfo:
     """Store `models` (one, or an ensemble's members) as a new version of `registry`,
     `published` when `better` (and current when `promote`), else `rejected`; `reason` is
-    its note."""
+    its note, `users` its user set (`trained_users`; None: unknown)."""
     registry.root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".candidate-", dir=registry.root))
     try:
@@ -52,6 +55,7 @@ def publish_candidate(
             data_window=window,
             metrics=metrics,
             note=reason,
+            users=users,
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when `add` moved it

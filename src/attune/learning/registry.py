@@ -3,6 +3,7 @@
     <root>/registry.json          {"format": 1, "current": 3, "history": [1, 2, 3]}
     <root>/registry.lock          flock held by writers (learn, promote, rollback)
     <root>/versions/<n>/          a checkpoint (see attune.training.checkpoint) + version.json
+                                  + users.npy (the users it learned from, `trained_users`)
 
 `history` is the order in which versions were made current; rollback steps back along it.
 Continuous fine-tuning adds a version per round, so `prune` deletes old ones: it keeps the
@@ -28,8 +29,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from pydantic import ValidationError
 
+from attune.learning.trained_users import load_users, save_users
 from attune.learning.versions import DataWindow, VersionInfo, VersionStatus
 from attune.log import get_logger
 from attune.ports import ModelPointer, StorageError
@@ -91,8 +94,10 @@ class ModelRegistry:
         checkpoint: str | Path,
         data_window: DataWindow,
         note: str = "initial model",
+        users: np.ndarray | None = None,
     ) -> ModelRegistry:
-        """A new registry whose version 1 (current) is a copy of `checkpoint`."""
+        """A new registry whose version 1 (current) is a copy of `checkpoint`; `users`: the
+        store indices of the users it trained on (None: unknown)."""
         root = Path(root)
         if cls.is_registry(root):
             raise RegistryError(f"{root} is already a model registry")
@@ -110,6 +115,7 @@ class ModelRegistry:
             metrics=metrics,
             note=note,
             copy=True,
+            users=users,
         )
         registry.promote(info.version)
         return registry
@@ -135,6 +141,10 @@ class ModelRegistry:
             raise RegistryError(f"version {version} does not exist in {self.root}") from None
         except (OSError, ValidationError, ValueError) as err:
             raise RegistryError(f"version {version}: {path} is corrupt: {err}") from err
+
+    def users(self, version: int) -> np.ndarray | None:
+        """The version's user set (`trained_users`); None: not recorded."""
+        return load_users(self.path(version))
 
     def versions(self) -> list[VersionInfo]:
         """Every readable version, oldest first (unreadable ones are logged and skipped)."""
@@ -194,8 +204,10 @@ class ModelRegistry:
         metrics: dict[str, float],
         note: str,
         copy: bool = False,
+        users: np.ndarray | None = None,
     ) -> VersionInfo:
-        """Store a finished checkpoint directory as the next version (moved, or copied)."""
+        """Store a finished checkpoint directory as the next version (moved, or copied), with
+        `users` as its user set (None: not recorded)."""
         with self._locked():
             numbers = self._numbers()
             version = (numbers[-1] if numbers else 0) + 1
@@ -208,6 +220,8 @@ class ModelRegistry:
                 shutil.move(str(checkpoint), staging)
             for state in staging.rglob(TRAINER_STATE):  # resume state (of every member)
                 state.unlink()
+            if users is not None:
+                save_users(staging, users)
             info = VersionInfo(
                 version=version,
                 parent=parent,
@@ -216,6 +230,7 @@ class ModelRegistry:
                 data_window=data_window,
                 metrics=metrics,
                 note=note,
+                users=None if users is None else len(np.unique(users)),
             )
             _write_json(staging / VERSION_FILE, info.model_dump(mode="json"))
             os.replace(staging, target)  # a version directory appears complete or not at all

@@ -62,6 +62,11 @@ class VersionInfo(BaseModel):
         default_factory=dict, description="Evaluation metrics (and its parent's, for contrast)."
     )
     note: str = Field("", description="Why it was published or rejected, in words.")
+    users: int | None = Field(
+        None,
+        description="Users in its user set (`users.npy`: every user it or an ancestor trained "
+        "on); None: not recorded, it may have seen anyone.",
+    )
 
 
 __all__ = ["DataWindow", "VersionInfo", "VersionStatus"]

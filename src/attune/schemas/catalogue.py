@@ -86,3 +86,10 @@ class Erasure(BaseModel):
         "later, and while another connection still reads a snapshot from before the erasure; "
         "it is cleared as soon as both are done). Null where the backend does not say.",
     )
+    model_versions: list[int] | None = Field(
+        None,
+        description="Versions of the served model registry that learned from the user (trained "
+        "on one of their events, or were fine-tuned from a version that did), or that recorded "
+        "no users (made before versions recorded them); `attune models forget` makes a version "
+        "without them current. Null when the server serves no registry.",
+    )

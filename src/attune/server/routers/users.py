@@ -9,12 +9,15 @@ import re
 from collections.abc import Sequence
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import StringConstraints
+from starlette.concurrency import run_in_threadpool
 
 from attune.data.events import UserUpdate
 from attune.engine.engine import Engine
+from attune.learning.forgetting import versions_that_saw
 from attune.ranking import UNKNOWN_FIELD, FilterSpec, unknown_rule_fields
 from attune.schemas.catalogue import Erasure, Upserted, UserBody
 from attune.schemas.problems import FieldError
@@ -280,10 +283,16 @@ async def put_user(
     responses=_READ_ERRORS,
     summary="Erase a user",
 )
-async def delete_user(user_id: UserId, access: EngineDep) -> Erasure:
+async def delete_user(user_id: UserId, access: EngineDep, request: Request) -> Erasure:
     """Erase the user's events, logged lists, interest state and attributes, and say what was
-    removed. Afterwards the id is unknown: its history is 404 and it gets cold-start lists."""
+    removed and which model versions learned from the user. Afterwards the id is unknown: its
+    history is 404 and it gets cold-start lists."""
     removed = await access.run(access.engine.forget_user, user_id)
+    registry = request.app.state.registry
+    versions = None
+    if registry is not None:
+        saw = np.array([removed["user_index"]], np.int64)
+        versions = await run_in_threadpool(versions_that_saw, registry, saw)
     return Erasure(
         user_id=user_id,
         events=removed.get("events", 0),
@@ -291,4 +300,5 @@ async def delete_user(user_id: UserId, access: EngineDep) -> Erasure:
         state=removed.get("state", 0),
         impressions=removed.get("impressions", 0),
         files_cleared=None if "files_cleared" not in removed else bool(removed["files_cleared"]),
+        model_versions=versions,
     )
