@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from attune.data.holdout import Holdout, holdout
-
 from _report import RESULTS, SHARED, commit, markdown_table, now, write_results
 from attune.data import load
+from attune.data.holdout import Holdout, holdout
 from attune.log import configure
 from attune.training import TrainConfig, apply_overrides, train
 from attune.training.trainer import Trainer
