@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
+from attune.cli import item_import
 from attune.cli.errors import user_errors
 
 if TYPE_CHECKING:
     from attune.data.dataset import Dataset
+    from attune.data.events import ItemUpdate
     from attune.data.importers import ColumnMapping
 
 # The data package loads numpy, so the options spell out its choices; tests/cli checks them
@@ -92,7 +94,9 @@ MAP = typer.Option(
 
 @data_app.command("import")
 def import_(
-    src: Path = typer.Argument(..., metavar="SRC", help="Dataset folder or file."),
+    src: Path | None = typer.Argument(
+        None, metavar="SRC", help="Dataset folder or file of events (optional with --items)."
+    ),
     db: str = typer.Option(
         ...,
         "--db",
@@ -111,28 +115,56 @@ def import_(
         help="Reject rows stamped further than this in the future, as the server does "
         "(its engine.max_future_seconds).",
     ),
+    items: Path | None = item_import.ITEMS,
+    item_id: str = item_import.ITEM_ID,
+    multi: list[str] = item_import.MULTI,
+    separator: str = item_import.SEPARATOR,
+    numeric: list[str] = item_import.NUMERIC,
 ) -> None:
-    """Import a dataset into the embedded store.
+    """Import events, an item catalogue (--items), or both, into a store.
 
-    Importing is idempotent: each event keeps the file's event id (column `event_id`, or the
-    one given with --map event_id=COLUMN), or gets one from its content; events whose id their
-    user already has are skipped, so importing the same file again adds nothing.
+    Importing events is idempotent: each event keeps the file's event id (column `event_id`,
+    or the one given with --map event_id=COLUMN), or gets one from its content; events whose
+    id their user already has are skipped, so importing the same file again adds nothing.
+    Items are upserted: a row replaces that item's attributes and availability, as
+    PUT /v1/items does. Both files are read and checked before anything is written.
     """
     from attune.data.event_ids import with_event_ids
+
+    if src is None and items is None:
+        raise typer.BadParameter("give a dataset SRC, --items FILE, or both")
+    with user_errors():
+        dataset = (
+            None if src is None else with_event_ids(_load(src, on_error, map_, max_future_seconds))
+        )
+        updates = None
+        if items is not None:
+            updates = item_import.read_item_file(
+                items, on_error, item_id, multi, separator, numeric
+            )
+        _write(db, dataset, items, updates)
+
+
+def _write(
+    db: str, dataset: Dataset | None, items: Path | None, updates: list[ItemUpdate] | None
+) -> None:
+    """Import the events, then upsert the items, and say what changed."""
     from attune.stores import open_storage, redacted
 
-    with user_errors():
-        dataset = with_event_ids(_load(src, on_error, map_, max_future_seconds))
-        with open_storage(db) as store:
-            n = store.import_dataset(dataset)
-            counts = store.counts()
-    typer.echo(
-        f"imported {n:,} interactions into {redacted(db)} "
-        f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
-    )
-    skipped = len(dataset.interactions) - n
-    if skipped:
-        typer.echo(f"skipped {skipped:,} interactions already imported")
+    with open_storage(db) as store:
+        n = 0 if dataset is None else store.import_dataset(dataset)
+        upserted = 0 if updates is None else item_import.upsert_items(store.catalogue, updates)
+        counts = store.counts()
+    now = f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
+    if dataset is not None:
+        typer.echo(
+            f"imported {n:,} interactions into {redacted(db)}" + ("" if items else f" {now}")
+        )
+        skipped = len(dataset.interactions) - n
+        if skipped:
+            typer.echo(f"skipped {skipped:,} interactions already imported")
+    if items is not None:
+        typer.echo(f"upserted {upserted:,} items from {items} into {redacted(db)} {now}")
 
 
 @data_app.command("inspect")
