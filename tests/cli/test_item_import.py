@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from attune.cli.item_import import upsert_items
 from attune.cli.main import app
 from attune.data.events import ItemUpdate
+from attune.server.lock import DatabaseLock
 from attune.stores import open_storage
 
 runner = CliRunner()
@@ -187,3 +188,14 @@ def test_batches_written_before_a_failure_stay_written(tmp_path: Path) -> None:
         assert store.catalogue.item_attributes("i1000") is None
         assert upsert_items(store.catalogue, updates) == 1500
         assert store.catalogue.item_attributes("i1499") == {"shelf": "s"}
+
+
+def test_a_served_database_is_refused_and_named(tmp_path: Path) -> None:
+    """A server keeps the item ids in memory: items go to it through the API instead."""
+    _, items = _write(tmp_path)
+    db = tmp_path / "shop.db"
+    with DatabaseLock(db):  # what `attune serve` holds
+        code, out = _import("--items", items, "--db", db, "--item-id", "item")
+    assert code == 2 and "already served" in out and "PUT /v1/items" in out, out
+    assert not db.exists()
+    assert _import("--items", items, "--db", db, "--item-id", "item")[0] == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -130,10 +132,11 @@ def import_(
     PUT /v1/items does. Both files are read and checked before anything is written.
     """
     from attune.data.event_ids import with_event_ids
+    from attune.server.lock import DatabaseInUseError
 
     if src is None and items is None:
         raise typer.BadParameter("give a dataset SRC, --items FILE, or both")
-    with user_errors():
+    with user_errors(DatabaseInUseError):
         dataset = (
             None if src is None else with_event_ids(_load(src, on_error, map_, max_future_seconds))
         )
@@ -148,10 +151,13 @@ def import_(
 def _write(
     db: str, dataset: Dataset | None, items: Path | None, updates: list[ItemUpdate] | None
 ) -> None:
-    """Import the events, then upsert the items, and say what changed."""
-    from attune.stores import open_storage, redacted
+    """Import the events, then upsert the items, and say what changed. Items go into a
+    database no server holds (its server keeps the item ids in memory): a served one takes
+    them through `PUT /v1/items`; servers sharing Redis learn of them from its change feed."""
+    from attune.stores import open_storage, redacted, storage_path
 
-    with open_storage(db) as store:
+    path = storage_path(db)
+    with _unserved(path if updates is not None else None), open_storage(db) as store:
         n = 0 if dataset is None else store.import_dataset(dataset)
         upserted = 0 if updates is None else item_import.upsert_items(store.catalogue, updates)
         counts = store.counts()
@@ -165,6 +171,28 @@ def _write(
             typer.echo(f"skipped {skipped:,} interactions already imported")
     if items is not None:
         typer.echo(f"upserted {upserted:,} items from {items} into {redacted(db)} {now}")
+
+
+@contextmanager
+def _unserved(path: Path | None) -> Iterator[None]:
+    """Hold the database's serve lock (None: nothing to hold), naming the API if a server
+    already holds it."""
+    from attune.server.lock import DatabaseInUseError, DatabaseLock
+
+    if path is None:
+        yield
+        return
+    lock = DatabaseLock(path)
+    try:
+        lock.acquire()
+    except DatabaseInUseError as exc:
+        raise DatabaseInUseError(
+            f"{exc} Send items to the running server: PUT /v1/items."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @data_app.command("inspect")
