@@ -17,6 +17,7 @@ from attune.cli.main import app
 from attune.data.events import ItemUpdate
 from attune.server.lock import DatabaseLock
 from attune.stores import open_storage
+from tests.stores.redis_server import REDIS_SERVER, SKIP_REASON, redis_server
 
 runner = CliRunner()
 
@@ -199,3 +200,22 @@ def test_a_served_database_is_refused_and_named(tmp_path: Path) -> None:
     assert code == 2 and "already served" in out and "PUT /v1/items" in out, out
     assert not db.exists()
     assert _import("--items", items, "--db", db, "--item-id", "item")[0] == 0
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON)
+def test_items_imported_into_redis_reach_the_servers_change_feed(tmp_path: Path) -> None:
+    events, items = _write(tmp_path)
+    with redis_server(tmp_path / "redis") as url:
+        with open_storage(url) as store:
+            position, _ = store.catalogue.changes(None)  # where a running server stands
+        code, out = _import(events, "--items", items, "--store", url, *EVENT_MAP, *ITEM_COLUMNS)
+        assert code == 0 and "upserted 3 items" in out, out
+        with open_storage(url) as store:
+            _, changed = store.catalogue.changes(position)
+            data = store.to_dataset()
+    assert [u.item_id for u in changed] == ["a", "b", "c"]
+    assert data.item_attributes.tokens_of(data.items.index("a")) == [
+        "category=shelf-1",
+        "tags=red",
+        "tags=blue",
+    ]
