@@ -116,7 +116,8 @@ def test_skip_upserts_the_good_rows_and_lists_the_bad(tmp_path: Path) -> None:
     assert f"skipped {items}:5: price" in out
     assert f"skipped {items}:6: empty item" in out
     assert f"skipped {items}:7: available_until: bad timestamp 'soon'" in out
-    assert "3 of 6 item rows skipped" in out and "upserted 3 items" in out
+    assert "3 of 6 item rows skipped" in out
+    assert "upserted 3 items from" in out and "(6 rows read, 3 skipped)" in out
     with open_storage(db) as store:
         assert store.catalogue.item_attributes("d") is None
 

@@ -14,7 +14,6 @@ from attune.cli.errors import user_errors
 
 if TYPE_CHECKING:
     from attune.data.dataset import Dataset
-    from attune.data.events import ItemUpdate
     from attune.data.importers import ColumnMapping
 
 # The data package loads numpy, so the options spell out its choices; tests/cli checks them
@@ -140,37 +139,40 @@ def import_(
         dataset = (
             None if src is None else with_event_ids(_load(src, on_error, map_, max_future_seconds))
         )
-        updates = None
+        item_file = None
         if items is not None:
-            updates = item_import.read_item_file(
+            item_file = item_import.read_item_file(
                 items, on_error, item_id, multi, separator, numeric
             )
-        _write(db, dataset, items, updates)
+        _write(db, dataset, item_file)
 
 
-def _write(
-    db: str, dataset: Dataset | None, items: Path | None, updates: list[ItemUpdate] | None
-) -> None:
+def _write(db: str, dataset: Dataset | None, item_file: item_import.ItemFile | None) -> None:
     """Import the events, then upsert the items, and say what changed. Items go into a
     database no server holds (its server keeps the item ids in memory): a served one takes
     them through `PUT /v1/items`; servers sharing Redis learn of them from its change feed."""
     from attune.stores import open_storage, redacted, storage_path
 
-    path = storage_path(db)
-    with _unserved(path if updates is not None else None), open_storage(db) as store:
+    path = storage_path(db) if item_file is not None else None
+    with _unserved(path), open_storage(db) as store:
         n = 0 if dataset is None else store.import_dataset(dataset)
-        upserted = 0 if updates is None else item_import.upsert_items(store.catalogue, updates)
+        upserted = 0
+        if item_file is not None:
+            upserted = item_import.upsert_items(store.catalogue, item_file.updates)
         counts = store.counts()
     now = f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
     if dataset is not None:
         typer.echo(
-            f"imported {n:,} interactions into {redacted(db)}" + ("" if items else f" {now}")
+            f"imported {n:,} interactions into {redacted(db)}" + ("" if item_file else f" {now}")
         )
         skipped = len(dataset.interactions) - n
         if skipped:
             typer.echo(f"skipped {skipped:,} interactions already imported")
-    if items is not None:
-        typer.echo(f"upserted {upserted:,} items from {items} into {redacted(db)} {now}")
+    if item_file is not None:
+        typer.echo(
+            f"upserted {upserted:,} items from {item_file.path} ({item_file.rows_read:,} rows "
+            f"read, {item_file.rows_skipped:,} skipped) into {redacted(db)} {now}"
+        )
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import typer
 
@@ -43,9 +43,18 @@ NUMERIC = typer.Option(
 )
 
 
+class ItemFile(NamedTuple):
+    """An item file read and checked: its updates and what reading it found."""
+
+    path: Path
+    updates: list[ItemUpdate]
+    rows_read: int
+    rows_skipped: int
+
+
 def read_item_file(
     path: Path, on_error: str, item_id: str, multi: list[str], separator: str, numeric: list[str]
-) -> list[ItemUpdate]:
+) -> ItemFile:
     """The file's item updates, every one checked before anything is written; bad rows are
     listed on stderr under `skip` (under `fail` the first one raises, naming file and line)."""
     from attune.data.importers import ItemColumns, OnError, read_items
@@ -64,7 +73,7 @@ def read_item_file(
             err=True,
             fg=typer.colors.YELLOW,
         )
-    return updates
+    return ItemFile(path, updates, report.rows_read, len(report.rejected))
 
 
 def upsert_items(catalogue: ItemCatalogue, updates: Sequence[ItemUpdate]) -> int:
