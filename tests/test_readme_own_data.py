@@ -4,6 +4,7 @@ literally: its shell lines run as written (the port aside), then its Python bloc
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shlex
@@ -115,6 +116,12 @@ def test_the_readme_path_from_two_csv_files_to_recommendations(shop: Path) -> No
         assert done.returncode == 0, f"{argv}: {done.stdout}\n{done.stderr}"
         key = next((w for w in done.stdout.split() if w.startswith("attune_")), key)
     assert key, "`attune keys create` printed no key"
+    # The model trained after the `--items` import learnt from the item attributes too.
+    out = Path(commands[1][commands[1].index("--out") + 1])
+    configs = sorted((shop / out).rglob("config.json"))  # one per member of an ensemble
+    assert configs and all(
+        json.loads(c.read_text())["encoder"]["n_item_tokens"] > 0 for c in configs
+    )
     with serving(commands[3], shop, env) as port:
         script = python.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
         done = subprocess.run(

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -156,6 +157,49 @@ def test_catalogue_and_user_updates(admin: Client) -> None:
     cold = admin.recommend("newcomer", k=6)
     assert cold.source == "attributes" and _clusters(cold).most_common(1)[0][0] == 2
     assert admin.recommend("never-seen", k=4).source == "popularity"
+
+
+def test_bulk_item_updates_reach_the_lists_at_once(admin: Client) -> None:
+    """The batch `PUT /v1/items` (attributes, text, availability) changes the served index
+    without a restart: new items are ranked by vectors from their attributes, and an item
+    made unavailable, trained or new, leaves the next list."""
+    user = "u47"  # latest session in cluster 3
+    now = datetime.now(UTC)
+    text = "A third-genre thing, described at length"
+    admin.upsert_items(
+        [
+            ItemUpdate(item_id="live-0", attributes={"genre": "g3", "title": "Live", "text": text}),
+            ItemUpdate(item_id="live-1", attributes={"genre": "g3", "text": text}),
+            ItemUpdate(item_id="live-later", attributes={"genre": "g3"}, available_from=now + _DAY),
+        ]
+    )
+    assert admin.items(["live-0"]).items[0].attributes["text"] == text
+    similar = [i.item_id for i in admin.similar_items("live-1", k=8).items]
+    assert len(similar) == 8 and all(i[:3] in ("c3-", "liv") for i in similar), similar
+    listed = _ids(admin.recommend(user, k=PER_CLUSTER))
+    assert {"live-0", "live-1"} <= listed and "live-later" not in listed
+    trained = next(i for i in listed if i.startswith("c3-"))
+    before = admin.items([trained]).items[0].attributes
+    gone = now - _DAY
+    try:
+        admin.upsert_items(
+            [
+                ItemUpdate(item_id=trained, attributes=before, available_until=gone),
+                ItemUpdate(item_id="live-0", attributes={"genre": "g3"}, available_until=gone),
+            ]
+        )
+        after = _ids(admin.recommend(user, k=PER_CLUSTER))
+        assert not {trained, "live-0", "live-later"} & after and "live-1" in after
+    finally:
+        admin.upsert_items([ItemUpdate(item_id=trained, attributes=before)])
+    assert trained in _ids(admin.recommend(user, k=PER_CLUSTER))
+
+
+_DAY = timedelta(days=1)
+
+
+def _ids(recs: Recommendations) -> set[str]:
+    return {r.item_id for r in recs.items}
 
 
 def test_item_body_mirrors_item_update() -> None:

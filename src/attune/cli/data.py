@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import typer
 
+from attune.cli import item_import
 from attune.cli.errors import user_errors
 
 if TYPE_CHECKING:
@@ -92,7 +95,9 @@ MAP = typer.Option(
 
 @data_app.command("import")
 def import_(
-    src: Path = typer.Argument(..., metavar="SRC", help="Dataset folder or file."),
+    src: Path | None = typer.Argument(
+        None, metavar="SRC", help="Dataset folder or file of events (optional with --items)."
+    ),
     db: str = typer.Option(
         ...,
         "--db",
@@ -111,28 +116,85 @@ def import_(
         help="Reject rows stamped further than this in the future, as the server does "
         "(its engine.max_future_seconds).",
     ),
+    items: Path | None = item_import.ITEMS,
+    item_id: str = item_import.ITEM_ID,
+    multi: list[str] = item_import.MULTI,
+    separator: str = item_import.SEPARATOR,
+    numeric: list[str] = item_import.NUMERIC,
 ) -> None:
-    """Import a dataset into the embedded store.
+    """Import events, an item catalogue (--items), or both, into a store.
 
-    Importing is idempotent: each event keeps the file's event id (column `event_id`, or the
-    one given with --map event_id=COLUMN), or gets one from its content; events whose id their
-    user already has are skipped, so importing the same file again adds nothing.
+    Importing events is idempotent: each event keeps the file's event id (column `event_id`,
+    or the one given with --map event_id=COLUMN), or gets one from its content; events whose
+    id their user already has are skipped, so importing the same file again adds nothing.
+    Items are upserted: a row replaces that item's attributes and availability, as
+    PUT /v1/items does. Both files are read and checked before anything is written.
     """
     from attune.data.event_ids import with_event_ids
-    from attune.stores import open_storage, redacted
+    from attune.server.lock import DatabaseInUseError
 
-    with user_errors():
-        dataset = with_event_ids(_load(src, on_error, map_, max_future_seconds))
-        with open_storage(db) as store:
-            n = store.import_dataset(dataset)
-            counts = store.counts()
-    typer.echo(
-        f"imported {n:,} interactions into {redacted(db)} "
-        f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
-    )
-    skipped = len(dataset.interactions) - n
-    if skipped:
-        typer.echo(f"skipped {skipped:,} interactions already imported")
+    if src is None and items is None:
+        raise typer.BadParameter("give a dataset SRC, --items FILE, or both")
+    with user_errors(DatabaseInUseError):
+        dataset = (
+            None if src is None else with_event_ids(_load(src, on_error, map_, max_future_seconds))
+        )
+        item_file = None
+        if items is not None:
+            item_file = item_import.read_item_file(
+                items, on_error, item_id, multi, separator, numeric
+            )
+        _write(db, dataset, item_file)
+
+
+def _write(db: str, dataset: Dataset | None, item_file: item_import.ItemFile | None) -> None:
+    """Import the events, then upsert the items, and say what changed. Items go into a
+    database no server holds (its server keeps the item ids in memory): a served one takes
+    them through `PUT /v1/items`; servers sharing Redis learn of them from its change feed."""
+    from attune.stores import open_storage, redacted, storage_path
+
+    path = storage_path(db) if item_file is not None else None
+    with _unserved(path), open_storage(db) as store:
+        n = 0 if dataset is None else store.import_dataset(dataset)
+        upserted = 0
+        if item_file is not None:
+            upserted = item_import.upsert_items(store.catalogue, item_file.updates)
+        counts = store.counts()
+    now = f"(now {counts.users:,} users, {counts.items:,} items, {counts.events:,} events)"
+    if dataset is not None:
+        typer.echo(
+            f"imported {n:,} interactions into {redacted(db)}" + ("" if item_file else f" {now}")
+        )
+        skipped = len(dataset.interactions) - n
+        if skipped:
+            typer.echo(f"skipped {skipped:,} interactions already imported")
+    if item_file is not None:
+        typer.echo(
+            f"upserted {upserted:,} items from {item_file.path} ({item_file.rows_read:,} rows "
+            f"read, {item_file.rows_skipped:,} skipped) into {redacted(db)} {now}"
+        )
+
+
+@contextmanager
+def _unserved(path: Path | None) -> Iterator[None]:
+    """Hold the database's serve lock (None: nothing to hold), naming the API if a server
+    already holds it."""
+    from attune.server.lock import DatabaseInUseError, DatabaseLock
+
+    if path is None:
+        yield
+        return
+    lock = DatabaseLock(path)
+    try:
+        lock.acquire()
+    except DatabaseInUseError as exc:
+        raise DatabaseInUseError(
+            f"{exc} Send items to the running server: PUT /v1/items."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @data_app.command("inspect")

@@ -33,7 +33,12 @@ def attribute_table(
         tokens[idx] = attribute_tokens(attrs)
     if not any(tokens):
         return AttributeTable.empty(), titles
-    return AttributeTable.from_rows(tokens, fields=fields), titles
+    # The fields a bulk import recorded, then any that later upserts brought, in order of
+    # first appearance (items upserted into a store whose import had none record nothing).
+    seen = dict.fromkeys(t.partition("=")[0] for row in tokens for t in row)
+    return AttributeTable.from_rows(
+        tokens, fields=(*fields, *(f for f in seen if f not in fields))
+    ), titles
 
 
 def assemble_dataset(

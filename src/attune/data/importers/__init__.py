@@ -8,6 +8,7 @@ from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
 from attune.data.importers.builder import DatasetBuilder
 from attune.data.importers.errors import DataFormatError, ImportReport, OnError
+from attune.data.importers.items import ItemColumns, ItemFileReport, read_items
 from attune.data.importers.movielens import read_movielens_1m, read_movielens_100k
 from attune.data.importers.recbole import read_recbole
 from attune.data.importers.sequences import find_sequence_files, read_sequences
@@ -17,10 +18,13 @@ __all__ = [
     "ColumnMapping",
     "DataFormatError",
     "ImportReport",
+    "ItemColumns",
+    "ItemFileReport",
     "OnError",
     "detect_format",
     "load",
     "load_with_report",
+    "read_items",
 ]
 
 

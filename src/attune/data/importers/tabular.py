@@ -44,7 +44,7 @@ class ColumnMapping(BaseModel):
     )
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, record) pairs; a string record is a parse error message for that line."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
@@ -87,7 +87,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 def read_table(path: Path, b: DatasetBuilder, mapping: ColumnMapping) -> None:
     b.has_timestamps = mapping.timestamp is not None
-    for lineno, record in _records(path):
+    for lineno, record in records(path):
         b.report.rows_read += 1
         if isinstance(record, str):
             b.fail(path, lineno, record)
