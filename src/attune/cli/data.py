@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 import typer
 
 from attune.cli.errors import user_errors
+from attune.cli.users import PSEUDONYM_KEY, pseudonyms_of
 
 if TYPE_CHECKING:
     from attune.data.dataset import Dataset
@@ -111,6 +112,7 @@ def import_(
         help="Reject rows stamped further than this in the future, as the server does "
         "(its engine.max_future_seconds).",
     ),
+    pseudonym_key_file: Path | None = PSEUDONYM_KEY,
 ) -> None:
     """Import a dataset into the embedded store.
 
@@ -121,8 +123,12 @@ def import_(
     from attune.data.event_ids import with_event_ids
     from attune.stores import open_storage, redacted
 
+    chain = pseudonyms_of(pseudonym_key_file)
     with user_errors():
-        dataset = with_event_ids(_load(src, on_error, map_, max_future_seconds))
+        dataset = _load(src, on_error, map_, max_future_seconds)
+        if chain is not None:  # before the content event ids: they hash the user id too
+            dataset = chain.dataset(dataset)
+        dataset = with_event_ids(dataset)
         with open_storage(db) as store:
             n = store.import_dataset(dataset)
             counts = store.counts()
