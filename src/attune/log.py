@@ -7,8 +7,10 @@ Two formats: `json` (one JSON object per line, what a server writes) and `consol
   traceback without local variables (cut to `MAX_TRACEBACK_CHARS`), never a pretty traceback
   that prints every frame's locals (a request body, an API key);
 - secrets are redacted: API keys (`attune_<id>_<secret>` keeps its public id), bearer tokens,
-  fields named like credentials, the id in an erasure request's path, and the ids
-  `erasing(...)` names while it is active; and any string is cut to `MAX_VALUE_CHARS`.
+  fields named like credentials, the id in an erasure request's path, the ids
+  `erasing(...)` names while it is active, and, with keyed pseudonyms
+  (`redact_user_ids`), every user id in a request path; and any string is cut to
+  `MAX_VALUE_CHARS`.
 
 `configure` also routes the standard library's `logging` (uvicorn's error and access logs,
 third-party libraries) through the same processors and format.
@@ -173,8 +175,21 @@ SECRET_FIELDS = frozenset(
 _API_KEY = re.compile(r"(attune_[A-Za-z0-9]*_)[A-Za-z0-9_\-]+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 _ERASURE_PATH = re.compile(r"(?i)(DELETE\s+\S*?/v1/users/)[^\s\"?]+")
-_MARKERS = ("attune_", "earer", "/v1/users/")
+_MARKERS = ("attune_", "earer", "/v1/users")
 _ERASING: ContextVar[tuple[str, ...]] = ContextVar("attune_erasing", default=())
+_USER_PATH = re.compile(
+    r"(/v1/users/)[^\s\"?]+?(/(?:recommendations|explanations|history))?(?=[\s\"?]|$)"
+)
+_USER_QUERY = re.compile(r"(/v1/users\?(?:[^\s\"]*&)?prefix=)[^\s\"&]*")
+_user_ids_private = False
+
+
+def redact_user_ids(on: bool) -> None:
+    """With keyed pseudonyms (`on`), the user id of every `/v1/users/...` path and of the
+    directory's `prefix` query is redacted from every log line (uvicorn's access log): the
+    raw id a client sends must reach no log."""
+    global _user_ids_private
+    _user_ids_private = on
 
 
 @contextmanager
@@ -197,6 +212,9 @@ def redact(text: str) -> str:
         text = _API_KEY.sub(r"\1" + REDACTED, text)
         text = _BEARER.sub(r"\1" + REDACTED, text)
         text = _ERASURE_PATH.sub(r"\1" + REDACTED, text)
+        if _user_ids_private:
+            text = _USER_PATH.sub(r"\1" + REDACTED + r"\2", text)
+            text = _USER_QUERY.sub(r"\1" + REDACTED, text)
     for erased in _ERASING.get():
         text = text.replace(erased, REDACTED)
     return cut(text, MAX_VALUE_CHARS)

@@ -11,6 +11,7 @@ import typer
 
 from attune.cli import item_import
 from attune.cli.errors import user_errors
+from attune.cli.users import PSEUDONYM_KEY, pseudonyms_of
 
 if TYPE_CHECKING:
     from attune.data.dataset import Dataset
@@ -121,6 +122,7 @@ def import_(
     multi: list[str] = item_import.MULTI,
     separator: str = item_import.SEPARATOR,
     numeric: list[str] = item_import.NUMERIC,
+    pseudonym_key_file: Path | None = PSEUDONYM_KEY,
 ) -> None:
     """Import events, an item catalogue (--items), or both, into a store.
 
@@ -135,10 +137,14 @@ def import_(
 
     if src is None and items is None:
         raise typer.BadParameter("give a dataset SRC, --items FILE, or both")
+    chain = pseudonyms_of(pseudonym_key_file)
     with user_errors(DatabaseInUseError):
-        dataset = (
-            None if src is None else with_event_ids(_load(src, on_error, map_, max_future_seconds))
-        )
+        dataset = None
+        if src is not None:
+            dataset = _load(src, on_error, map_, max_future_seconds)
+            if chain is not None:  # before the content event ids: they hash the user id too
+                dataset = chain.dataset(dataset)
+            dataset = with_event_ids(dataset)
         item_file = None
         if items is not None:
             item_file = item_import.read_item_file(

@@ -9,6 +9,7 @@ import typer
 
 from attune.cli.errors import fail, user_errors
 from attune.cli.learn import REGISTRY, _db, _registry, _registry_errors
+from attune.cli.users import PSEUDONYM_KEY, pseudonyms_of
 
 if TYPE_CHECKING:
     from attune.learning.registry import ModelRegistry
@@ -35,6 +36,7 @@ def forget(
         help="Check that this user is erased already (DELETE /v1/users/ID erases one); the "
         "version made never saw them nor any other erased user.",
     ),
+    pseudonym_key_file: Path | None = PSEUDONYM_KEY,
     epochs: int = typer.Option(
         1, "--epochs", metavar="N", min=1, help="Passes over the events of a fine-tuning round."
     ),
@@ -56,7 +58,9 @@ def forget(
 
     reg = _registry(registry, store)
     with user_errors(), _db(store) as deployment, _registry_errors():
-        if user is not None and deployment.users.get(user) >= 0:
+        chain = pseudonyms_of(pseudonym_key_file)
+        stored = user if user is None or chain is None else chain(user)
+        if stored is not None and deployment.users.get(stored) >= 0:
             raise fail(f"user {user!r} is still stored: erase them first (DELETE /v1/users/ID)")
         retrain = None
         if max_epochs is not None:

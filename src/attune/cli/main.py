@@ -18,6 +18,7 @@ from attune.cli import model as model_cli
 from attune.cli import report as report_cli
 from attune.cli import serve as serve_cli
 from attune.cli import tune as tune_cli
+from attune.cli import users as users_cli
 from attune.cli.config import config_app
 
 app = typer.Typer(
@@ -62,4 +63,5 @@ experiments_cli.register(learn_cli.models_app)
 forget_cli.register(learn_cli.models_app)
 report_cli.register(app)
 serve_cli.register(app)
+users_cli.register(app)
 app.add_typer(config_app, name="config")

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from attune.cli.errors import user_errors
+from attune.cli.users import PSEUDONYM_KEY, pseudonyms_of
 
 if TYPE_CHECKING:
     from attune.data.dataset import Dataset
     from attune.data.events import WindowRule
+    from attune.data.pseudonyms import Pseudonyms
     from attune.evaluation import EvaluationResult
 
 
@@ -23,8 +25,9 @@ def register(app: typer.Typer) -> None:
     app.command("recommend")(recommend)
 
 
-def _dataset(src: Path) -> Dataset:
-    """A dataset folder/file, or an Attune database (`.db`)."""
+def _dataset(src: Path, pseudonyms: Pseudonyms | None = None) -> Dataset:
+    """A dataset folder/file, or an Attune database (`.db`). `pseudonyms`: the key chain a
+    file's user ids are mapped by (a database stores them mapped already)."""
     from attune.data.importers import load
     from attune.stores import open_storage
 
@@ -33,7 +36,8 @@ def _dataset(src: Path) -> Dataset:
             raise FileNotFoundError(f"{src}: no such database")
         with open_storage(src) as store:
             return store.to_dataset()
-    return load(src)
+    dataset = load(src)
+    return dataset if pseudonyms is None else pseudonyms.dataset(dataset)
 
 
 def train(
@@ -46,15 +50,19 @@ def train(
         [], "--set", metavar="KEY=VALUE", help="Override a key, e.g. train.lr=1e-3."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    pseudonym_key_file: Path | None = PSEUDONYM_KEY,
 ) -> None:
-    """Train the interest model with leave-one-out validation and early stopping."""
+    """Train the interest model with leave-one-out validation and early stopping.
+
+    With a pseudonym key, a dataset file's user ids are replaced by their pseudonyms before
+    training (the checkpoint's users.json holds no raw id); a database holds them already."""
     from attune.training.checkpoint import CheckpointError
     from attune.training.config import ConfigError, load_config
     from attune.training.trainer import train as train_model
 
     with user_errors(ConfigError, CheckpointError):
         cfg = load_config(config, set_)
-        dataset = _dataset(data)
+        dataset = _dataset(data, pseudonyms_of(pseudonym_key_file))
         result = train_model(dataset, cfg, out, resume=resume)
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best_metrics.items())
     if result.members:
@@ -240,6 +248,7 @@ def recommend(
         "model's training data is not stored; give the dataset "
         "or database).",
     ),
+    pseudonym_key_file: Path | None = PSEUDONYM_KEY,
 ) -> None:
     """Top-k for a user from their stored history (offline; `attune serve` is real-time)."""
     from attune.training.checkpoint import CheckpointError, load_members
@@ -250,8 +259,9 @@ def recommend(
         loaded = members[0]
         if data is None:
             raise ValueError("--data is needed: the user's history is read from it")
-        dataset = _dataset(data)
-        uidx = dataset.users.get(user)
+        chain = pseudonyms_of(pseudonym_key_file)
+        dataset = _dataset(data, chain)
+        uidx = dataset.users.get(user if chain is None else chain(user))
         if uidx < 0:
             raise KeyError(f"user {user!r} is not in {data}")
         history_ext = dataset.items.decode(dataset.sequences()[uidx])

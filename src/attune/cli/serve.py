@@ -77,6 +77,11 @@ SERVE_CONFIG = _setting("config", "FILE", "TOML settings file.")
 SERVE_KEYS_FILE = _setting(
     "keys_file", "FILE", "API keys file (default <db>.keys.json; on Redis: the store)."
 )
+SERVE_PSEUDONYM_KEY = _setting(
+    "pseudonym_key_file",
+    "FILE",
+    "Key file of keyed pseudonyms of user ids (docs/privacy.md); default: raw ids.",
+)
 SERVE_ALLOW_MISMATCH = typer.Option(
     None,
     "--allow-mismatch",
@@ -97,6 +102,7 @@ def serve(
     config: Path | None = SERVE_CONFIG,
     keys_file: Path | None = SERVE_KEYS_FILE,
     allow_mismatch: bool | None = SERVE_ALLOW_MISMATCH,
+    pseudonym_key_file: Path | None = SERVE_PSEUDONYM_KEY,
 ) -> None:
     """Serve the HTTP API. On SQLite one process owns the database; on Redis (--store) any
     number of servers and --workers share it.
@@ -111,7 +117,7 @@ def serve(
     given = {
         "db": db, "store": store, "model": model, "host": host, "port": port,
         "workers": workers, "config": config, "keys_file": keys_file,
-        "allow_mismatch": allow_mismatch,
+        "allow_mismatch": allow_mismatch, "pseudonym_key_file": pseudonym_key_file,
     }  # fmt: skip
     settings = _settings(**given)
     try:

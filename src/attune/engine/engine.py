@@ -10,15 +10,18 @@ to the part that does that job (intake, refresh, recommend, swap, restore, erasu
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from attune.data.events import EventTypes, Interaction, ItemUpdate, UserUpdate
+from attune.data.pseudonyms import Pseudonyms
 from attune.engine.batching import MicroBatcher
 from attune.engine.coldstart import AttributeProfiles
 from attune.engine.config import EngineConfig
@@ -58,7 +61,9 @@ class Engine:
         store: Storage,
         model: InterestModel,
         config: EngineConfig | None = None,
+        pseudonyms: Pseudonyms | None = None,
     ) -> None:
+        self._pseudonyms = pseudonyms
         positions = StorePositions.now(store)  # before the catalogue is read: nothing missed
         self._ctx = ctx = build_context(store, model, config or EngineConfig())
         self._follower = StoreFollower(ctx, positions)
@@ -79,15 +84,16 @@ class Engine:
         model_dir: str | Path,
         config: EngineConfig | None = None,
         version: int = 1,
+        pseudonyms: Pseudonyms | None = None,
     ) -> Engine:
         """An engine over the storage at `db` (a URL or a database path) serving `model_dir`:
         a checkpoint directory (served as `version`) or a model registry (its current
-        version)."""
+        version). `pseudonyms`: the key chain user ids are stored under (None: raw ids)."""
         cfg = config or EngineConfig()
         checkpoint, current = resolve_model(model_dir)
         model = load_model(checkpoint, version if current is None else current, cfg.device)
         store = open_storage(db, durability=cfg.durability, erasure_rebuild_s=cfg.erasure_rebuild_s)
-        return cls(store, model, cfg)
+        return cls(store, model, cfg, pseudonyms)
 
     # -- what the engine serves with -----------------------------------------------------------
 
@@ -98,6 +104,27 @@ class Engine:
     @property
     def store(self) -> Storage:
         return self._ctx.store
+
+    @property
+    def pseudonymous(self) -> bool:
+        """Whether user ids are stored as keyed pseudonyms (the raw ids callers give are
+        mapped on the way in and never reach the store)."""
+        return self._pseudonyms is not None
+
+    def stored_user_id(self, user_id: str) -> str:
+        """The id the store holds for the caller's `user_id`: its pseudonym under the key
+        chain, or the id itself without one."""
+        return user_id if self._pseudonyms is None else self._pseudonyms(user_id)
+
+    @contextmanager
+    def _as_given(self, user_id: str) -> Iterator[None]:
+        """An unknown-user error names the id the caller gave, not its pseudonym."""
+        try:
+            yield
+        except UnknownUserError:
+            if self._pseudonyms is None:
+                raise
+            raise UnknownUserError(user_id) from None
 
     @property
     def states(self) -> UserStateStore:
@@ -187,7 +214,7 @@ class Engine:
         whose `event_id` its user already has in the log is acknowledged as a duplicate and not
         applied again (clients retry safely).
         """
-        return self._intake.ingest(events)
+        return self._intake.ingest(events, self._pseudonyms)
 
     @property
     def refresh_backlog(self) -> int:
@@ -202,6 +229,10 @@ class Engine:
         self._intake.upsert_items(updates)
 
     def upsert_users(self, updates: Sequence[UserUpdate]) -> None:
+        if self._pseudonyms is not None:
+            updates = [
+                u.model_copy(update={"user_id": self._pseudonyms(u.user_id)}) for u in updates
+            ]
         self._intake.upsert_users(updates)
 
     def follow_store(self) -> int:
@@ -212,7 +243,8 @@ class Engine:
 
     def forget_user(self, user_id: str) -> dict[str, int]:
         """Erase a user's events, state and attributes; returns what was removed."""
-        return self._erasure.forget_user(user_id)
+        with self._as_given(user_id):
+            return self._erasure.forget_user(self.stored_user_id(user_id))
 
     def snapshot(self) -> None:
         self._persistence.snapshot()
@@ -226,12 +258,13 @@ class Engine:
     # -- reads ---------------------------------------------------------------------------------
 
     def user_vector(self, user_id: str) -> np.ndarray | None:
-        idx = self._ctx.user_index(user_id)
+        idx = self._ctx.user_index(self.stored_user_id(user_id))
         return None if idx < 0 else self._vectors.user_vector(idx)
 
     def history(self, user_id: str) -> list[tuple[str, str, float]]:
         """The user's recent positive window: (item id, event type, time), oldest first."""
-        return self._recommender.history(user_id)
+        with self._as_given(user_id):
+            return self._recommender.history(self.stored_user_id(user_id))
 
     def recommend(
         self,
@@ -248,8 +281,8 @@ class Engine:
 
         Unknown users get the cold-start chain (attribute profile, then popularity).
         """
-        return self._recommender.recommend(
-            user_id,
+        recs = self._recommender.recommend(
+            self.stored_user_id(user_id),
             k,
             filters=filters,
             exclude=exclude,
@@ -257,10 +290,13 @@ class Engine:
             explore=explore,
             now=now,
         )
+        # The impression was logged under the pseudonym; the caller gets its own id back.
+        return recs if self._pseudonyms is None else dataclasses.replace(recs, user_id=user_id)
 
     def explain(self, user_id: str, item_id: str, now: float | None = None) -> Reason:
         """Why `item_id` scores as it does for `user_id`: the history events behind it."""
-        return self._recommender.explain(user_id, item_id, now)
+        with self._as_given(user_id):
+            return self._recommender.explain(self.stored_user_id(user_id), item_id, now)
 
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """Items whose vectors are closest to `item_id`'s (the item itself excluded)."""

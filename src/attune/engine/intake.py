@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,10 +68,16 @@ class Intake:
         """Signals the backlog worker (new users pending) and `wait_backlog` (none left)."""
         self.worker: threading.Thread | None = None
 
-    def ingest(self, events: Sequence[Interaction | Mapping[str, Any]]) -> IngestResult:
+    def ingest(
+        self,
+        events: Sequence[Interaction | Mapping[str, Any]],
+        user_ids: Callable[[str], str] | None = None,
+    ) -> IngestResult:
         """Validate, log durably, update state and V_u of every user touched, in that order.
 
         Bad events are rejected one by one (naming the field); the rest are accepted.
+        `user_ids` maps each valid event's user id to the id stored (keyed pseudonyms): after
+        validation, so an id the API refuses is never made acceptable by the mapping.
         """
         ctx = self.ctx
         known = None
@@ -85,6 +91,8 @@ class Intake:
         )
         if not valid:
             return IngestResult(0, rejected, 0)
+        if user_ids is not None:
+            valid = [(p, e.model_copy(update={"user_id": user_ids(e.user_id)})) for p, e in valid]
         logged = self._log([e for _, e in valid])
         duplicates = len(valid) - len(logged)
         if not logged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -104,6 +105,14 @@ class Storage(Protocol):
         becomes a tombstone. Returns the counts removed (`events`, `attributes`,
         `impressions`), and, from a backend with files that may still hold the erased data
         for a while, `files_cleared` (1: they no longer do; 0: not yet)."""
+        ...
+
+    def rekey_users(self, rotation: str, rekey: Callable[[str], str]) -> int:
+        """Replace every stored user id except erased users' tombstones by `rekey(id)` (a
+        pseudonym key rotation, docs/privacy.md), keeping every index; how many ids changed.
+        Applied once per `rotation` name: a rerun of a finished rotation changes nothing, and
+        one interrupted resumes (atomic where the backend has transactions). Other processes'
+        cached vocabularies are stale afterwards: run it with the servers stopped."""
         ...
 
     def popularity(

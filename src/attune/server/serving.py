@@ -15,7 +15,7 @@ import numpy as np
 from attune.engine.engine import Engine, load_model
 from attune.engine.interest import InterestModel
 from attune.learning.registry import ModelRegistry
-from attune.log import get_logger
+from attune.log import get_logger, redact_user_ids
 from attune.ports import Storage
 from attune.server.lock import DatabaseLock
 from attune.server.settings import ServerSettings
@@ -58,7 +58,9 @@ def open_serving(settings: ServerSettings) -> Serving:
     try:
         registry, model = _model(settings, store)
         check_fit(settings, store, model)
-        engine = Engine(store, model, settings.engine)
+        pseudonyms = settings.pseudonyms()
+        redact_user_ids(pseudonyms is not None)
+        engine = Engine(store, model, settings.engine, pseudonyms)
     except BaseException:
         store.close()
         if lock is not None:

@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from attune.data.pseudonyms import Pseudonyms, load_optional
 from attune.engine.config import EngineConfig
 from attune.server.input_limits import InputLimits
 from attune.stores import shared_storage, storage_path
@@ -133,6 +134,12 @@ class ServerSettings(BaseSettings):
     `<db>.keys.json`, or the keys kept in the store (Redis). Authentication is off until the
     first key is created (and after `attune keys disable-auth`); off, the server only binds
     to loopback."""
+    pseudonym_key_file: Path | None = None
+    """Key file of the keyed pseudonyms of user ids (also `ATTUNE_PSEUDONYM_KEY_FILE`; see
+    docs/privacy.md, `attune users new-key`). Given, every user id a request carries is
+    replaced by its HMAC-SHA256 under the file's key chain before the engine stores, logs or
+    looks it up: the store holds no raw id, and requests by raw id work as before. The same
+    file must be given to `attune data import` and `attune train --data`. None = raw ids."""
     max_body_bytes: int = Field(4 * 2**20, ge=1024)
     """Largest accepted request body; larger ones get 413."""
     access_log: bool = False
@@ -202,7 +209,13 @@ class ServerSettings(BaseSettings):
             )
         if not self.model.is_dir():
             raise ValueError(f"model directory {self.model} does not exist")
+        self.pseudonyms()  # a missing or malformed key file stops the start, naming the file
         return self
+
+    def pseudonyms(self) -> Pseudonyms | None:
+        """The key chain of `pseudonym_key_file` (None without one); `PseudonymKeyError`
+        naming the file when it cannot be used."""
+        return load_optional(self.pseudonym_key_file)
 
     @property
     def storage_url(self) -> str:

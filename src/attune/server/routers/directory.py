@@ -41,12 +41,15 @@ async def list_users(
     limit: Annotated[int, Query(ge=1, le=MAX_LOOKUP, description="Most users returned.")] = 20,
 ) -> UserList:
     """Users whose id starts with `prefix`, an exact match first, each with the length of
-    their history window and their attributes."""
+    their history window and their attributes. With keyed pseudonyms (docs/privacy.md) only
+    the user whose whole id is `prefix` is found."""
     users, more = await access.run(_find_users, access.engine, prefix, limit)
     return UserList(users=users, more=more)
 
 
 def _find_users(engine: Engine, prefix: str, limit: int) -> tuple[list[UserSummary], bool]:
+    if engine.pseudonymous:
+        return _find_exact(engine, prefix), False
     known = engine.store.users
     exact = prefix and prefix in known and not prefix.startswith(RESERVED_ID_PREFIX)
     chosen = [prefix] if exact else []
@@ -68,6 +71,19 @@ def _find_users(engine: Engine, prefix: str, limit: int) -> tuple[list[UserSumma
         attributes = engine.store.profiles.user_attributes(user_id) or {}
         found.append(UserSummary(user_id=user_id, history=history, attributes=attributes))
     return found, more
+
+
+def _find_exact(engine: Engine, user_id: str) -> list[UserSummary]:
+    """With keyed pseudonyms the store holds no raw id to match a prefix against: only the
+    user the whole id names is found, under the id the caller gave."""
+    if not user_id or user_id.startswith(RESERVED_ID_PREFIX):
+        return []
+    try:
+        history = len(engine.history(user_id))
+    except UnknownUserError:
+        return []
+    attributes = engine.store.profiles.user_attributes(engine.stored_user_id(user_id)) or {}
+    return [UserSummary(user_id=user_id, history=history, attributes=attributes)]
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +98,7 @@ class MemoryStorage:
         self.states = MemoryUserStateStore()
         self.keys = MemoryKeyStore()
         self._pointers: dict[Path, MemoryModelPointer] = {}
+        self._rotations: set[str] = set()
         self._meta: dict[str, object] = {}
 
     def event_types(self) -> EventTypes:
@@ -146,6 +147,21 @@ class MemoryStorage:
             }
             self.users.rename(idx, f"\x00erased:{idx}")
         return removed
+
+    def rekey_users(self, rotation: str, rekey: Callable[[str], str]) -> int:
+        """`Storage.rekey_users`, under the log's lock."""
+        with self.events.lock:
+            if rotation in self._rotations:
+                return 0
+            renamed = [
+                (idx, rekey(old))
+                for idx, old in enumerate(self.users.ids)
+                if not old.startswith("\x00")
+            ]
+            for idx, new in renamed:
+                self.users.rename(idx, new)
+            self._rotations.add(rotation)
+        return len(renamed)
 
     def popularity(
         self, n_items: int, half_life_seconds: float, head_size: int

@@ -8,6 +8,7 @@ layout and the write protocol are in docs/scaling.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from attune.data.dataset import Dataset
 from attune.data.events import EventTypes
 from attune.ports import LEARN_GROUP, PartitionTrim, StorageError, StoreCounts
 from attune.stores.assemble import assemble_dataset, attribute_table, tokens_to_attributes
-from attune.stores.redis.catalogue import RedisCatalogue, RedisProfiles
+from attune.stores.redis.catalogue import USER_CHANGES, RedisCatalogue, RedisProfiles
 from attune.stores.redis.connection import connect, log_partitions
 from attune.stores.redis.events import RedisEventLog
 from attune.stores.redis.impressions import RedisImpressions
@@ -142,6 +143,13 @@ class RedisStorage:
         }
         self.users.rename(idx, f"\x00erased:{idx}")
         return removed
+
+    def rekey_users(self, rotation: str, rekey: Callable[[str], str]) -> int:
+        """`Storage.rekey_users`, resumable batch by batch; the user-attribute change feed,
+        which carries ids, is emptied (servers reading it are stopped for a rotation)."""
+        renamed = self.users.rekey(rotation, rekey)
+        self.client.xtrim(USER_CHANGES, maxlen=0, approximate=False)
+        return renamed
 
     def popularity(self, n_items: int, half_life_seconds: float, head_size: int) -> RedisPopularity:
         """Counts shared by every server (`head_size` is not needed: Redis keeps them sorted)."""

@@ -9,7 +9,7 @@ lets every process cache them: an unknown id or index is read through to Redis.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -40,12 +40,36 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
 
+_REKEY = """
+local done = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+if done ~= tonumber(ARGV[2]) then return -1 end
+local renamed = 0
+for i = 4, #ARGV, 3 do
+  local old = redis.call('LINDEX', KEYS[1], ARGV[i])
+  if old == ARGV[i + 1] then
+    redis.call('LSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    redis.call('HDEL', KEYS[2], old)
+    redis.call('HSET', KEYS[2], ARGV[i + 2], ARGV[i])
+    renamed = renamed + 1
+  end
+end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+return renamed
+"""
+"""Rename one batch of a rotation (index, expected id, new id triples) and move the
+rotation's progress from ARGV[2] to ARGV[3] with it: a batch is applied once, and an id that
+changed since it was read (an erasure's tombstone) is left alone."""
+
+REKEY_BATCH = 1000
+"""Ids one rotation script renames (a few milliseconds of Redis each)."""
+
 
 class RedisVocabulary:
     """`IdVocabulary` of one id space (`users` or `items`) in Redis."""
 
     def __init__(self, client: Client, name: str) -> None:
         self._r = client
+        self._tag = f"vocab:{name}"
         self._ids_key = global_key(f"vocab:{name}", "ids")
         self._idx_key = global_key(f"vocab:{name}", "idx")
         self._grow = client.register_script(_GROW)
@@ -83,6 +107,33 @@ class RedisVocabulary:
         self.sync()
         if index < len(self._cache) and self._cache.external(index) != new_id:
             self._cache.rename(index, new_id)
+
+    def rekey(self, rotation: str, rekey: Callable[[str], str]) -> int:
+        """Replace every id but the tombstones by `rekey(id)`, in batches that each move the
+        rotation's recorded progress with them (in the vocabulary's slot): an interrupted
+        rotation resumes where it stopped, and a finished one changes nothing again. The
+        other processes' caches are stale afterwards: run it with the servers stopped."""
+        progress_key = global_key(self._tag, "rotations")
+        rename = self._r.register_script(_REKEY)
+        total = 0
+        while True:
+            start = int(self._r.hget(progress_key, rotation) or 0)
+            end = min(start + REKEY_BATCH, int(self._r.llen(self._ids_key)))
+            if end <= start:
+                break
+            old = [x.decode() for x in self._r.lrange(self._ids_key, start, end - 1)]
+            args: list[str | int] = [rotation, start, end]
+            for idx, current in enumerate(old, start):
+                if not current.startswith("\x00"):
+                    args += [idx, current, rekey(current)]
+            done = int(rename(keys=[self._ids_key, self._idx_key, progress_key], args=args))
+            if done < 0:
+                raise RuntimeError(f"rotation {rotation}: another process is re-keying ids")
+            total += done
+        with self._lock:
+            self._cache = Vocabulary()
+        self.sync()
+        return total
 
     def __len__(self) -> int:
         return self.sync()

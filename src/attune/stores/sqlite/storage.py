@@ -11,6 +11,7 @@ It needs no server and survives a killed process once a commit returns; one proc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from attune.data.dataset import Dataset
@@ -26,6 +27,7 @@ from attune.stores.sqlite.catalogue import SQLiteCatalogue, SQLiteProfiles
 from attune.stores.sqlite.database import Checkpointer, Database
 from attune.stores.sqlite.events import SQLiteEventLog
 from attune.stores.sqlite.impressions import SQLiteImpressions
+from attune.stores.sqlite.rekey import rekey_users as rekey_sqlite
 from attune.stores.sqlite.scrub import Scrubber, owe_rebuild, rebuild_owed
 from attune.stores.state import MemoryUserStateStore
 
@@ -108,6 +110,14 @@ class SQLiteStorage:
             "impressions": n_shown,
             "files_cleared": int(cleared),
         }
+
+    def rekey_users(self, rotation: str, rekey: Callable[[str], str]) -> int:
+        """`Storage.rekey_users`: one transaction; the old ids are then cleared from the
+        files as erased data is (`files_cleared` of an erasure, see `scrub`)."""
+        renamed = rekey_sqlite(self.database, rotation, rekey)
+        if renamed:
+            self.scrubber.after_erasure()
+        return renamed
 
     def popularity(
         self, n_items: int, half_life_seconds: float, head_size: int
