@@ -1,11 +1,17 @@
 """Data-parallel training (`attune.training.distributed`, `attune.training.launch`): two gloo
 processes and one process with the same global batch train the same model."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from typer.testing import CliRunner
 
+from attune import __version__
+from attune.cli.main import app
 from attune.training import TrainConfig, apply_overrides, train
 from attune.training.distributed import Ranks
 from attune.training.launch import train_processes
@@ -79,3 +85,20 @@ def test_two_processes_train_the_parameters_one_process_does(tmp_path: Path) -> 
     )
     assert two.best_metrics == one.best_metrics
     assert (tmp_path / "two" / "model.pt").is_file()
+
+
+def test_torchrun_can_start_the_command_line_as_a_module() -> None:
+    # `torchrun ... -m attune.cli train ...` runs `python -m attune.cli` in every process.
+    done = subprocess.run(
+        [sys.executable, "-m", "attune.cli", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"attune {__version__}"
+
+
+def test_nproc_is_refused_under_torchrun(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = CliRunner().invoke(
+        app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--nproc", "2"]
+    )
+    assert result.exit_code == 2 and "--nproc" in result.output
+    assert "torchrun" in result.output
