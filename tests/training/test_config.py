@@ -77,6 +77,8 @@ def test_overrides_do_not_modify_the_original() -> None:
         ("train.lr_decay=0", "train.lr_decay"),
         ("train.lr_decay=1.5", "train.lr_decay"),
         ("train.lr_patience=0", "train.lr_patience"),
+        ("train.precision=fp8", "train.precision"),
+        ("train.precision=16", "train.precision"),
     ],
 )
 def test_bad_override_names_the_key(override: str, key: str) -> None:
@@ -95,6 +97,10 @@ def test_bad_override_names_the_key(override: str, key: str) -> None:
         ("train.lr=fast", "train.lr: expected a number (got 'fast')"),
         ("train.progress=3", "train.progress: expected true or false (got 3)"),
         ("model.scoring=l2", "model.scoring: must be one of 'cosine' or 'dot' (got 'l2')"),
+        (
+            "train.precision=half",
+            "train.precision: must be one of 'fp32', 'bf16' or 'fp16' (got 'half')",
+        ),
         ("optim.lr=1", "unknown config key optim.lr (known: model, train)"),
         ("train.lr.x=1", "unknown config key train.lr.x (train.lr is not a table)"),
     ],

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from attune.data.events import WindowRule
     from attune.data.pseudonyms import Pseudonyms
     from attune.evaluation import EvaluationResult
+    from attune.training.config import TrainConfig
+    from attune.training.result import TrainResult
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +43,7 @@ def _dataset(src: Path, pseudonyms: Pseudonyms | None = None) -> Dataset:
 
 
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(
         ..., "--data", metavar="SOURCE", help="Dataset folder/file or Attune database."
     ),
@@ -51,19 +54,36 @@ def train(
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     pseudonym_key_file: Path | None = PSEUDONYM_KEY,
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        metavar="N",
+        min=1,
+        help="Train data-parallel in N local processes (DDP; each takes 1/N of every batch). "
+        "Across machines, start `python -m attune.cli train` with torchrun instead.",
+    ),
 ) -> None:
     """Train the interest model with leave-one-out validation and early stopping.
 
     With a pseudonym key, a dataset file's user ids are replaced by their pseudonyms before
     training (the checkpoint's users.json holds no raw id); a database holds them already."""
+    import os
+
     from attune.training.checkpoint import CheckpointError
     from attune.training.config import ConfigError, load_config
     from attune.training.trainer import train as train_model
 
+    if nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise typer.BadParameter("cannot be used under torchrun", param_hint="--nproc")
     with user_errors(ConfigError, CheckpointError):
         cfg = load_config(config, set_)
         dataset = _dataset(data, pseudonyms_of(pseudonym_key_file))
-        result = train_model(dataset, cfg, out, resume=resume)
+        if nproc > 1:
+            result = _train_processes(ctx, dataset, cfg, out, nproc, resume)
+        else:
+            result = train_model(dataset, cfg, out, resume=resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 reports
     best = ", ".join(f"{k} {v:.4f}" for k, v in result.best_metrics.items())
     if result.members:
         epochs = ", ".join(f"{m.best_epoch} of {m.epochs}" for m in result.members)
@@ -75,6 +95,24 @@ def train(
     typer.echo(
         f"best epoch {result.best_epoch} of {result.epochs} ({best}); "
         f"{result.seconds:.0f} s; checkpoint in {out}"
+    )
+
+
+def _train_processes(
+    ctx: typer.Context, dataset: Dataset, cfg: TrainConfig, out: Path, nproc: int, resume: bool
+) -> TrainResult:
+    """`attune train --nproc N`: the workers log as the command line asked."""
+    from attune.training.launch import train_processes
+
+    root = ctx.find_root().params
+    return train_processes(
+        dataset,
+        cfg,
+        out,
+        nproc,
+        resume=resume,
+        log_level=root.get("log_level", "warning"),
+        log_format="json" if root.get("log_json") else "console",
     )
 
 

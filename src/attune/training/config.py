@@ -157,7 +157,8 @@ class FitConfig(BaseModel):
     """Negatives shared by a batch for `sampled_softmax` (drawn by item popularity)."""
     batch_size: int | None = Field(None, ge=1)
     """Windows per batch; unset = derived from the data (`derived_batch_size`): about 64
-    steps an epoch, 32 to 256 windows a batch."""
+    steps an epoch, 32 to 256 windows a batch. Over N processes this is the global batch:
+    each process takes 1/N of it, so the same config trains the same model."""
     lr: float = Field(2e-3, gt=0.0)
     """Peak AdamW learning rate."""
     weight_decay: float = Field(0.0, ge=0.0)
@@ -187,13 +188,27 @@ class FitConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train: `auto` uses CUDA when available."""
     threads: int | None = Field(None, ge=1)
-    """CPU threads for torch; unset = every core."""
+    """CPU threads for torch per process; unset = every core (shared by the processes of a
+    distributed run on one machine)."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Arithmetic of the training step (forward, loss, backward): `fp32`; `bf16` autocast
+    (CPU or CUDA); `fp16` autocast with loss scaling (CUDA only). Weights, optimizer state,
+    validation and checkpoints stay float32 (`attune.training.precision`)."""
     eval_batch_size: int = Field(1024, ge=1)
     """Users per batch in validation ranking."""
     progress: bool = True
     """Show a tqdm progress bar per epoch."""
     tensorboard: bool = True
     """Write TensorBoard scalars under `<out_dir>/tensorboard`."""
+
+    @model_validator(mode="after")
+    def _precision_fits_device(self) -> FitConfig:
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ValueError(
+                "train.precision: fp16 needs train.device = cuda (or auto on a GPU); "
+                "use bf16 on a CPU"
+            )
+        return self
 
 
 def derived_batch_size(n_windows: int) -> int:

@@ -4,19 +4,19 @@ validation NDCG@10, checkpoints after each epoch, resumable.
 Leave-one-out: the model trains on each user's events but the last two; the second last is the
 validation target (history = the training part). The trainer is given a selection view
 (`attune.data.holdout`): the last event, the test target, never reaches it.
+
+Under `torchrun` (or `attune.training.launch`) every process runs the same loop on its share
+of each batch (`attune.training.distributed`); rank 0 validates, decides and writes.
 """
 
 from __future__ import annotations
 
 import collections
 import copy
-import dataclasses
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,18 +27,11 @@ from attune.data.holdout import SelectionView, selection_view
 from attune.log import get_logger
 from attune.model.device import resolve_device
 from attune.model.encoder import EncoderConfig, InterestEncoder
-from attune.training.checkpoint import (
-    FORMAT_VERSION,
-    MEMBERS_FILE,
-    TRAINER_STATE,
-    CheckpointError,
-    load_trainer_state,
-    member_dir,
-    save_checkpoint,
-    save_trainer_state,
-)
+from attune.training import run_files
+from attune.training.checkpoint import MEMBERS_FILE, TRAINER_STATE, member_dir
 from attune.training.config import TrainConfig, derived_batch_size
 from attune.training.data import TrainingWindows, UserSequences
+from attune.training.distributed import current_ranks, default_threads, process_group
 from attune.training.loop import (
     EpochLoop,
     dataset_user_bags,
@@ -46,6 +39,7 @@ from attune.training.loop import (
     param_groups,
 )
 from attune.training.members import member_config, validate_members
+from attune.training.precision import MixedPrecision
 from attune.training.progress import progress_label
 from attune.training.result import TrainResult
 from attune.training.validation import ValidationSet, rank_targets, ranking_metrics
@@ -78,8 +72,11 @@ class Trainer:
         self.dataset, self.config, self.out_dir = dataset, config, out_dir
         self.member = member
         """(index, count) when this model is one member of an ensemble (progress bars)."""
-        torch.set_num_threads(fit.threads or os.cpu_count() or 1)
-        self.device = resolve_device(fit.device)
+        self.ranks = current_ranks()
+        self.writes_to = out_dir if self.ranks.is_main else None
+        """Where this process writes checkpoints and scalars: rank 0 only."""
+        torch.set_num_threads(fit.threads or default_threads())
+        self.device = self.ranks.device(resolve_device(fit.device))
         torch.manual_seed(fit.seed)
         self.sequences = UserSequences.from_interactions(split.train, dataset.n_users)
         self.encoder_config = self._encoder_config(dataset, split, self.sequences)
@@ -95,22 +92,7 @@ class Trainer:
             dataset_user_bags(dataset, self.device) if self.encoder_config.n_user_tokens else None
         )
         self.optimizer = torch.optim.AdamW(param_groups(self.model, fit.weight_decay), lr=fit.lr)
-        train_items, bags = split.train.items, self.user_bags
-        self.loop = EpochLoop(
-            self.model,
-            self.optimizer,
-            next_item_loss(
-                fit.loss,
-                lambda: np.bincount(train_items, minlength=dataset.n_items),
-                fit.n_negatives,
-                self.device,
-            ),
-            lr=fit.lr,
-            grad_clip=fit.grad_clip,
-            device=self.device,
-            warmup_steps=fit.warmup_steps,
-            user_bags=None if bags is None else (lambda users: [bags[u] for u in users]),
-        )
+        self.loop = self._epoch_loop(split.train.items)
         self.epoch = self.best_epoch = self.bad_epochs = 0
         self.best_score = -math.inf
         self.elapsed = self.elapsed_to_best = 0.0
@@ -119,7 +101,27 @@ class Trainer:
         self.recent_states: collections.deque[dict[str, Tensor]] = collections.deque(
             maxlen=max(1, fit.average_last)
         )
-        self._writer: Any = None
+        self.scalars = run_files.ScalarWriter(self.writes_to if fit.tensorboard else None)
+
+    def _epoch_loop(self, train_items: np.ndarray) -> EpochLoop:
+        fit, bags = self.config.train, self.user_bags
+        return EpochLoop(
+            self.model,
+            self.optimizer,
+            next_item_loss(
+                fit.loss,
+                lambda: np.bincount(train_items, minlength=self.dataset.n_items),
+                fit.n_negatives,
+                self.device,
+            ),
+            lr=fit.lr,
+            grad_clip=fit.grad_clip,
+            device=self.device,
+            warmup_steps=fit.warmup_steps,
+            user_bags=None if bags is None else (lambda users: [bags[u] for u in users]),
+            precision=MixedPrecision(fit.precision, self.device),
+            ranks=self.ranks,
+        )
 
     def _encoder_config(
         self, dataset: Dataset, split: SelectionView, sequences: UserSequences
@@ -144,14 +146,15 @@ class Trainer:
         """One pass over every training window; returns the mean loss per target and the lr."""
         fit = self.config.train
         # Seeding per epoch makes a resumed run replay exactly what an uninterrupted one does.
-        torch.manual_seed(fit.seed * 100_003 + self.epoch)
+        # Every rank draws the same batches; each its own dropout.
+        torch.manual_seed(fit.seed * 100_003 + self.epoch + 1_000_003 * self.ranks.rank)
         rng = np.random.default_rng([fit.seed, self.epoch])
         metrics = self.loop.run_epoch(
             self.windows,
             self.batch_size,
             rng,
             desc=self.progress_label(),
-            progress=fit.progress,
+            progress=fit.progress and self.ranks.is_main,
         )
         self.epoch += 1
         return metrics
@@ -182,7 +185,8 @@ class Trainer:
         while self.epoch < fit.max_epochs and self.bad_epochs < fit.patience:
             start = time.perf_counter()
             metrics = self.train_epoch()
-            metrics.update(self.validate())
+            # Rank 0 validates; the others take its metrics, so every rank decides alike.
+            metrics.update(self.ranks.broadcast(self.validate() if self.ranks.is_main else {}))
             self.elapsed += time.perf_counter() - start
             score = metrics[VALID_METRIC]
             if math.isnan(score) or score > self.best_score:
@@ -190,7 +194,7 @@ class Trainer:
                 self.best_epoch, self.bad_epochs = self.epoch, 0
                 self.elapsed_to_best = self.elapsed
                 self.best_state = copy.deepcopy(self.model.state_dict())
-                self._save_best(metrics)
+                run_files.save_best(self, metrics)
             else:
                 self.bad_epochs += 1
                 if fit.lr_decay < 1.0 and self.bad_epochs % fit.lr_patience == 0:
@@ -201,18 +205,18 @@ class Trainer:
                 self.recent_states.append(copy.deepcopy(self.model.state_dict()))
             metrics["seconds"] = self.elapsed
             self.history.append(metrics)
-            _log.info("finished epoch", epoch=self.epoch, best_epoch=self.best_epoch, **metrics)
-            self._write_scalars(metrics)
-            self._save_state()
+            if self.ranks.is_main:
+                _log.info("finished epoch", epoch=self.epoch, best_epoch=self.best_epoch, **metrics)
+            self.scalars.write(metrics, self.epoch)
+            run_files.save_state(self)
             if on_epoch is not None:
                 on_epoch(self.epoch, metrics)
         self.model.load_state_dict(self.best_state)
         best = self.history[self.best_epoch - 1] if self.best_epoch else {}
-        averaged = self._try_average()
+        averaged = self._try_average() if self.ranks.is_main else None
         if averaged is not None:
             best = averaged
-        if self._writer is not None:
-            self._writer.close()
+        self.scalars.close()
         return TrainResult(
             checkpoint=self.out_dir,
             best_epoch=self.best_epoch,
@@ -250,87 +254,12 @@ class Trainer:
         if metrics[VALID_METRIC] <= self.best_score:
             self.model.load_state_dict(self.best_state)
             return None
-        self._save_best(metrics)
+        run_files.save_best(self, metrics)
         return metrics
-
-    def _write_scalars(self, metrics: dict[str, float]) -> None:
-        if self.out_dir is None or not self.config.train.tensorboard:
-            return
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter  # slow import, only when used
-
-            self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
-        for name, value in metrics.items():
-            self._writer.add_scalar(name, value, self.epoch)
-        self._writer.flush()
-
-    def _save_best(self, metrics: dict[str, float]) -> None:
-        if self.out_dir is None:
-            return
-        ds = self.dataset
-        # The config as trained: a data-derived batch size is written as the number it was.
-        fit = self.config.train.model_copy(update={"batch_size": self.batch_size})
-        save_checkpoint(
-            self.out_dir,
-            self.model,
-            self.config.model_copy(update={"train": fit}),
-            items=ds.items,
-            users=ds.users,
-            item_attributes=ds.item_attributes,
-            user_attributes=ds.user_attributes,
-            event_types=ds.event_types,
-            metrics={k: v for k, v in metrics.items() if k.startswith("valid_")}
-            | {"epoch": float(self.epoch)},
-        )
-
-    def _save_state(self) -> None:
-        if self.out_dir is None:
-            return
-        state = {
-            "format": FORMAT_VERSION,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "encoder": dataclasses.asdict(self.encoder_config),
-            "epoch": self.epoch,
-            "step": self.loop.step,
-            "best_score": self.best_score,
-            "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs,
-            "lr_scale": self.loop.lr_scale,
-            "elapsed": self.elapsed,
-            "elapsed_to_best": self.elapsed_to_best,
-            "history": self.history,
-            # The epochs `average_last` will average, so a resumed run averages the same ones.
-            "recent_states": [
-                {k: v.detach().cpu() for k, v in state.items()} for state in self.recent_states
-            ],
-        }
-        save_trainer_state(self.out_dir, state)
 
     def resume(self) -> None:
         """Continue from `out_dir`'s trainer state: weights, optimizer, counters, best model."""
-        if self.out_dir is None:
-            raise ValueError("resume needs an out_dir")
-        state = load_trainer_state(self.out_dir)
-        if state["encoder"] != dataclasses.asdict(self.encoder_config):
-            raise CheckpointError(
-                f"checkpoint {self.out_dir} was trained with a different model config or data"
-            )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        for name in ("epoch", "best_score", "best_epoch", "bad_epochs", "elapsed"):
-            setattr(self, name, state[name])
-        self.loop.step = state["step"]
-        self.loop.lr_scale = float(state.get("lr_scale", 1.0))
-        self.elapsed_to_best = state["elapsed_to_best"]
-        self.history = list(state["history"])
-        self.recent_states.clear()
-        for recent in state.get("recent_states", []):
-            self.recent_states.append({k: v.to(self.device) for k, v in recent.items()})
-        if self.best_epoch:
-            best = torch.load(self.out_dir / "model.pt", map_location="cpu", weights_only=True)
-            self.best_state = {k: v.to(self.device) for k, v in best.items()}
-        _log.info("resumed", out_dir=str(self.out_dir), epoch=self.epoch, step=self.loop.step)
+        run_files.resume(self)
 
 
 def train(
@@ -345,40 +274,48 @@ def train(
 
     `data`: a selection view (`attune.data.holdout`), or a dataset, whose last event per user
     is then withheld as the test target. With `resume`, continue the run whose trainer state
-    is in `out_dir` (same config and data).
+    is in `out_dir` (same config and data). Started by `torchrun` (WORLD_SIZE > 1), every
+    process trains on its share of each batch and rank 0 writes the checkpoint.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    selection = selection_view(data)
-    if config.model.members > 1:
-        return _train_members(selection, config, out, resume=resume)
-    # A single model written where an ensemble was must not be shadowed by its members file.
-    (out / MEMBERS_FILE).unlink(missing_ok=True)
-    trainer = Trainer(selection, config, out, member=member)
-    if resume:
-        trainer.resume()
-    _log.info(
-        "training",
-        dataset=selection.dataset.name,
-        device=str(trainer.device),
-        windows=len(trainer.windows),
-        batch_size=trainer.batch_size,
-        validation_users=len(trainer.validation),
-        **{f"model.{k}": v for k, v in vars(trainer.encoder_config).items()},
-    )
-    return trainer.fit()
+    with process_group(config.train.device) as ranks:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        selection = selection_view(data)
+        if config.model.members > 1:
+            return _train_members(selection, config, out, resume=resume)
+        if ranks.is_main:
+            # A single model written where an ensemble was must not be shadowed by its
+            # members file.
+            (out / MEMBERS_FILE).unlink(missing_ok=True)
+        trainer = Trainer(selection, config, out, member=member)
+        if resume:
+            trainer.resume()
+        if ranks.is_main:
+            _log.info(
+                "training",
+                dataset=selection.dataset.name,
+                device=str(trainer.device),
+                processes=ranks.world,
+                windows=len(trainer.windows),
+                batch_size=trainer.batch_size,
+                validation_users=len(trainer.validation),
+                **{f"model.{k}": v for k, v in vars(trainer.encoder_config).items()},
+            )
+        return trainer.fit()
 
 
 def _train_members(
     selection: SelectionView, config: TrainConfig, out: Path, *, resume: bool
 ) -> TrainResult:
     """Train each member as an independent single model (`attune.training.members`), then
-    validate their summed scores."""
+    validate their summed scores (rank 0)."""
     results: list[TrainResult] = []
+    main = current_ranks().is_main
     for k in range(config.model.members):
         path = member_dir(out, k)
         again = resume and (path / TRAINER_STATE).is_file()
-        _log.info("training ensemble member", member=k, of=config.model.members)
+        if main:
+            _log.info("training ensemble member", member=k, of=config.model.members)
         results.append(
             train(
                 selection,
@@ -388,6 +325,8 @@ def _train_members(
                 member=(k, config.model.members),
             )
         )
+    if not main:
+        return TrainResult.of_members(out, results, {})
     metrics = validate_members(selection, config, out)
     _log.info("trained ensemble", members=len(results), **metrics)
     return TrainResult.of_members(out, results, metrics)
