@@ -114,3 +114,23 @@ def test_a_learner_killed_before_acknowledging_leaves_each_event_to_be_learned_o
         assert trained_first + second.trained_events + second.holdout_events == 60
         cursor = list(reg.info(3).data_window.cursor or ())
         assert len(nxt.take(cursor)) == second.holdout_events  # all else acknowledged
+
+
+def test_events_another_learner_holds_are_learned_not_skipped(
+    redis_registry: tuple[str, ModelRegistry],
+) -> None:
+    """A learner that died holding entries not yet idle long enough to claim: the next round
+    still learns them (the log says what is new), so the group never acknowledges an event
+    no version learned."""
+    url, reg = redis_registry
+    with open_storage(url) as store:
+        store.events.append_events(_events(store, 0, 20))
+        dead = store.learning_feed(LEARN_GROUP, "dead")
+        held = dead.take(list(reg.info(1).data_window.cursor or ()))
+        assert len(held) == 20  # delivered to a learner that never comes back
+        store.events.append_events(_events(store, 0, 10, start=20))
+        nxt = store.learning_feed(LEARN_GROUP, "next", claim_idle_s=3600.0)
+        round_ = fine_tune(store, reg, PUBLISH, feed=nxt)
+        assert round_.status == "published", round_.reason
+        assert round_.new_events == 30
+        assert round_.trained_events + round_.holdout_events == 30

@@ -205,7 +205,8 @@ def _read(
     whose events are left out whatever path they came by."""
     erased = trained_users.erased_users(store.users)
     log = trained_users.without_erased_events(EventArrays.read(store.events), erased)
-    events, start = arrange(log, feed.take(cursor), cursor)
+    feed.take(cursor)  # the group: claim a dead learner's entries, acknowledge covered ones
+    events, start = arrange(log, cursor)
     return events, start, erased
 
 

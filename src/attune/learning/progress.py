@@ -6,10 +6,11 @@ order, so that is exact on a partitioned Redis log too, where a lower seq of one
 commit after a higher seq of another (a position over the whole log would miss it). A log of
 one partition (SQLite, memory, Redis with `partitions=1`) keeps `cursor` None: `last_seq`.
 
-The new events themselves come from the store's `LearningFeed` (on Redis, the consumer group);
-a round lays the log out as the events its parent accounts for, in log order, then the new
-ones, in log order: each user's events stay in their order (a user's events share a
-partition), and the new events are the tail, as the fine-tuning round expects.
+The store's `LearningFeed` (on Redis, the consumer group) records what the learner has taken
+and acknowledges what a current version covers. A round lays the log out as the events its
+parent accounts for, in log order, then the newer ones, in log order: each user's events
+stay in their order (a user's events share a partition), and the new events are the tail,
+as the fine-tuning round expects.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import numpy as np
 
 from attune.learning.heldout import EventArrays
 from attune.learning.registry import DataWindow
-from attune.ports import LoggedEvent
 
 
 def consumer_name() -> str:
@@ -61,15 +61,17 @@ def beyond(seqs: np.ndarray, cursor: Sequence[int]) -> np.ndarray:
     return seqs > bound[seqs % len(bound)]
 
 
-def arrange(
-    log: EventArrays, taken: list[LoggedEvent], cursor: Sequence[int]
-) -> tuple[EventArrays, int]:
-    """The round's events: those `cursor` accounts for, then the `taken` ones the log read
-    holds (an event logged after the read waits for the next round); and where the new ones
-    start."""
+def arrange(log: EventArrays, cursor: Sequence[int]) -> tuple[EventArrays, int]:
+    """The round's events: those `cursor` accounts for, then every later one of the log read;
+    and where the new ones start.
+
+    The log read decides what is new, not what the consumer group handed this learner: an
+    event another consumer holds (a learner that died and whose entries are not idle long
+    enough to claim yet) is in the log, so it is learned now; were it left out, the cursor
+    would move past it and the group would later acknowledge it unlearned. The group only
+    says what has been delivered and acknowledged (trimming stops there)."""
     old = ~beyond(log.seq, cursor)
-    new = np.isin(log.seq, np.fromiter((e.seq for e in taken), np.int64, len(taken))) & ~old
-    order = np.concatenate([np.flatnonzero(old), np.flatnonzero(new)])
+    order = np.concatenate([np.flatnonzero(old), np.flatnonzero(~old)])
     return log.select(order), int(old.sum())
 
 
