@@ -46,6 +46,13 @@ def test_rotation_chains_every_stored_id(
 
         assert renamed == 2
         assert store.rekey_users(fingerprint(K2), partial(rekey, K2)) == 0  # applied once
+        # A user who arrives under the new chain is not re-keyed by a rerun (a `--resume`).
+        store.events.append_events(
+            [Interaction(user_id=after("person-d"), item_id="i1", timestamp=2.0)],
+            store.event_types(),
+        )
+        assert store.rekey_users(fingerprint(K2), partial(rekey, K2)) == 0
+        assert store.users.get(after("person-d")) >= 0
         for raw in ("person-a", "person-c"):
             assert store.users.get(after(raw)) == index[raw]
             assert before(raw) not in store.users

@@ -115,10 +115,14 @@ class RedisVocabulary:
         other processes' caches are stale afterwards: run it with the servers stopped."""
         progress_key = global_key(self._tag, "rotations")
         rename = self._r.register_script(_REKEY)
+        # The ids to re-key are those stored when the rotation first ran: ids added after it
+        # (by servers already on the new key) are new pseudonyms, never re-keyed by a rerun.
+        self._r.hsetnx(progress_key, f"{rotation}:end", int(self._r.llen(self._ids_key)))
+        last = int(self._r.hget(progress_key, f"{rotation}:end") or 0)
         total = 0
         while True:
             start = int(self._r.hget(progress_key, rotation) or 0)
-            end = min(start + REKEY_BATCH, int(self._r.llen(self._ids_key)))
+            end = min(start + REKEY_BATCH, last)
             if end <= start:
                 break
             old = [x.decode() for x in self._r.lrange(self._ids_key, start, end - 1)]
