@@ -179,6 +179,26 @@ def test_forget_falls_back_to_the_clean_version_when_training_fails(
     assert "out of memory" in outcome.note and "v1" in outcome.note
 
 
+def test_forget_refuses_a_retrain_that_learned_from_a_user_erased_while_it_ran(
+    tuned: tuple[Path, ModelRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retrain reads the store, then a user in it is erased before it is registered: it is
+    not promoted, and with no clean version to fall back on, nothing changes."""
+    db, registry = tuned
+    _erase(db, "u7")  # v1 and v2 both saw someone erased: forget must retrain
+    real_train = forgetting.train
+
+    def erasing_train(*args: object, **kwargs: object) -> object:
+        with open_storage(db) as other:  # as a server would, in its own connection
+            assert other.erase_user("u8")["events"] > 0  # in the data this retrain read
+        return real_train(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forgetting, "train", erasing_train)
+    with open_storage(db) as store, pytest.raises(forgetting.ForgetError, match="erased since"):
+        forget_erased(store, registry, TUNE, engine_model_config(epochs=1))
+    assert registry.current() == 2
+
+
 def test_erasure_response_names_the_versions_that_saw_the_user(
     tuned: tuple[Path, ModelRegistry],
 ) -> None:

@@ -33,6 +33,7 @@ from attune.learning.registry import DataWindow, ModelRegistry, RegistryError
 from attune.learning.trained_users import erased_users, saw_any, without_erased_dataset
 from attune.log import get_logger
 from attune.ports import LoggedEvent, Storage
+from attune.stores import open_storage
 from attune.training.config import TrainConfig
 from attune.training.trainer import train
 
@@ -87,9 +88,11 @@ def forget_erased(
     clean = clean_version(registry, erased)
     try:
         version, how, note = _train_without(store, registry, erased, clean, config, retrain_config)
-        if saw_any(registry.users(version), erased):  # the loader's guard failed: never serve
-            raise ForgetError(f"version {version} holds an erased user in its user set")
+        # Read the erasures again: a user erased while this trained is in its user set.
+        if saw_any(registry.users(version), _erased_now(store)):
+            raise ForgetError(f"version {version} learned from a user erased since")
     except Exception as err:  # any failure of training falls back to the clean version
+        clean = clean_version(registry, _erased_now(store))
         if clean is None:
             message = f"no version without the erased users, and training failed: {err}"
             raise ForgetError(message) from err
@@ -99,6 +102,15 @@ def forget_erased(
     promote_version(registry, version, reason="erasure")
     _log.info("forgot erased users", version=version, how=how, erased=len(erased))
     return ForgetOutcome(version, how, clean, len(erased), note)
+
+
+def _erased_now(store: Storage) -> np.ndarray:
+    """The erased users as the store holds them now: another process (a server) may have
+    erased someone since `store` read its vocabulary, so a shared store is read afresh."""
+    if store.url.startswith("memory:"):  # one process: its vocabulary is the store
+        return erased_users(store.users)
+    with open_storage(store.url) as fresh:
+        return erased_users(fresh.users)
 
 
 def _train_without(
