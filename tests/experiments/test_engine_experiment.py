@@ -80,6 +80,19 @@ def test_each_arm_is_ranked_by_its_model_and_tagged(engines: tuple[Engine, Engin
     assert plain.recommend(USERS[0], 5).arm is None  # no test: no tag
 
 
+def test_a_challenger_arm_user_the_challenger_cannot_read_is_not_served_by_the_control(
+    engines: tuple[Engine, Engine],
+) -> None:
+    tested, _ = engines
+    user = next(
+        f"newcomer-{k}"
+        for k in range(100)
+        if assign_arm("a1b2c3", f"newcomer-{k}", 0.5) == "challenger"
+    )
+    recs = tested.recommend(user, 5, explore=0.0)
+    assert (recs.arm, recs.model_version, recs.source) == ("challenger", 2, "popularity")
+
+
 def test_new_items_reach_the_challenger_index(engines: tuple[Engine, Engine]) -> None:
     tested, _ = engines
     tested.upsert_items([ItemUpdate(item_id="fresh", attributes={"genre": "g0"})])

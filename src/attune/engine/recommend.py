@@ -129,8 +129,8 @@ class Recommender:
     def _query_of(self, user_id: str, idx: int, state: UserState) -> tuple[_Query, str, str]:
         """What to rank the user's list with, and the (experiment id, arm) it is served in
         ("" when no test runs). A challenger-arm user with a history the challenger can read
-        is ranked by the challenger's V_u and index; otherwise (the control arm, or a cold
-        user in either arm) by the served model's query and its fallbacks."""
+        is ranked by the challenger's V_u and index, any other challenger-arm user by
+        popularity; a control-arm user by the served model's query and its fallbacks."""
         ctx = self.ctx
         test, side = ctx.challenger, ctx.items.challenger
         if test is None or side is None:
@@ -144,6 +144,11 @@ class Recommender:
                 vec = vec.astype(np.float16).astype(np.float32)
                 query = _Query(vec, "model", side[1], test.model.version, expl)
                 return query, test.experiment.id, arm
+        if arm == "challenger":  # a history the challenger cannot read, or a new user
+            # Not the control's V_u or attribute profile (its space, its model): the popularity
+            # list both would fall back to, so the arm's counts hold no control-ranked list.
+            query = _Query(None, "popularity", side[1], test.model.version, None)
+            return query, test.experiment.id, arm
         return self._control(idx, state), test.experiment.id, arm
 
     def _control(self, idx: int, state: UserState) -> _Query:
