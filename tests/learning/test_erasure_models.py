@@ -223,3 +223,22 @@ def test_a_registry_made_without_a_store_records_no_users(
     (erased,) = _erase(db, "u11")
     with open_storage(db) as store:
         assert erased in checkpoint_users(store, model)
+
+
+def test_an_erasure_promotion_skips_the_online_test_only_for_a_clean_version(
+    tuned: tuple[Path, ModelRegistry],
+) -> None:
+    db, registry = tuned
+    _erase(db, "new3")  # v2 learned from new3, v1 did not
+    runner, root = CliRunner(), str(registry.root)
+
+    def promote(version: int) -> tuple[int, str]:
+        args = ["models", "promote", str(version), "--registry", root, "--reason", "erasure",
+                "--require-online-win", "--store", str(db)]  # fmt: skip
+        result = runner.invoke(cli, args)
+        return result.exit_code, result.output
+
+    code, output = promote(2)
+    assert code == 2 and "learned from an erased user" in output
+    assert promote(1) == (0, "version 1 is current\n")
+    configure()

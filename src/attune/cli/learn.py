@@ -194,6 +194,10 @@ def promote(
         raise fail(f"--reason must be manual or erasure, got {reason!r}")
     if require_online_win and reason != "erasure" and store is None:
         raise fail("--require-online-win reads the impression log: give --store")
+    if reason == "erasure" and require_online_win and store is None:
+        raise fail(
+            "--reason erasure skips the online test only for a version proven clean: give --store"
+        )
     reg = _registry(registry, store)
     with _registry_errors():
         info = reg.info(version)
@@ -206,6 +210,8 @@ def promote(
                 err=True,
                 fg=typer.colors.YELLOW,
             )
+        if require_online_win and reason == "erasure":  # the bypass is for clean versions
+            _refuse_unless_clean(reg, version, str(store))
         if require_online_win and reason != "erasure":
             with user_errors(), _db(str(store)) as deployment:
                 promote_version(reg, version, require_online_win=True, store=deployment)
@@ -213,6 +219,20 @@ def promote(
             cause: PromotionReason = "erasure" if reason == "erasure" else "manual"
             promote_version(reg, version, reason=cause, require_online_win=require_online_win)
     typer.echo(f"version {version} is current")
+
+
+def _refuse_unless_clean(reg: ModelRegistry, version: int, store: str) -> None:
+    """Refuse an erasure promotion of a version that learned from an erased user (or
+    recorded no users: it may have)."""
+    from attune.learning.trained_users import erased_users, saw_any
+
+    with user_errors(), _db(store) as deployment:
+        erased = erased_users(deployment.users)
+    if saw_any(reg.users(version), erased):
+        raise fail(
+            f"version {version} learned from an erased user (or recorded no users): "
+            "--reason erasure cannot skip the online test for it; see attune models forget"
+        )
 
 
 def _rejection(info: VersionInfo) -> str:
