@@ -60,6 +60,8 @@ HISTORY_WINDOW = 16
 LOOPBACK = "http://127.0.0.1"
 
 PRISTINE: dict[str, Path] = {}
+CHECKS: list[int] = []
+"""One entry per invariant check the machine made (the test asserts its runs checked)."""
 """The database and model each run copies (set by the test before the machine runs)."""
 
 
@@ -210,6 +212,7 @@ class ServedApp(RuleBasedStateMachine):
     def auth_stays_on(self) -> None:
         r = self._call("GET", _path(USERS[0]) + "/history", None)
         assert r.status_code == 401, r.text
+        CHECKS.append(1)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -355,6 +358,7 @@ def test_the_app_agrees_with_a_model_of_counts_erasure_idempotency_and_auth(
 ) -> None:
     PRISTINE.clear()
     PRISTINE.update(pristine)
+    CHECKS.clear()
     run_state_machine_as_test(
         ServedApp,
         settings=settings(
@@ -367,3 +371,4 @@ def test_the_app_agrees_with_a_model_of_counts_erasure_idempotency_and_auth(
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+    assert len(CHECKS) >= 12  # every example ran the machine and checked it at least once
