@@ -37,12 +37,12 @@ import attune  # noqa: F401  (sets the OpenMP wait policy before torch loads)
 from _report import SHARED, merge_part, write_parts
 from attune.data import Dataset, load
 from attune.data.holdout import holdout
-from attune.evaluation import evaluate, item_counts, leave_one_out_task
 from attune.log import configure
 from attune.training import TrainConfig, TrainResult, apply_overrides, train
 from attune.training.checkpoint import load_members
 from attune.training.launch import train_processes
 from attune.training.recommend import served_scorer
+from quality import evaluate_test
 
 NAME = "cost"
 SMOKE_NAME = "cost_smoke"
@@ -104,23 +104,12 @@ def run(dataset: Dataset, config: TrainConfig, label: str, nproc: int, out: Path
         result = train(protocol.selection, config, out)
     print(f"{label} seed {config.train.seed}: {time.perf_counter() - start:.0f} s", flush=True)
     scorer = served_scorer(load_members(out), dataset, window="all")
-    split = protocol.final_split()
-    task = leave_one_out_task(split, dataset.n_users, "test")
-    test = evaluate(
-        scorer,
-        task.users,
-        task.histories,
-        task.targets,
-        dataset.n_items,
-        k=10,
-        item_popularity=item_counts(split.train.items, dataset.n_items),
-        seed=config.train.seed,
-    )
+    test, _ = evaluate_test(scorer, dataset, protocol, config.train.seed)
     return Run(
         label,
         config.train.seed,
         result.best_metrics["valid_ndcg@10"],
-        test.metrics["ndcg@10"],
+        test["ndcg@10"],
         result.epochs,
         result.best_epoch,
         float(np.mean([h["train_seconds"] for h in result.history])),
